@@ -92,3 +92,15 @@ pub extern "C" fn pluvio_cpu_count() -> i32 {
         Ok(n)
     })
 }
+
+/// CPU time consumed by the calling thread (`CLOCK_THREAD_CPUTIME_ID`) in nanoseconds.
+#[no_mangle]
+pub extern "C" fn pluvio_thread_cpu_ns() -> u64 {
+    sys::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time consumed by the whole process (`CLOCK_PROCESS_CPUTIME_ID`) in nanoseconds.
+#[no_mangle]
+pub extern "C" fn pluvio_process_cpu_ns() -> u64 {
+    sys::clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+}

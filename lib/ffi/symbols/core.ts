@@ -9,6 +9,8 @@ export const CORE_SYMBOLS = {
   pluvio_now_ns: { parameters: [], result: "u64" },
   pluvio_set_affinity: { parameters: ["i32"], result: "i32" },
   pluvio_cpu_count: { parameters: [], result: "i32" },
+  pluvio_thread_cpu_ns: { parameters: [], result: "u64" },
+  pluvio_process_cpu_ns: { parameters: [], result: "u64" },
   pluvio_notifier_create: { parameters: ["function"], result: "pointer" },
   pluvio_notifier_add_fd: { parameters: ["pointer", "i32", "i32"], result: "i32" },
   pluvio_notifier_remove_fd: { parameters: ["pointer", "i32"], result: "i32" },

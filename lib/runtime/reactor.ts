@@ -1,0 +1,52 @@
+/**
+ * The Reactor interface: how an I/O backend plugs into the executor.
+ *
+ * A reactor owns a source of completions (an io_uring CQ, a UCX worker, MPI requests,
+ * a timer heap). The executor polls only reactors that have work: a reactor calls the
+ * `wake` hook it receives in {@link Reactor.attach} whenever it submits work, and the
+ * executor keeps polling it while {@link Reactor.status} is nonzero.
+ *
+ * @module
+ */
+
+/** Hooks the runtime gives a reactor when it is registered. */
+export interface ReactorHooks {
+  /**
+   * Tell the executor this reactor has (new) work: it joins the set of polled
+   * reactors, and a parked executor wakes up. O(1); call it on every submission.
+   */
+  wake(): void;
+}
+
+/** A readiness fd the runtime's parking notifier waits on. */
+export interface ParkFd {
+  /** The file descriptor (readable when `poll()` would find work). */
+  fd: number;
+  /** Whether the notifier reads 8 bytes from it on wake (an eventfd nobody else reads). */
+  drain: boolean;
+}
+
+/** A pluggable completion source driven by the executor. */
+export interface Reactor {
+  /**
+   * Dispatches ready completions (resolving their promises) and returns how many it
+   * dispatched. Must never block.
+   */
+  poll(): number;
+  /** The number of operations in flight; O(1) (a counter, never a scan). */
+  status(): number;
+  /** Called once by `Runtime.registerReactor` with the runtime's hooks. */
+  attach?(hooks: ReactorHooks): void;
+  /** Called by `Runtime` when the reactor is removed or the runtime is closed. */
+  detach?(): void;
+  /** An fd that becomes readable when this reactor has completions, if it has one. */
+  readonly parkFd?: ParkFd | null;
+  /**
+   * Asked right before the executor parks (after a poll that found nothing).
+   * Returns how long, in nanoseconds, the executor may sleep before it must poll this
+   * reactor again: `Infinity` when `parkFd` covers every completion, `0` when it must not
+   * park now. Reactors without this method and without a `parkFd` are polled with a
+   * backoff (50 µs growing to 1 ms).
+   */
+  beforePark?(): number;
+}
