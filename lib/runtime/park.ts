@@ -1,0 +1,170 @@
+/**
+ * Parking: the executor sleeps at ~zero CPU until a reactor's fd is readable, a
+ * deadline passes, or JavaScript wakes it.
+ *
+ * One native notifier per JS thread (created on first park, kept for the thread's
+ * lifetime, so no native thread ever has to be joined). In doorbell mode its thread
+ * calls a thread-safe callback that is `ref()`ed only while parked, so an idle
+ * process can still exit.
+ *
+ * @module
+ */
+import { check, checkPtr, coreLib } from "../ffi/library.ts";
+import type { ParkMode } from "./idle.ts";
+
+/** Wake-up statistics of a parker. */
+export interface ParkStats {
+  /** Times the executor parked. */
+  parks: number;
+  /** Parks ended by the native notifier (fd or deadline). */
+  nativeWakes: number;
+  /** Median native wake latency (fire → JS callback), in microseconds, recent parks. */
+  wakeLatencyP50Us: number;
+  /** Total time spent parked, in milliseconds. */
+  parkedMs: number;
+}
+
+const RING = 256;
+
+/** A native-notifier-backed parker shared by all runtimes of this thread. */
+export class Parker {
+  readonly mode: Exclude<ParkMode, "off">;
+  #lib = coreLib();
+  #handle: Deno.PointerObject;
+  #bell:
+    | Deno.UnsafeCallback<{ readonly parameters: readonly ["u32"]; readonly result: "void" }>
+    | null = null;
+  #gen = 0;
+  #resolve: (() => void) | null = null;
+  #fds = new Map<number, number>(); // fd -> users
+  #lat = new Float64Array(RING);
+  #latN = 0;
+  parks = 0;
+  nativeWakes = 0;
+  parkedMs = 0;
+
+  /** Creates the notifier in `mode`. */
+  constructor(mode: Exclude<ParkMode, "off">) {
+    this.mode = mode;
+    if (mode === "doorbell") {
+      this.#bell = Deno.UnsafeCallback.threadSafe(
+        { parameters: ["u32"], result: "void" } as const,
+        (gen: number) => this.#onBell(gen),
+      );
+      this.#bell.unref();
+      this.#handle = checkPtr(
+        this.#lib.pluvio_notifier_create(this.#bell.pointer),
+        "creating the parking notifier",
+      );
+    } else {
+      this.#handle = checkPtr(this.#lib.pluvio_notifier_create(null), "creating the notifier");
+    }
+  }
+
+  /** Adds a reactor fd (reference-counted, so reactors may share one). */
+  addFd(fd: number, drain: boolean): void {
+    const users = this.#fds.get(fd) ?? 0;
+    if (users === 0) {
+      check(this.#lib.pluvio_notifier_add_fd(this.#handle, fd, drain ? 1 : 0), `watching fd ${fd}`);
+    }
+    this.#fds.set(fd, users + 1);
+  }
+
+  /** Removes a reactor fd added with {@link addFd}. */
+  removeFd(fd: number): void {
+    const users = this.#fds.get(fd) ?? 0;
+    if (users <= 1) {
+      this.#fds.delete(fd);
+      if (users === 1) this.#lib.pluvio_notifier_remove_fd(this.#handle, fd);
+    } else this.#fds.set(fd, users - 1);
+  }
+
+  /** Whether a park is in progress. */
+  get parked(): boolean {
+    return this.#resolve !== null;
+  }
+
+  /**
+   * Sleeps until a watched fd is readable, `timeoutNs` passes (`Infinity`: no deadline)
+   * or {@link wake} is called.
+   */
+  async park(timeoutNs: number): Promise<void> {
+    const gen = this.#gen = this.#gen >= 0xfffffffe ? 1 : this.#gen + 1;
+    const t = timeoutNs === Infinity ? -1n : BigInt(Math.max(1, Math.ceil(timeoutNs)));
+    check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
+    const started = performance.now();
+    this.parks++;
+    try {
+      if (this.#bell) {
+        this.#bell.ref();
+        try {
+          await new Promise<void>((resolve) => this.#resolve = resolve);
+        } finally {
+          this.#bell.unref();
+        }
+      } else {
+        const waiting = new Promise<void>((resolve) => this.#resolve = resolve);
+        const waiter = (async () => {
+          // A wait may return with nothing fired (a stale kick): wait again while parked.
+          while (this.#resolve !== null && this.#gen === gen) {
+            const g = await this.#lib.pluvio_notifier_wait(this.#handle, -1);
+            if (Number(g) === gen && this.#resolve !== null) this.#onFire();
+          }
+        })();
+        await waiting;
+        await waiter; // returns promptly: a JS wake kicks the pool thread
+      }
+    } finally {
+      this.#resolve = null;
+      this.#lib.pluvio_notifier_disarm(this.#handle);
+      this.parkedMs += performance.now() - started;
+    }
+  }
+
+  /** Ends a park in progress from JavaScript. */
+  wake(): void {
+    const r = this.#resolve;
+    if (r === null) return;
+    this.#resolve = null;
+    if (!this.#bell) this.#lib.pluvio_notifier_kick(this.#handle);
+    r();
+  }
+
+  #onBell(gen: number): void {
+    if (gen === this.#gen && this.#resolve) this.#onFire();
+  }
+
+  #onFire(): void {
+    const fired = this.#lib.pluvio_notifier_fired_ns(this.#handle);
+    const now = this.#lib.pluvio_now_ns();
+    this.#lat[this.#latN++ % RING] = Number(now - fired) / 1000;
+    this.nativeWakes++;
+    const r = this.#resolve!;
+    this.#resolve = null;
+    r();
+  }
+
+  /** Statistics so far. */
+  stats(): ParkStats {
+    const n = Math.min(this.#latN, RING);
+    const s = Array.from(this.#lat.subarray(0, n)).sort((a, b) => a - b);
+    return {
+      parks: this.parks,
+      nativeWakes: this.nativeWakes,
+      wakeLatencyP50Us: n ? s[n >> 1] : 0,
+      parkedMs: this.parkedMs,
+    };
+  }
+}
+
+const parkers = new Map<string, Parker>();
+
+/** The thread's parker for `mode`, created on first use. */
+export function parkerFor(mode: Exclude<ParkMode, "off">): Parker {
+  let p = parkers.get(mode);
+  if (!p) {
+    p = new Parker(mode);
+    parkers.set(mode, p);
+  }
+  return p;
+}

@@ -1,0 +1,401 @@
+/**
+ * The Runtime: the TypeScript counterpart of Pluvio's executor.
+ *
+ * Tasks are async functions; the executor is the loop that polls reactors with work
+ * (resolving the promises tasks await) and backs off when idle: it spins on microtask
+ * turns, then yields to the macrotask queue, then parks at ~zero CPU on the reactors'
+ * fds and the next timer deadline. While busy it still yields to the event loop at
+ * least every millisecond, so other timers and I/O in the process keep running.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { InvalidArgumentError, QueueFullError, RuntimeStateError } from "../errors.ts";
+import { check, coreLib } from "../ffi/library.ts";
+import { TimerReactor } from "../timer/reactor.ts";
+import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
+import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
+import { type Parker, parkerFor } from "./park.ts";
+import type { Reactor } from "./reactor.ts";
+import { JoinHandle, type SpawnOptions, Task, type TaskFn, type TaskOwner } from "./task.ts";
+
+/** Options of `new Runtime()`. */
+export interface RuntimeOptions {
+  /**
+   * The most tasks that may be alive at once (Pluvio's task queue size). Spawning past
+   * it throws {@link QueueFullError}; nothing waits silently. Default 1 << 20.
+   */
+  queueSize?: number;
+  /** Overrides the `PLUVIO_IDLE_*` environment settings. */
+  idle?: Partial<IdleConfig>;
+  /**
+   * Called for a task that failed while nobody awaited its handle, when the run ends.
+   * Default: prints the error with the task's name to stderr.
+   */
+  onUnobservedError?: (error: unknown, task: { id: number; name: string }) => void;
+}
+
+/** Options of `runtime.run()`. */
+export interface RunOptions {
+  /** The main task's name (default `"main"`). */
+  name?: string;
+}
+
+/** Per-reactor counters in {@link RuntimeStats}. */
+export interface ReactorStats {
+  /** Times the executor polled it. */
+  polls: number;
+  /** Completions it dispatched. */
+  completions: number;
+  /** Operations in flight now. */
+  inFlight: number;
+}
+
+/** A snapshot of the runtime's counters. */
+export interface RuntimeStats {
+  /** Task counters. */
+  tasks: { spawned: number; running: number; completed: number; failed: number; cancelled: number };
+  /** Per-reactor counters, by registered name. */
+  reactors: Record<string, ReactorStats>;
+  /** Executor counters. */
+  executor: {
+    /** Executor loop turns. */
+    turns: number;
+    /** Yields to the macrotask queue. */
+    yields: number;
+    /** Parks (native, with reactor fds / deadlines, or JS-only when nothing is in flight). */
+    parks: number;
+    /** Parks ended by the native notifier. */
+    nativeWakes: number;
+    /** Median park→wake latency of recent native wakes, µs. */
+    wakeLatencyP50Us: number;
+    /** Time spent parked, ms. */
+    parkedMs: number;
+  };
+}
+
+interface Entry {
+  name: string;
+  reactor: Reactor;
+  active: boolean;
+  polls: number;
+  completions: number;
+}
+
+const DEFAULT_QUEUE = 1 << 20;
+/** Poll interval for reactors that have neither a park fd nor `beforePark`. */
+const FALLBACK_POLL_NS = 100_000;
+
+const yieldMacrotask = () => new Promise<void>((r) => setImmediate(r));
+
+/** The executor: runs tasks and drives registered reactors. */
+export class Runtime implements TaskOwner {
+  /** The timer reactor, registered as `"timer"`. */
+  readonly timer: TimerReactor = new TimerReactor();
+  readonly #queueSize: number;
+  readonly #idle: IdleConfig;
+  readonly #onUnobserved: (error: unknown, task: { id: number; name: string }) => void;
+  #entries = new Map<string, Entry>();
+  #active: Entry[] = [];
+  #live = 0;
+  #nextId = 1;
+  #running = false;
+  #closed = false;
+  #parker: Parker | null = null;
+  #fdsRegistered = false;
+  #jsPark: (() => void) | null = null;
+  #unobserved: Task<unknown>[] = [];
+  #liveTasks = new Set<Task<unknown>>();
+  #main: Task<unknown> | null = null;
+  #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
+  #turns = 0;
+  #yields = 0;
+  #jsParks = 0;
+
+  /** Creates a runtime; see {@link RuntimeOptions}. */
+  constructor(options: RuntimeOptions = {}) {
+    const q = options.queueSize ?? DEFAULT_QUEUE;
+    if (!Number.isInteger(q) || q < 1) {
+      throw new InvalidArgumentError(`queueSize must be a positive integer, got ${q}`);
+    }
+    this.#queueSize = q;
+    this.#idle = { ...idleConfigFromEnv(), ...options.idle };
+    this.#onUnobserved = options.onUnobservedError ?? ((error, t) => {
+      console.error(`pluvio: task "${t.name}" (#${t.id}) failed and nobody awaited it:`, error);
+    });
+    this.registerReactor("timer", this.timer);
+  }
+
+  /** The live-task bound. */
+  get queueSize(): number {
+    return this.#queueSize;
+  }
+
+  /** Whether `run()` is in progress. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Pins the JS thread to `cpu` (`sched_setaffinity`); throws for a CPU that is not there. */
+  setAffinity(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0) {
+      throw new InvalidArgumentError(`cpu must be a non-negative integer, got ${cpu}`);
+    }
+    check(coreLib().pluvio_set_affinity(cpu), `pinning the thread to cpu ${cpu}`);
+  }
+
+  /** Registers `reactor` under `name`; a duplicate name throws. */
+  registerReactor(name: string, reactor: Reactor): void {
+    this.#assertOpen();
+    if (this.#entries.has(name)) {
+      throw new InvalidArgumentError(`a reactor named "${name}" is already registered`);
+    }
+    for (const e of this.#entries.values()) {
+      if (e.reactor === reactor) {
+        throw new InvalidArgumentError(`this reactor is already registered as "${e.name}"`);
+      }
+    }
+    const entry: Entry = { name, reactor, active: false, polls: 0, completions: 0 };
+    this.#entries.set(name, entry);
+    reactor.attach?.({ wake: () => this.#wake(entry) });
+    if (this.#fdsRegistered && reactor.parkFd) {
+      this.#parker!.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
+    }
+    if (reactor.status() > 0) this.#wake(entry);
+  }
+
+  /** Removes the reactor registered as `name` (it must have nothing in flight). */
+  unregisterReactor(name: string): void {
+    const e = this.#entries.get(name);
+    if (!e) throw new InvalidArgumentError(`no reactor named "${name}" is registered`);
+    if (e.reactor.status() > 0) {
+      throw new RuntimeStateError(`reactor "${name}" still has operations in flight`);
+    }
+    this.#drop(e);
+  }
+
+  /** The reactor registered as `name`, if any. */
+  reactor<R extends Reactor = Reactor>(name: string): R | undefined {
+    return this.#entries.get(name)?.reactor as R | undefined;
+  }
+
+  #drop(e: Entry): void {
+    this.#entries.delete(e.name);
+    const i = this.#active.indexOf(e);
+    if (i >= 0) this.#active.splice(i, 1);
+    e.active = false;
+    if (this.#fdsRegistered && e.reactor.parkFd) this.#parker!.removeFd(e.reactor.parkFd.fd);
+    e.reactor.detach?.();
+  }
+
+  #wake(e: Entry): void {
+    if (!e.active) {
+      e.active = true;
+      this.#active.push(e);
+    }
+    this.#unpark();
+  }
+
+  #unpark(): void {
+    const j = this.#jsPark;
+    if (j !== null) {
+      this.#jsPark = null;
+      j();
+    } else if (this.#parker?.parked) this.#parker.wake();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new RuntimeStateError("the runtime is closed");
+  }
+
+  /**
+   * Spawns `fn` as a task (started on a microtask) and returns its {@link JoinHandle}.
+   * Only while `run()` is in progress; throws {@link QueueFullError} past `queueSize`.
+   */
+  spawn<T>(fn: TaskFn<T>, options: SpawnOptions = {}): JoinHandle<T> {
+    this.#assertOpen();
+    if (!this.#running) {
+      throw new RuntimeStateError("spawn() needs a running runtime: call it inside runtime.run()");
+    }
+    return new JoinHandle(this.#spawn(fn, options));
+  }
+
+  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions): Task<T> {
+    if (typeof fn !== "function") throw new InvalidArgumentError("spawn() takes a function");
+    if (this.#live >= this.#queueSize) {
+      throw new QueueFullError(
+        `cannot spawn "${options.name ?? "task"}": ${this.#live} tasks are alive and ` +
+          `queueSize is ${this.#queueSize}`,
+      );
+    }
+    const id = this.#nextId++;
+    const task = new Task<T>(id, options.name ?? `task-${id}`, this);
+    this.#live++;
+    this.#liveTasks.add(task as Task<unknown>);
+    this.#counts.spawned++;
+    task.start(fn, options.signal);
+    return task;
+  }
+
+  /** @internal Bookkeeping when a task settles. */
+  taskSettled(task: Task<unknown>): void {
+    this.#live--;
+    this.#liveTasks.delete(task);
+    const c = this.#counts;
+    if (task.state === "completed") c.completed++;
+    else if (task.state === "cancelled") c.cancelled++;
+    else {
+      c.failed++;
+      if (task === this.#main) this.#cancelAll();
+      else this.#unobserved.push(task);
+    }
+    if (this.#live === 0) this.#unpark();
+  }
+
+  #cancelAll(): void {
+    // Main failed: the run is over, so ask every other task to stop.
+    for (const t of this.#liveTasks) t.cancel(new RuntimeStateError("the main task failed"));
+  }
+
+  /**
+   * Runs `main` as the first task and drives the executor until it and every task it
+   * spawned have finished. Resolves with `main`'s result; rejects with its error (the
+   * other tasks are then cancelled and awaited first).
+   */
+  async run<T>(main: TaskFn<T>, options: RunOptions = {}): Promise<T> {
+    this.#assertOpen();
+    if (maybeCurrentRuntime() !== null) {
+      throw new RuntimeStateError("a pluvio runtime is already running on this thread");
+    }
+    setCurrentRuntime(this);
+    this.#running = true;
+    try {
+      const task = this.#spawn(main, { name: options.name ?? "main" });
+      this.#main = task as Task<unknown>;
+      const result = task.promise();
+      result.catch(() => {}); // observed below, after every task has finished
+      await this.#drive();
+      return await result;
+    } finally {
+      this.#running = false;
+      this.#main = null;
+      setCurrentRuntime(null);
+      const un = this.#unobserved;
+      this.#unobserved = [];
+      for (const t of un) if (!t.observed) this.#onUnobserved(t.error, { id: t.id, name: t.name });
+    }
+  }
+
+  #pollActive(): number {
+    const act = this.#active;
+    let n = 0;
+    for (let i = 0; i < act.length;) {
+      const e = act[i];
+      const r = e.reactor;
+      const c = r.poll();
+      e.polls++;
+      e.completions += c;
+      n += c;
+      if (r.status() === 0) {
+        e.active = false;
+        act[i] = act[act.length - 1];
+        act.pop();
+      } else i++;
+    }
+    return n;
+  }
+
+  async #drive(): Promise<void> {
+    const cfg = this.#idle;
+    let idle = 0;
+    let lastYield = performance.now();
+    while (this.#live > 0) {
+      this.#turns++;
+      const n = this.#active.length > 0 ? this.#pollActive() : 0;
+      idle = n > 0 ? 0 : idle + 1;
+      if (performance.now() - lastYield >= 1) {
+        // Event-loop citizenship: let timers and I/O of other code run.
+        this.#yields++;
+        await yieldMacrotask();
+        lastYield = performance.now();
+      } else if (this.#active.length === 0 && n === 0) {
+        // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
+        // submits work, spawns, or finishes.
+        await this.#parkJs();
+        idle = 0;
+      } else if (idle <= cfg.yieldAfter) {
+        await null;
+      } else if (idle <= cfg.sleepAfter || cfg.park === "off") {
+        this.#yields++;
+        await yieldMacrotask();
+        lastYield = performance.now();
+      } else {
+        await this.#park();
+        idle = 0;
+        lastYield = performance.now();
+      }
+    }
+  }
+
+  #parkJs(): Promise<void> {
+    this.#jsParks++;
+    return new Promise<void>((r) => this.#jsPark = r);
+  }
+
+  async #park(): Promise<void> {
+    let timeout = Infinity;
+    for (const e of this.#active) {
+      const r = e.reactor;
+      const t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
+      if (t <= 0) return;
+      if (t < timeout) timeout = t;
+    }
+    if (this.#active.length === 0) return;
+    const p = this.#parker ??= parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
+    if (!this.#fdsRegistered) {
+      for (const e of this.#entries.values()) {
+        if (e.reactor.parkFd) p.addFd(e.reactor.parkFd.fd, e.reactor.parkFd.drain);
+      }
+      this.#fdsRegistered = true;
+    }
+    await p.park(timeout);
+  }
+
+  /** A snapshot of counters (tasks, reactors, executor). */
+  stats(): RuntimeStats {
+    const reactors: Record<string, ReactorStats> = {};
+    for (const e of this.#entries.values()) {
+      reactors[e.name] = {
+        polls: e.polls,
+        completions: e.completions,
+        inFlight: e.reactor.status(),
+      };
+    }
+    const ps = this.#parker?.stats();
+    return {
+      tasks: { ...this.#counts, running: this.#live },
+      reactors,
+      executor: {
+        turns: this.#turns,
+        yields: this.#yields,
+        parks: this.#jsParks + (ps?.parks ?? 0),
+        nativeWakes: ps?.nativeWakes ?? 0,
+        wakeLatencyP50Us: ps?.wakeLatencyP50Us ?? 0,
+        parkedMs: ps?.parkedMs ?? 0,
+      },
+    };
+  }
+
+  /** Detaches every reactor. The runtime cannot be used afterwards. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#running) throw new RuntimeStateError("cannot close a running runtime");
+    for (const e of [...this.#entries.values()]) this.#drop(e);
+    this.#closed = true;
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
