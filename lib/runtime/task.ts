@@ -125,8 +125,10 @@ export class Task<T> {
  * A handle on a spawned task: await it for the task's result (a failed task's error
  * rejects it, a cancelled one rejects with {@link CancelledError}), or `cancel()` it.
  */
-export class JoinHandle<T> implements PromiseLike<T> {
+export class JoinHandle<T> implements Promise<T> {
   #task: Task<T>;
+  /** Tag for `Object.prototype.toString`; also makes a handle a structural Promise. */
+  readonly [Symbol.toStringTag] = "JoinHandle";
 
   /** Wraps a task (created by `Runtime.spawn`). */
   constructor(task: Task<T>) {

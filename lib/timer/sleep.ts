@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { CancelledError, InvalidArgumentError } from "../errors.ts";
+import { CancelledError, InvalidArgumentError, TimeoutError } from "../errors.ts";
 import { currentRuntime } from "../runtime/current.ts";
 import type { TimerEntry } from "./heap.ts";
 import type { TimerReactor } from "./reactor.ts";
@@ -14,9 +14,11 @@ export interface TimerOptions {
   signal?: AbortSignal;
 }
 
-function cancelled(signal: AbortSignal): CancelledError {
+function cancelled(signal: AbortSignal): CancelledError | TimeoutError {
   const r = signal.reason;
-  return r instanceof CancelledError ? r : new CancelledError("timer cancelled", { cause: r });
+  // A timeout() deadline is passed through as is, so the operation sees why it stopped.
+  if (r instanceof CancelledError || r instanceof TimeoutError) return r;
+  return new CancelledError("timer cancelled", { cause: r });
 }
 
 function checkMs(ms: number, what: string): void {

@@ -1,0 +1,81 @@
+// The native chain end to end: each backend's first real call, reached from Deno.
+import assert from "node:assert/strict";
+import { checkPtr, coreLib, hasBackend, openBackend } from "../lib/ffi/library.ts";
+import { URING_SYMBOLS } from "../lib/ffi/symbols/uring.ts";
+import { UCX_SYMBOLS } from "../lib/ffi/symbols/ucx.ts";
+import { ABI_VERSION } from "../mod.ts";
+
+Deno.test("native library: ABI version and features", () => {
+  const core = coreLib();
+  assert.equal(core.pluvio_abi_version(), ABI_VERSION);
+  assert.equal(hasBackend("uring"), true);
+  assert.equal(hasBackend("ucx"), true);
+  const t1 = core.pluvio_now_ns();
+  const t2 = core.pluvio_now_ns();
+  assert.ok(t2 >= t1);
+});
+
+Deno.test("io_uring: ring setup, NOP round trip, teardown", () => {
+  const u = openBackend("uring", URING_SYMBOLS);
+  const ring = checkPtr(u.pluvio_uring_create(8), "io_uring setup");
+  try {
+    for (const tag of [1n, 0xdead_beef_cafe_f00dn]) {
+      assert.equal(u.pluvio_uring_nop(ring, tag), 0, "NOP completes with result 0");
+    }
+  } finally {
+    assert.equal(u.pluvio_uring_destroy(ring), 0);
+  }
+  assert.throws(() => checkPtr(u.pluvio_uring_create(0), "io_uring setup"), /EINVAL|invalid/i);
+});
+
+Deno.test("UCX: context and worker create/destroy, worker address", () => {
+  const x = openBackend("ucx", UCX_SYMBOLS);
+  const ctx = checkPtr(x.pluvio_ucx_context_create(), "UCX context");
+  try {
+    const w1 = checkPtr(x.pluvio_ucx_worker_create(ctx), "UCX worker");
+    const w2 = checkPtr(x.pluvio_ucx_worker_create(ctx), "UCX worker");
+    try {
+      const len = Number(x.pluvio_ucx_worker_address(w1, null, 0n));
+      assert.ok(len > 16, `address length ${len}`);
+      const a1 = new Uint8Array(len);
+      const a2 = new Uint8Array(len);
+      assert.equal(Number(x.pluvio_ucx_worker_address(w1, a1, BigInt(len))), len);
+      x.pluvio_ucx_worker_address(w2, a2, BigInt(len));
+      assert.notDeepEqual(a1, a2, "two workers have different addresses");
+    } finally {
+      x.pluvio_ucx_worker_destroy(w2);
+      x.pluvio_ucx_worker_destroy(w1);
+    }
+  } finally {
+    x.pluvio_ucx_context_destroy(ctx);
+  }
+});
+
+function mpirunAvailable(): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", "command -v mpirun"], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("MPI: init, rank, size and finalize under mpirun -n 2", async () => {
+  if (!mpirunAvailable() || !hasBackend("mpi")) {
+    if (Deno.env.get("PLUVIO_SKIP_MPI") === "1") return;
+    assert.fail(
+      "MPI is required for this test: install Open MPI (apt-get install openmpi-bin " +
+        "libopenmpi-dev), rebuild with `deno task build`, or set PLUVIO_SKIP_MPI=1",
+    );
+  }
+  const rank = new URL("./native/mpi_smoke_rank.ts", import.meta.url).pathname;
+  const out = await new Deno.Command("mpirun", {
+    args: ["--allow-run-as-root", "--oversubscribe", "-n", "2", Deno.execPath(), "run", "-A", rank],
+    stdin: "null",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  const lines = text.split("\n").filter((l) => l.startsWith("mpi-smoke")).sort();
+  assert.deepEqual(lines, ["mpi-smoke rank 0 of 2 ok", "mpi-smoke rank 1 of 2 ok"], text);
+});
