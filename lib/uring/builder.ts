@@ -1,0 +1,140 @@
+/**
+ * {@link IoUringReactorBuilder}: tuning an io_uring reactor before it is built.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../errors.ts";
+
+/** The resolved options of an io_uring reactor. */
+export interface IoUringReactorOptions {
+  /** Submission queue entries (power of two): also the bound on in-flight operations. */
+  queueSize: number;
+  /** Bytes per registered buffer (multiple of the page size). */
+  bufferSize: number;
+  /** Number of registered buffers (0: no fixed-buffer pool). */
+  bufferCount: number;
+  /** Submissions handed to the kernel per batch at most (the submission area's size). */
+  submitDepth: number;
+  /** SQPOLL idle time in ms, or `null` for no SQPOLL (the default). */
+  sqPollIdleMs: number | null;
+  /** How long (ms) a partial batch may wait for more submissions; 0: submit at the end of the current turn. */
+  waitSubmitTimeout: number;
+  /** How long (ms) the executor keeps polling for completions before it parks; 0: park at once. */
+  waitCompleteTimeout: number;
+}
+
+/** Defaults of {@link IoUringReactorBuilder}. */
+export const DEFAULT_OPTIONS: Readonly<IoUringReactorOptions> = Object.freeze({
+  queueSize: 256,
+  bufferSize: 128 * 1024,
+  bufferCount: 64,
+  submitDepth: 64,
+  sqPollIdleMs: null,
+  waitSubmitTimeout: 0,
+  waitCompleteTimeout: 0,
+});
+
+function positiveInt(name: string, v: number, max: number): number {
+  if (!Number.isSafeInteger(v) || v < 1 || v > max) {
+    throw new InvalidArgumentError(`${name} ${v} must be an integer in 1..${max}`);
+  }
+  return v;
+}
+
+function duration(name: string, ms: number): number {
+  if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
+    throw new InvalidArgumentError(`${name} ${ms} must be a finite number of ms >= 0`);
+  }
+  return ms;
+}
+
+/**
+ * Configures an io_uring reactor (Pluvio's `IoUringReactorBuilder`). Obtain one with
+ * `IoUringReactor.builder()`; every setter returns the builder.
+ */
+export class IoUringReactorBuilder<R> {
+  #o: IoUringReactorOptions = { ...DEFAULT_OPTIONS };
+  #make: (o: IoUringReactorOptions) => R;
+
+  /** @internal Use `IoUringReactor.builder()`. */
+  constructor(make: (o: IoUringReactorOptions) => R) {
+    this.#make = make;
+  }
+
+  /** Submission queue entries, a power of two (default 256). Bounds in-flight operations. */
+  queueSize(entries: number): this {
+    positiveInt("queueSize", entries, 32768);
+    if ((entries & (entries - 1)) !== 0) {
+      throw new InvalidArgumentError(`queueSize ${entries} must be a power of two`);
+    }
+    this.#o.queueSize = entries;
+    return this;
+  }
+
+  /** Bytes per registered buffer, a multiple of 4096 (default 128 KiB). */
+  bufferSize(bytes: number): this {
+    positiveInt("bufferSize", bytes, 1 << 30);
+    if (bytes % 4096 !== 0) {
+      throw new InvalidArgumentError(`bufferSize ${bytes} must be a multiple of 4096`);
+    }
+    this.#o.bufferSize = bytes;
+    return this;
+  }
+
+  /** Number of registered buffers (default 64; 0 for none). */
+  bufferCount(count: number): this {
+    if (count !== 0) positiveInt("bufferCount", count, 65535);
+    this.#o.bufferCount = count;
+    return this;
+  }
+
+  /** Most submissions per `io_uring_enter` (default 64, at most `queueSize`). */
+  submitDepth(depth: number): this {
+    this.#o.submitDepth = positiveInt("submitDepth", depth, 32768);
+    return this;
+  }
+
+  /**
+   * Turns SQPOLL on: a kernel thread polls the submission queue and sleeps after
+   * `idleMs` without work. Off by default: it takes a whole core while busy.
+   */
+  sqPoll(idleMs: number): this {
+    this.#o.sqPollIdleMs = Math.round(duration("sqPoll idle", idleMs));
+    return this;
+  }
+
+  /**
+   * How long (ms) a batch smaller than `submitDepth` may wait for more submissions
+   * before it is handed over (default 0: at the end of the current JavaScript turn).
+   * With a timeout, batches are handed over by the executor's polls.
+   */
+  waitSubmitTimeout(ms: number): this {
+    this.#o.waitSubmitTimeout = duration("waitSubmitTimeout", ms);
+    return this;
+  }
+
+  /**
+   * How long (ms) after the last completion the executor keeps polling instead of
+   * parking on the ring's eventfd while operations are in flight (default 0). Polling
+   * trades CPU for latency.
+   */
+  waitCompleteTimeout(ms: number): this {
+    this.#o.waitCompleteTimeout = duration("waitCompleteTimeout", ms);
+    return this;
+  }
+
+  /** The options as they stand. */
+  options(): IoUringReactorOptions {
+    return { ...this.#o };
+  }
+
+  /** Sets the ring up (throws a typed error when the kernel refuses). */
+  build(): R {
+    if (this.#o.submitDepth > this.#o.queueSize) {
+      throw new InvalidArgumentError(
+        `submitDepth ${this.#o.submitDepth} exceeds queueSize ${this.#o.queueSize}`,
+      );
+    }
+    return this.#make({ ...this.#o });
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * {@link IoUringReactor}: the io_uring reactor the runtime drives (Pluvio's
+ * `pluvio_uring::reactor::IoUringReactor`).
+ *
+ * @module
+ */
+import { RuntimeStateError } from "../errors.ts";
+import type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+import { type AcquireOptions, BufferPool, type FixedBuffer } from "./buffers.ts";
+import { IoUringReactorBuilder, type IoUringReactorOptions } from "./builder.ts";
+import { Ring } from "./ring.ts";
+
+let current: IoUringReactor | undefined;
+const rings = new WeakMap<IoUringReactor, Ring>();
+
+/** @internal The ring behind `reactor` (for `DmaFile`). */
+export function ringOf(reactor: IoUringReactor): Ring {
+  return rings.get(reactor)!;
+}
+
+/**
+ * An io_uring reactor: one ring with a registered eventfd (the runtime parks on it), a
+ * pool of registered buffers and batched submission. Build it with
+ * {@link IoUringReactor.builder}, register it with `runtime.registerReactor`, then
+ * open files with `DmaFile.open`.
+ *
+ * ```ts
+ * const reactor = IoUringReactor.builder().queueSize(256).bufferSize(1 << 20).build();
+ * runtime.registerReactor("io_uring", reactor);
+ * ```
+ */
+export class IoUringReactor implements Reactor, AsyncDisposable {
+  /** The options the reactor was built with. */
+  readonly options: Readonly<IoUringReactorOptions>;
+  /** The ring's eventfd, readable once completions are posted; the notifier drains it. */
+  readonly parkFd: ParkFd;
+  #ring: Ring;
+  #pool: BufferPool | null;
+
+  /** A builder with the defaults (see `IoUringReactorBuilder`). */
+  static builder(): IoUringReactorBuilder<IoUringReactor> {
+    return new IoUringReactorBuilder((o) => new IoUringReactor(o));
+  }
+
+  /**
+   * The reactor `DmaFile.open` uses when given none: the first one built on this thread
+   * that is not closed (or the one passed to {@link IoUringReactor.setCurrent}).
+   */
+  static current(): IoUringReactor {
+    if (current === undefined || current.closed) {
+      throw new RuntimeStateError(
+        "no io_uring reactor: build one with IoUringReactor.builder().build(), register it " +
+          "with runtime.registerReactor(), or pass one to DmaFile.open",
+      );
+    }
+    return current;
+  }
+
+  /** Makes `reactor` the one `DmaFile.open` uses by default. */
+  static setCurrent(reactor: IoUringReactor): void {
+    current = reactor;
+  }
+
+  /** @internal Use {@link IoUringReactor.builder}. */
+  constructor(options: IoUringReactorOptions) {
+    this.options = Object.freeze({ ...options });
+    this.#ring = new Ring(options);
+    rings.set(this, this.#ring);
+    this.parkFd = { fd: this.#ring.eventfd, drain: true };
+    const base = this.#ring.bufferBase;
+    this.#pool = base === null
+      ? null
+      : new BufferPool(base, options.bufferSize, options.bufferCount);
+    if (current === undefined || current.closed) current = this;
+  }
+
+  /** The registered buffer pool, or null when built with `bufferCount(0)`. */
+  get bufferPool(): BufferPool | null {
+    return this.#pool;
+  }
+
+  /** Whether the kernel runs this ring with SQPOLL. */
+  get sqPoll(): boolean {
+    return this.#ring.sqPoll;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#ring.closed;
+  }
+
+  /** Operations waiting for room in the submission queue (backpressure). */
+  get waiting(): number {
+    return this.#ring.waiting;
+  }
+
+  /**
+   * A registered buffer for `readFixed` / `writeFixed`. Waits, FIFO with other callers,
+   * while all are in use. Rejects with `ClosedError` when built without a pool.
+   */
+  acquireBuffer(options: AcquireOptions = {}): Promise<FixedBuffer> {
+    return this.#requirePool().acquire(options);
+  }
+
+  /** A registered buffer if one is free now, else `undefined`. */
+  tryAcquireBuffer(): FixedBuffer | undefined {
+    return this.#requirePool().tryAcquire();
+  }
+
+  #requirePool(): BufferPool {
+    if (this.#pool === null) {
+      throw new RuntimeStateError(
+        "this io_uring reactor has no registered buffers (built with bufferCount(0))",
+      );
+    }
+    return this.#pool;
+  }
+
+  /** Dispatches ready completions; returns how many. Never blocks. */
+  poll(): number {
+    return this.#ring.poll();
+  }
+
+  /** Operations batched, in flight or waiting; O(1). */
+  status(): number {
+    return this.#ring.status();
+  }
+
+  /** Hands batched submissions to the kernel now; returns how many. */
+  flush(): number {
+    return this.#ring.flush();
+  }
+
+  /** Receives the runtime's hooks; `wake` is called on every submission. */
+  attach(hooks: ReactorHooks): void {
+    this.#ring.wake = hooks.wake;
+  }
+
+  /** Forgets the runtime's hooks. */
+  detach(): void {
+    this.#ring.wake = () => {};
+  }
+
+  /** Submits what is batched, then tells the executor how long it may sleep (ns). */
+  beforePark(): number {
+    return this.#ring.beforePark();
+  }
+
+  /**
+   * Closes the reactor: waiting operations reject with `ClosedError`, in-flight ones are
+   * cancelled, and once the kernel has returned them all the ring and its buffers are
+   * freed (buffer views then read as empty).
+   */
+  close(): Promise<void> {
+    if (current === this) current = undefined;
+    return this.#ring.close(() => this.#pool?.close());
+  }
+
+  /** Same as {@link IoUringReactor.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,114 @@
+//! The submission and completion records shared with TypeScript.
+//!
+//! TypeScript writes [`SubRecord`]s into the submission area and hands a batch over with
+//! one call; native code writes [`CompRecord`]s into the completion area for TypeScript to
+//! read. Both are `#[repr(C)]` with fixed offsets mirrored in `lib/uring/layout.ts`.
+
+use crate::error::Error;
+use io_uring::{opcode, squeue, types};
+
+/// Operation codes of a [`SubRecord`] (mirrored in `lib/uring/layout.ts`).
+pub mod op {
+    pub const NOP: u8 = 0;
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const READ_FIXED: u8 = 3;
+    pub const WRITE_FIXED: u8 = 4;
+    pub const FSYNC: u8 = 5;
+    pub const FALLOCATE: u8 = 6;
+    pub const STATX: u8 = 7;
+    pub const OPENAT: u8 = 8;
+    pub const CLOSE: u8 = 9;
+    pub const CANCEL: u8 = 10;
+}
+
+/// One submission, 64 bytes. Field use per op:
+///
+/// | op | fd | off | addr | len | aux | len64 | addr2 |
+/// |---|---|---|---|---|---|---|---|
+/// | READ/WRITE | fd | file offset | buffer | bytes | - | - | - |
+/// | *_FIXED | fd | file offset | buffer | bytes | buffer index | - | - |
+/// | FSYNC | fd | - | - | - | 1 = datasync | - | - |
+/// | FALLOCATE | fd | offset | - | - | mode | length | - |
+/// | STATX | dirfd | - | path | - | mask | flags | statx buffer |
+/// | OPENAT | dirfd | - | path | - | flags | mode | - |
+/// | CLOSE | fd | - | - | - | - | - | - |
+/// | CANCEL | - | - | - | - | - | target user data | - |
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct SubRecord {
+    pub op: u8,
+    _pad: [u8; 3],
+    pub fd: i32,
+    pub off: u64,
+    pub addr: u64,
+    pub len: u32,
+    pub aux: u32,
+    pub user_data: u64,
+    pub len64: u64,
+    pub addr2: u64,
+    _reserved: u64,
+}
+
+/// One completion, 16 bytes: the submission's user data and the kernel's result.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct CompRecord {
+    pub user_data: u64,
+    pub res: i32,
+    pub flags: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<SubRecord>() == 64);
+const _: () = assert!(std::mem::size_of::<CompRecord>() == 16);
+
+impl SubRecord {
+    /// Builds the SQE this record describes.
+    ///
+    /// Addresses come from TypeScript, which keeps the memory alive until the CQE; a bad
+    /// address makes the kernel fail that operation with EFAULT, it cannot corrupt us.
+    pub fn to_entry(self) -> Result<squeue::Entry, Error> {
+        let fd = types::Fd(self.fd);
+        let e = match self.op {
+            op::NOP => opcode::Nop::new().build(),
+            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len).offset(self.off).build(),
+            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len).offset(self.off).build(),
+            op::READ_FIXED => {
+                opcode::ReadFixed::new(fd, self.addr as *mut u8, self.len, buf_index(self.aux)?)
+                    .offset(self.off)
+                    .build()
+            }
+            op::WRITE_FIXED => {
+                opcode::WriteFixed::new(fd, self.addr as *const u8, self.len, buf_index(self.aux)?)
+                    .offset(self.off)
+                    .build()
+            }
+            op::FSYNC => {
+                let flags =
+                    if self.aux == 1 { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
+                opcode::Fsync::new(fd).flags(flags).build()
+            }
+            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64).offset(self.off).mode(self.aux as i32).build(),
+            op::STATX => opcode::Statx::new(
+                fd,
+                self.addr as *const libc::c_char,
+                self.addr2 as *mut types::statx,
+            )
+            .mask(self.aux)
+            .flags(self.len64 as i32)
+            .build(),
+            op::OPENAT => opcode::OpenAt::new(fd, self.addr as *const libc::c_char)
+                .flags(self.aux as i32)
+                .mode(self.len64 as libc::mode_t)
+                .build(),
+            op::CLOSE => opcode::Close::new(fd).build(),
+            op::CANCEL => opcode::AsyncCancel::new(self.len64).build(),
+            other => return Err(Error::errno(libc::EINVAL, format!("unknown io_uring record op {other}"))),
+        };
+        Ok(e.user_data(self.user_data))
+    }
+}
+
+fn buf_index(aux: u32) -> Result<u16, Error> {
+    u16::try_from(aux).map_err(|_| Error::errno(libc::EINVAL, format!("fixed buffer index {aux} is out of range")))
+}

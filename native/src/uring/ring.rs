@@ -1,0 +1,203 @@
+//! The reactor's ring: io_uring setup from the builder's options, the eventfd the
+//! runtime parks on, batched submission from the submission area and reaping into the
+//! completion area.
+
+use super::buffers::BufferPool;
+use super::record::{CompRecord, SubRecord};
+use crate::error::Error;
+use io_uring::IoUring;
+
+/// Options of [`Ring::new`] (the builder's, minus what only TypeScript uses).
+pub struct RingOptions {
+    pub entries: u32,
+    pub submit_depth: u32,
+    /// SQPOLL idle time in ms; negative: no SQPOLL.
+    pub sqpoll_idle_ms: i32,
+    pub buffer_size: usize,
+    pub buffer_count: usize,
+}
+
+/// A ring with its submission area, completion area, eventfd and fixed buffers.
+pub struct Ring {
+    // Field order matters for drop: the ring goes first (the kernel lets go of the
+    // registered buffers and the eventfd), then the pool is unmapped.
+    ring: IoUring,
+    pool: Option<BufferPool>,
+    sub: Box<[SubRecord]>,
+    comp: Box<[CompRecord]>,
+    eventfd: i32,
+    /// The last enter failed with a transient error: SQEs are waiting in the SQ.
+    needs_enter: bool,
+}
+
+fn os_err(e: std::io::Error, what: String) -> Error {
+    Error::errno(e.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {e}"))
+}
+
+impl Ring {
+    pub fn new(o: &RingOptions) -> Result<Ring, Error> {
+        if o.entries == 0 || o.entries > 32768 || !o.entries.is_power_of_two() {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("queueSize {} must be a power of two in 1..=32768", o.entries),
+            ));
+        }
+        if o.submit_depth == 0 || o.submit_depth > o.entries {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("submitDepth {} must be in 1..=queueSize ({})", o.submit_depth, o.entries),
+            ));
+        }
+        let mut b = IoUring::builder();
+        // Twice the SQ: TypeScript keeps at most `entries` I/O operations plus at most one
+        // cancel per operation in flight, so the CQ can never overflow.
+        b.setup_cqsize(o.entries * 2);
+        if o.sqpoll_idle_ms >= 0 {
+            b.setup_sqpoll(o.sqpoll_idle_ms as u32);
+        }
+        let ring = b.build(o.entries).map_err(|e| os_err(e, format!("io_uring_setup({} entries)", o.entries)))?;
+        let pool = if o.buffer_count > 0 {
+            let pool = BufferPool::new(o.buffer_size, o.buffer_count)?;
+            let iov = pool.iovecs();
+            // SAFETY: the iovecs point into `pool`, which lives as long as the ring (it is
+            // dropped after it, see the field order).
+            unsafe { ring.submitter().register_buffers(&iov) }.map_err(|e| {
+                os_err(e, format!("IORING_REGISTER_BUFFERS ({} x {} bytes)", o.buffer_count, o.buffer_size))
+            })?;
+            Some(pool)
+        } else {
+            None
+        };
+        // SAFETY: plain fd-creating syscall with constant flags.
+        let eventfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if eventfd < 0 {
+            return Err(Error::last_os("eventfd".into()));
+        }
+        if let Err(e) = ring.submitter().register_eventfd(eventfd) {
+            // SAFETY: closing the eventfd we just created.
+            unsafe { libc::close(eventfd) };
+            return Err(os_err(e, "IORING_REGISTER_EVENTFD".into()));
+        }
+        let cq = ring.params().cq_entries() as usize;
+        Ok(Ring {
+            ring,
+            pool,
+            sub: vec![SubRecord::default(); o.submit_depth as usize].into_boxed_slice(),
+            comp: vec![CompRecord::default(); cq].into_boxed_slice(),
+            eventfd,
+            needs_enter: false,
+        })
+    }
+
+    pub fn submission_area(&mut self) -> *mut SubRecord {
+        self.sub.as_mut_ptr()
+    }
+
+    pub fn completion_area(&mut self) -> *mut CompRecord {
+        self.comp.as_mut_ptr()
+    }
+
+    pub fn completion_capacity(&self) -> usize {
+        self.comp.len()
+    }
+
+    pub fn eventfd(&self) -> i32 {
+        self.eventfd
+    }
+
+    pub fn pool(&self) -> Option<&BufferPool> {
+        self.pool.as_ref()
+    }
+
+    pub fn ring_mut(&mut self) -> &mut IoUring {
+        &mut self.ring
+    }
+
+    /// Pushes the first `n` records of the submission area and enters the kernel once,
+    /// without waiting. Returns `n`.
+    pub fn submit(&mut self, n: usize) -> Result<i32, Error> {
+        if n > self.sub.len() {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("batch of {n} exceeds the submission area ({})", self.sub.len()),
+            ));
+        }
+        // Validate the whole batch first so a bad record pushes nothing.
+        let mut entries = Vec::with_capacity(n);
+        for &r in &self.sub[..n] {
+            entries.push(r.to_entry()?);
+        }
+        let mut pushed = 0;
+        while pushed < n {
+            // SAFETY: every address in these entries is kept alive by TypeScript until
+            // the matching CQE has been reaped (design rule), and the fixed buffers stay
+            // registered for the ring's lifetime.
+            let room = unsafe {
+                let mut sq = self.ring.submission();
+                let room = (sq.capacity() - sq.len()).min(n - pushed);
+                sq.push_multiple(&entries[pushed..pushed + room]).is_ok().then_some(room)
+            };
+            match room {
+                Some(k) if k > 0 => pushed += k,
+                // The SQ is full (only with SQPOLL, whose thread consumes it
+                // asynchronously): hand what is there over and wait for room.
+                _ => {
+                    self.enter()?;
+                    if self.ring.params().is_setup_sqpoll() {
+                        self.ring
+                            .submitter()
+                            .squeue_wait()
+                            .map_err(|e| os_err(e, "io_uring_enter(SQ_WAIT)".into()))?;
+                    }
+                }
+            }
+        }
+        self.enter()?;
+        Ok(n as i32)
+    }
+
+    /// One non-waiting io_uring_enter; transient failures leave the SQEs queued for the
+    /// next call instead of failing the batch.
+    fn enter(&mut self) -> Result<(), Error> {
+        match self.ring.submit() {
+            Ok(_) => {
+                self.needs_enter = false;
+                Ok(())
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)) => {
+                self.needs_enter = true;
+                Ok(())
+            }
+            Err(e) => Err(os_err(e, "io_uring_enter".into())),
+        }
+    }
+
+    /// Copies ready CQEs into the completion area; returns how many.
+    pub fn reap(&mut self) -> Result<i32, Error> {
+        let mut cq = self.ring.completion();
+        let overflowed = cq.overflow() > 0;
+        let mut n = 0;
+        for cqe in &mut cq {
+            self.comp[n] = CompRecord { user_data: cqe.user_data(), res: cqe.result(), flags: cqe.flags() };
+            n += 1;
+            if n == self.comp.len() {
+                break;
+            }
+        }
+        drop(cq);
+        // Flush SQEs a transient failure left behind, and completions the kernel holds
+        // back (overflow; task work of COOP rings), with one non-waiting enter.
+        if self.needs_enter || overflowed || self.ring.submission().taskrun() {
+            self.enter()?;
+        }
+        Ok(n as i32)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: closing the eventfd we created; the ring (dropped after this body) has
+        // it registered, which only means the kernel stops signalling it.
+        unsafe { libc::close(self.eventfd) };
+    }
+}
