@@ -1,0 +1,186 @@
+/**
+ * Active Message streams ({@link AmStream}) and arrived messages ({@link AmMessage}).
+ *
+ * @module
+ */
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import type { WorkerCore } from "./core.ts";
+import { type AmSendOptions, checkLength, type Endpoint, type SignalOptions } from "./endpoint.ts";
+import { abortError, Mailbox } from "./mailbox.ts";
+import { checkUcx } from "./native.ts";
+
+/**
+ * An arrived Active Message. Its `header` (and an eager payload) are already copied
+ * out; a rendezvous payload (large messages) stays at the sender until
+ * {@link AmMessage.recvData} pulls it: call that or {@link AmMessage.release}.
+ */
+export class AmMessage {
+  #w: WorkerCore;
+  #msg: number;
+  #data: Uint8Array | null;
+  /** The Active Message id it was sent with. */
+  readonly id: number;
+  /** The header bytes (owned by this message). */
+  readonly header: Uint8Array;
+  /** Length of the payload in bytes. */
+  readonly dataLength: number;
+  /** The endpoint to reply on, when the sender asked for replies (`needReply`). */
+  readonly replyEndpoint: Endpoint | null;
+
+  /** @internal Messages come from {@link AmStream}. */
+  constructor(
+    w: WorkerCore,
+    id: number,
+    header: Uint8Array,
+    dataLength: number,
+    data: Uint8Array | null,
+    msg: number,
+    replyEndpoint: Endpoint | null,
+  ) {
+    this.#w = w;
+    this.id = id;
+    this.header = header;
+    this.dataLength = dataLength;
+    this.#data = data;
+    this.#msg = msg;
+    this.replyEndpoint = replyEndpoint;
+  }
+
+  /** Whether the payload is still at the sender (rendezvous) and not yet received. */
+  get isRendezvous(): boolean {
+    return this.#msg >= 0;
+  }
+
+  /** The eager payload (already here), or null for a rendezvous or consumed payload. */
+  get data(): Uint8Array | null {
+    return this.#data;
+  }
+
+  /**
+   * The payload: copied into `buf` when given (it must hold {@link AmMessage.dataLength}
+   * bytes; the result is a view of it), else in a new buffer (or the eager copy). A
+   * rendezvous payload is pulled from the sender, straight into the buffer. Can be
+   * called once for a rendezvous payload.
+   */
+  async recvData(buf?: Uint8Array, options: SignalOptions = {}): Promise<Uint8Array> {
+    const what = `receiving the ${this.dataLength}-byte payload of AM ${this.id}`;
+    if (buf !== undefined && buf.length < this.dataLength) {
+      throw new InvalidArgumentError(
+        `${what}: the buffer holds ${buf.length} bytes, the payload ${this.dataLength}`,
+      );
+    }
+    if (this.#msg < 0) {
+      const d = this.#data;
+      if (d === null) throw new InvalidArgumentError(`${what}: the payload was already received`);
+      if (buf === undefined) return d;
+      buf.set(d);
+      return buf.subarray(0, d.length);
+    }
+    if (options.signal?.aborted) throw abortError(options.signal, what);
+    const target = buf ?? new Uint8Array(this.dataLength);
+    checkLength(target, what);
+    const w = this.#w;
+    const msg = this.#msg;
+    this.#msg = -1;
+    const op = w.ops.reserve();
+    const rc = w.sym.pluvio_ucx_am_recv_data(w.ptr, msg, target, target.length, op);
+    if (rc === 1) {
+      w.ops.release(op);
+      return target.subarray(0, w.imm[0]);
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      checkUcx(rc, what);
+    }
+    const r = await w.pending(op, what, target, options.signal);
+    return target.subarray(0, r.length);
+  }
+
+  /** Drops a rendezvous payload without receiving it (frees it at the sender too). */
+  release(): void {
+    if (this.#msg < 0) {
+      this.#data = null;
+      return;
+    }
+    const msg = this.#msg;
+    this.#msg = -1;
+    try {
+      this.#w.sym.pluvio_ucx_am_release(this.#w.ptr, msg);
+    } catch { /* worker closed: it released everything */ }
+  }
+
+  /** Replies on {@link AmMessage.replyEndpoint} (the sender must have set `needReply`). */
+  reply(
+    id: number,
+    header?: ArrayBufferView | ArrayBuffer,
+    data?: ArrayBufferView | ArrayBuffer,
+    options?: AmSendOptions,
+  ): Promise<void> {
+    if (this.replyEndpoint === null) {
+      return Promise.reject(
+        new InvalidArgumentError(`AM ${this.id} cannot be replied to: sent without needReply`),
+      );
+    }
+    return this.replyEndpoint.amSend(id, header, data, options);
+  }
+}
+
+/**
+ * The Active Messages with one id arriving at a worker, as an async iterator (and
+ * {@link AmStream.recv}). Messages arriving while nobody waits are queued.
+ */
+export class AmStream implements AsyncIterable<AmMessage>, Disposable {
+  #w: WorkerCore;
+  #box: Mailbox<AmMessage>;
+  /** The Active Message id. */
+  readonly id: number;
+
+  /** @internal Use `Worker.amStream`. */
+  constructor(w: WorkerCore, id: number) {
+    this.#w = w;
+    this.id = id;
+    this.#box = new Mailbox(w.reactor, `AM stream ${id}`, (m) => m.release());
+  }
+
+  /** @internal Hands an arrived message over. */
+  deliver(m: AmMessage): void {
+    if (this.#box.closed) m.release();
+    else this.#box.push(m);
+  }
+
+  /** The next message (rejects with `ClosedError` once the stream or worker closed). */
+  recv(options: SignalOptions = {}): Promise<AmMessage> {
+    return this.#box.next(options.signal);
+  }
+
+  /** Iterates messages until the stream or its worker is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<AmMessage> {
+    for (;;) {
+      let m: AmMessage;
+      try {
+        m = await this.#box.next();
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        throw e;
+      }
+      yield m;
+    }
+  }
+
+  /** @internal Ends the stream (the worker closed). */
+  shut(): void {
+    this.#box.close();
+  }
+
+  /** Stops receiving this id: waiters reject with `ClosedError`, queued messages are released. */
+  close(): void {
+    if (this.#box.closed) return;
+    this.#box.close();
+    this.#w.dropStream(this.id);
+  }
+
+  /** Same as {@link AmStream.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * What endpoints, messages, streams and listeners need from their worker (kept apart
+ * from `worker.ts` so those modules import only types from it).
+ *
+ * @module
+ */
+import type { UcxSymbols } from "./native.ts";
+import type { OpResult, OpTable } from "./ops.ts";
+import type { UcxReactor } from "./reactor.ts";
+
+/** The internal face of a worker. */
+export interface WorkerCore {
+  /** Native symbols. */
+  readonly sym: UcxSymbols;
+  /** Native worker handle (throws `ClosedError` once the worker is closed). */
+  readonly ptr: Deno.PointerObject;
+  /** The reactor that polls the worker. */
+  readonly reactor: UcxReactor;
+  /** In-flight operations. */
+  readonly ops: OpTable;
+  /** Result area of submissions that finished at once: [len lo, len hi, tag lo, tag hi]. */
+  readonly imm: Uint32Array;
+  /** Waits for in-flight op `id` (native returned 0), keeping `refs` alive until it ends. */
+  pending(id: number, what: string, refs: unknown, signal?: AbortSignal): Promise<OpResult>;
+  /** Forgets a closed endpoint id. */
+  dropEndpoint(id: number): void;
+  /** Forgets a closed listener id. */
+  dropListener(id: number): void;
+  /** Forgets a closed AM stream id. */
+  dropStream(id: number): void;
+}
+
+/** Tag of a finished op, from its two 32-bit halves. */
+export function tagOf(lo: number, hi: number): bigint {
+  if (hi === 0 && lo === 0) return 0n;
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}

@@ -1,0 +1,243 @@
+/**
+ * {@link Endpoint}: a connection to a remote worker.
+ *
+ * @module
+ */
+import { ClosedError, InvalidArgumentError, type PluvioError } from "../errors.ts";
+import type { WorkerCore } from "./core.ts";
+import { abortError } from "./mailbox.ts";
+import { asBytes, ucxError } from "./native.ts";
+import { lastError } from "../ffi/library.ts";
+
+/** Options of {@link Endpoint.amSend}. */
+export interface AmSendOptions {
+  /** Let the receiver reply through `message.reply()` (UCX passes it a reply endpoint). */
+  needReply?: boolean;
+  /** Force a protocol: `"eager"` (copied through bounce buffers) or `"rndv"` (zero-copy pull). */
+  proto?: "eager" | "rndv";
+  /** Aborts the wait; the buffers stay referenced until UCX is done with them. */
+  signal?: AbortSignal;
+}
+
+/** Options taking an `AbortSignal`. */
+export interface SignalOptions {
+  /** Aborts the operation (or the wait for it) with a `CancelledError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Endpoint.close}. */
+export interface CloseOptions extends SignalOptions {
+  /** Close at once without flushing outstanding operations (they fail). */
+  force?: boolean;
+}
+
+const MAX_U32 = 0xffff_ffff;
+
+/** Checks `b` fits the 32-bit lengths of the native calls. */
+export function checkLength(b: Uint8Array, what: string): void {
+  if (b.length > MAX_U32) {
+    throw new InvalidArgumentError(
+      `${what} is ${b.length} bytes; at most ${MAX_U32} are supported`,
+    );
+  }
+}
+
+/**
+ * A connection to a remote worker: Active Message and tag sends, flush and close.
+ * A peer that dies or cannot be reached fails the endpoint's pending and later
+ * operations with a `PeerError` (see {@link Endpoint.error}).
+ */
+export class Endpoint implements Disposable, AsyncDisposable {
+  #w: WorkerCore;
+  #id: number;
+  #closed = false;
+  #error: PluvioError | null = null;
+  /** Where this endpoint leads ("host:port", "worker address", or "reply endpoint"). */
+  readonly peer: string;
+  /** Whether UCX created it for replies to a message (closing it only forgets it). */
+  readonly isReplyEndpoint: boolean;
+
+  /** @internal Endpoints come from `Worker.connectAddr`, `connectSocket` and `accept`. */
+  constructor(w: WorkerCore, id: number, peer: string, isReply: boolean) {
+    this.#w = w;
+    this.#id = id;
+    this.peer = peer;
+    this.isReplyEndpoint = isReply;
+  }
+
+  /** The failure UCX reported for this endpoint's peer, or null while healthy. */
+  get error(): PluvioError | null {
+    return this.#error;
+  }
+
+  /** Whether {@link Endpoint.close} was called (or the worker closed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** @internal Records the peer failure reported by UCX. */
+  fail(e: PluvioError): void {
+    this.#error ??= e;
+  }
+
+  /** @internal Marks the endpoint closed (the worker closed). */
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#closed) throw new ClosedError(`${what}: the UCX endpoint to ${this.peer} is closed`);
+  }
+
+  #fail(rc: number, what: string): never {
+    throw ucxError(rc, what, lastError());
+  }
+
+  /**
+   * Sends Active Message `id` with `header` and `data`. Resolves when both buffers may
+   * be reused (not when the peer has processed the message). Do not modify them before.
+   */
+  async amSend(
+    id: number,
+    header?: ArrayBufferView | ArrayBuffer,
+    data?: ArrayBufferView | ArrayBuffer,
+    options: AmSendOptions = {},
+  ): Promise<void> {
+    const what = `amSend(id ${id}) to ${this.peer}`;
+    this.#assertOpen(what);
+    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
+      throw new InvalidArgumentError(`${what}: AM id must be an integer in 0..65535`);
+    }
+    const h = asBytes(header);
+    const d = asBytes(data);
+    checkLength(h, `${what}: header`);
+    checkLength(d, `${what}: data`);
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal, what);
+    let flags = options.needReply ? 1 : 0;
+    if (options.proto === "eager") flags |= 2;
+    else if (options.proto === "rndv") flags |= 4;
+    else if (options.proto !== undefined) {
+      throw new InvalidArgumentError(`${what}: proto must be "eager" or "rndv"`);
+    }
+    const w = this.#w;
+    const op = w.ops.reserve();
+    const rc = w.sym.pluvio_ucx_am_send(w.ptr, this.#id, id, h, h.length, d, d.length, flags, op);
+    if (rc === 1) {
+      w.ops.release(op);
+      return;
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      this.#fail(rc, what);
+    }
+    await w.pending(op, what, [h, d], signal);
+  }
+
+  /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */
+  async tagSend(
+    tag: bigint | number,
+    data: ArrayBufferView | ArrayBuffer,
+    options: SignalOptions = {},
+  ): Promise<void> {
+    const what = `tagSend(tag ${tag}) to ${this.peer}`;
+    this.#assertOpen(what);
+    const t = toTag(tag, what);
+    const d = asBytes(data);
+    checkLength(d, `${what}: data`);
+    if (options.signal?.aborted) throw abortError(options.signal, what);
+    const w = this.#w;
+    const op = w.ops.reserve();
+    const rc = w.sym.pluvio_ucx_tag_send(w.ptr, this.#id, t, d, d.length, op);
+    if (rc === 1) {
+      w.ops.release(op);
+      return;
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      this.#fail(rc, what);
+    }
+    await w.pending(op, what, d, options.signal);
+  }
+
+  /**
+   * Waits until every operation issued on this endpoint has completed remotely; on a new
+   * endpoint, until it is connected (fails with `PeerError` when the peer is unreachable).
+   */
+  async flush(options: SignalOptions = {}): Promise<void> {
+    const what = `flushing the UCX endpoint to ${this.peer}`;
+    this.#assertOpen(what);
+    if (options.signal?.aborted) throw abortError(options.signal, what);
+    const w = this.#w;
+    const op = w.ops.reserve();
+    const rc = w.sym.pluvio_ucx_ep_flush(w.ptr, this.#id, op);
+    if (rc === 1) {
+      w.ops.release(op);
+      return;
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      this.#fail(rc, what);
+    }
+    await w.pending(op, what, null, options.signal);
+  }
+
+  /**
+   * Closes the endpoint: flushes first (unless `force`, or the peer failed), then
+   * disconnects. Later operations throw `ClosedError`. Closing twice is a no-op.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closed) return;
+    const what = `closing the UCX endpoint to ${this.peer}`;
+    this.#closed = true;
+    const w = this.#w;
+    let ptr: Deno.PointerObject;
+    try {
+      ptr = w.ptr;
+    } catch {
+      return; // the worker is closed: so is the endpoint
+    }
+    w.dropEndpoint(this.#id);
+    const op = w.ops.reserve();
+    const rc = w.sym.pluvio_ucx_ep_close(ptr, this.#id, options.force ? 1 : 0, op);
+    if (rc === 1) {
+      w.ops.release(op);
+      return;
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      this.#fail(rc, what);
+    }
+    try {
+      await w.pending(op, what, null, options.signal);
+    } catch (e) {
+      // A graceful close of an endpoint whose peer is gone ends the same way as a forced
+      // one: the endpoint is closed either way.
+      if (!(options.force || this.#error)) throw e;
+    }
+  }
+
+  /** Force-closes without waiting. */
+  [Symbol.dispose](): void {
+    this.close({ force: true }).catch(() => {});
+  }
+
+  /** Closes gracefully. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** A 64-bit tag from a bigint or a non-negative safe integer. */
+export function toTag(tag: bigint | number, what: string): bigint {
+  if (typeof tag === "number") {
+    if (!Number.isSafeInteger(tag) || tag < 0) {
+      throw new InvalidArgumentError(`${what}: a number tag must be a non-negative safe integer`);
+    }
+    return BigInt(tag);
+  }
+  if (tag < 0n || tag > 0xffff_ffff_ffff_ffffn) {
+    throw new InvalidArgumentError(`${what}: tag must fit in 64 bits`);
+  }
+  return tag;
+}

@@ -1,0 +1,28 @@
+/**
+ * UCX messaging for pluvio: workers, endpoints, listeners, Active Messages and tag
+ * messaging, driven by the runtime through {@link UcxReactor}.
+ *
+ * ```ts
+ * import { Context } from "./mod.ts";
+ *
+ * using ctx = new Context();
+ * using worker = ctx.createWorker();
+ * using listener = worker.createListener("127.0.0.1:0");
+ * const stream = worker.amStream(1);
+ * // peer: const ep = await peerWorker.connectSocket(listener.address);
+ * //       await ep.amSend(1, new Uint8Array([1]), payload);
+ * const msg = await stream.recv();
+ * const data = await msg.recvData();
+ * ```
+ *
+ * Environment: the usual `UCX_*` variables configure the context (`UCX_TLS=tcp`,
+ * `UCX_KEEPALIVE_INTERVAL`, ...).
+ *
+ * @module
+ */
+export { Context } from "./context.ts";
+export { type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
+export { type AmSendOptions, type CloseOptions, Endpoint, type SignalOptions } from "./endpoint.ts";
+export { ConnectionRequest, Listener } from "./listener.ts";
+export { AmMessage, AmStream } from "./am.ts";
+export { type PolledWorker, UcxReactor } from "./reactor.ts";

@@ -1,0 +1,76 @@
+/**
+ * The UCX backend's native symbols and error translation.
+ *
+ * @module
+ */
+import { errorFromCode } from "../ffi/errno.ts";
+import { lastError, openBackend } from "../ffi/library.ts";
+import { UCX_SYMBOLS } from "../ffi/symbols/ucx.ts";
+import { PeerError, type PluvioError } from "../errors.ts";
+
+/** The bound UCX symbols. */
+export type UcxSymbols = Deno.DynamicLibrary<typeof UCX_SYMBOLS>["symbols"];
+
+let syms: UcxSymbols | undefined;
+
+/** The UCX symbols, bound on first use (throws `BackendUnavailableError` without UCX). */
+export function ucx(): UcxSymbols {
+  return syms ??= openBackend("ucx", UCX_SYMBOLS);
+}
+
+/** errno values that mean the peer died, refused or cannot be reached. */
+const PEER_ERRNOS = new Set([32, 103, 104, 107, 110, 111, 113]);
+
+/** The typed error for a negative native code: peer failures become `PeerError`. */
+export function ucxError(code: number, what: string, detail: string): PluvioError {
+  const e = errorFromCode(code, what, detail);
+  if (PEER_ERRNOS.has(-code)) return new PeerError(e.message, { errno: -code, cause: e });
+  return e;
+}
+
+/** Returns `rc` when `>= 0`, else throws the typed error (with the native message). */
+export function checkUcx(rc: number, what: string): number {
+  if (rc >= 0) return rc;
+  throw ucxError(rc, what, lastError());
+}
+
+const textBuf = new Uint8Array(256);
+const decoder = new TextDecoder();
+
+/** UCX's description of a raw UCS status. */
+export function statusText(ucs: number): string {
+  const n = Number(ucx().pluvio_ucx_status_text(ucs, textBuf, BigInt(textBuf.length)));
+  if (n < 0) return `UCS status ${ucs}`;
+  return `${decoder.decode(textBuf.subarray(0, Math.min(n, textBuf.length)))} (UCS ${ucs})`;
+}
+
+/** The error for a failed asynchronous operation reported through the ring. */
+export function eventError(code: number, ucs: number, what: string): PluvioError {
+  return ucxError(code, what, statusText(ucs));
+}
+
+/** Reads a native string result: `fill(buf)` returns the full length or a negative code. */
+export function readText(fill: (buf: Uint8Array) => number | bigint, what: string): string {
+  let buf = new Uint8Array(128);
+  for (;;) {
+    const n = checkUcx(Number(fill(buf)), what);
+    if (n <= buf.length) return decoder.decode(buf.subarray(0, n));
+    buf = new Uint8Array(n);
+  }
+}
+
+/** UTF-8 bytes of `s`. */
+export function utf8(s: string): Uint8Array {
+  return new TextEncoder().encode(s);
+}
+
+/** The bytes of `data` as a `Uint8Array` view (no copy). */
+export function asBytes(data: ArrayBufferView | ArrayBuffer | undefined): Uint8Array {
+  if (data === undefined) return EMPTY;
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** A shared empty buffer. */
+export const EMPTY: Uint8Array = new Uint8Array(0);

@@ -1,0 +1,80 @@
+/**
+ * In-flight operations of one worker, by the op id native code reports them with.
+ *
+ * An op keeps the buffers it hands to UCX referenced until native code reports it
+ * finished, even when its promise was already rejected by an `AbortSignal`: the GC must
+ * not free memory UCX may still read or write.
+ *
+ * @module
+ */
+
+/** What a finished operation reports: bytes moved and, for tag receives, the tag. */
+export interface OpResult {
+  /** Bytes received (receives) or 0 (sends, flush, close). */
+  length: number;
+  /** The sender's tag (tag receives), else 0n. */
+  tag: bigint;
+}
+
+/** One operation in flight. */
+export interface PendingOp {
+  resolve: (r: OpResult) => void;
+  reject: (e: unknown) => void;
+  /** Buffers (or anything) to keep alive until native completion. */
+  refs: unknown;
+  /** What the operation is, for error messages. */
+  what: string;
+  /** Set once the promise was settled early (abort, close); the slot waits for native. */
+  settled: boolean;
+  /** Removes the abort listener. */
+  unlisten?: () => void;
+}
+
+/** Slots of in-flight operations; ids are dense so native code can index by them. */
+export class OpTable {
+  #ops: (PendingOp | undefined)[] = [];
+  #free: number[] = [];
+  #live = 0;
+
+  /** Operations in flight. */
+  get live(): number {
+    return this.#live;
+  }
+
+  /** Reserves an id for a submission. */
+  reserve(): number {
+    const id = this.#free.pop();
+    if (id !== undefined) return id;
+    this.#ops.push(undefined);
+    return this.#ops.length - 1;
+  }
+
+  /** Returns an id whose submission finished at once or failed. */
+  release(id: number): void {
+    this.#free.push(id);
+  }
+
+  /** Records the in-flight op of a reserved id. */
+  set(id: number, op: PendingOp): void {
+    this.#ops[id] = op;
+    this.#live++;
+  }
+
+  /** Takes the op `id` off the table (native reported it finished). */
+  take(id: number): PendingOp | undefined {
+    const op = this.#ops[id];
+    if (op === undefined) return undefined;
+    this.#ops[id] = undefined;
+    this.#free.push(id);
+    this.#live--;
+    return op;
+  }
+
+  /** Every op in flight, with its id. */
+  *entries(): IterableIterator<[number, PendingOp]> {
+    for (let i = 0; i < this.#ops.length; i++) {
+      const op = this.#ops[i];
+      if (op !== undefined) yield [i, op];
+    }
+  }
+}

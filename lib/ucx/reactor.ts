@@ -1,0 +1,135 @@
+/**
+ * {@link UcxReactor}: drives every UCX worker of this thread from the runtime.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+import { maybeCurrentRuntime } from "../runtime/current.ts";
+import type { Runtime } from "../runtime/runtime.ts";
+import { checkUcx, ucx } from "./native.ts";
+
+/** What the reactor needs from a worker. */
+export interface PolledWorker {
+  /** Progresses and dispatches; returns events dispatched. */
+  poll(): number;
+  /** Arms the worker's event fd: false when it has work now. */
+  arm(): boolean;
+}
+
+let current: UcxReactor | undefined;
+
+/**
+ * The UCX reactor: polls the workers of this thread, counts operations in flight (sends,
+ * receives, flushes, closes, and waits on message streams and listeners) and parks the
+ * executor on one epoll fd over the workers' event fds instead of spinning.
+ *
+ * Workers register themselves; the reactor registers itself (as `"ucx"`) with the
+ * runtime running when work is first submitted. Outside a runtime it drives itself with
+ * `setImmediate` (busy, for scripts without a `Runtime`).
+ */
+export class UcxReactor implements Reactor {
+  /** One epoll fd over every worker's event fd; the runtime's notifier waits on it. */
+  readonly parkFd: ParkFd;
+  #workers = new Set<PolledWorker>();
+  #inflight = 0;
+  #wake: () => void = () => {};
+  #runtime: Runtime | null = null;
+  #selfDriving = false;
+
+  /** The reactor of this thread (created on first use). */
+  static current(): UcxReactor {
+    return current ??= new UcxReactor();
+  }
+
+  private constructor() {
+    this.parkFd = {
+      fd: checkUcx(ucx().pluvio_ucx_parkset_create(), "epoll_create1"),
+      drain: false,
+    };
+  }
+
+  /** @internal Adds a worker and its event fd. */
+  addWorker(w: PolledWorker, efd: number): void {
+    checkUcx(ucx().pluvio_ucx_parkset_add(this.parkFd.fd, efd), "adding a worker fd");
+    this.#workers.add(w);
+  }
+
+  /** @internal Removes a worker. */
+  removeWorker(w: PolledWorker, efd: number): void {
+    if (this.#workers.delete(w)) ucx().pluvio_ucx_parkset_remove(this.parkFd.fd, efd);
+  }
+
+  /** @internal One more operation in flight: makes sure something polls. */
+  begin(): void {
+    this.#inflight++;
+    const rt = maybeCurrentRuntime();
+    if (rt !== this.#runtime) this.#register(rt);
+    if (this.#runtime === null) this.#selfDrive();
+    else this.#wake();
+  }
+
+  /** @internal One operation fewer in flight. */
+  end(): void {
+    this.#inflight--;
+  }
+
+  #register(rt: Runtime | null): void {
+    if (this.#runtime !== null && this.#runtime.reactor("ucx") === this) {
+      try {
+        this.#runtime.unregisterReactor("ucx");
+      } catch { /* the old runtime still counts our work; it will be re-attached */ }
+    }
+    this.#runtime = null;
+    if (rt === null) return;
+    const existing = rt.reactor("ucx");
+    if (existing !== undefined && existing !== this) return; // someone else's "ucx"
+    if (existing === undefined) rt.registerReactor("ucx", this);
+    this.#runtime = rt;
+  }
+
+  #selfDrive(): void {
+    if (this.#selfDriving) return;
+    this.#selfDriving = true;
+    let idle = 0;
+    const loop = () => {
+      if (this.#runtime !== null || this.#inflight === 0) {
+        this.#selfDriving = false;
+        return;
+      }
+      idle = this.poll() > 0 ? 0 : idle + 1;
+      if (idle < 2000) setImmediate(loop);
+      else setTimeout(loop, 1);
+    };
+    setImmediate(loop);
+  }
+
+  /** Polls every worker; returns the events dispatched. */
+  poll(): number {
+    let n = 0;
+    for (const w of this.#workers) n += w.poll();
+    return n;
+  }
+
+  /** Operations in flight (a counter). */
+  status(): number {
+    return this.#inflight;
+  }
+
+  /** Receives the runtime's hooks. */
+  attach(hooks: ReactorHooks): void {
+    this.#wake = hooks.wake;
+  }
+
+  /** Forgets the runtime (it closed or dropped the reactor). */
+  detach(): void {
+    this.#wake = () => {};
+    this.#runtime = null;
+  }
+
+  /** 0 when a worker has work now, else `Infinity` (the park fd covers everything). */
+  beforePark(): number {
+    for (const w of this.#workers) if (!w.arm()) return 0;
+    return Infinity;
+  }
+}

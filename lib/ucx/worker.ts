@@ -1,0 +1,385 @@
+/**
+ * {@link Worker}: a UCX worker, its completion ring and the dispatch of its events.
+ *
+ * @module
+ */
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import { checkPtr } from "../ffi/library.ts";
+import { AmMessage, AmStream } from "./am.ts";
+import { tagOf, type WorkerCore } from "./core.ts";
+import { checkLength, Endpoint, type SignalOptions, toTag } from "./endpoint.ts";
+import { ConnectionRequest, Listener } from "./listener.ts";
+import { abortError } from "./mailbox.ts";
+import { asBytes, checkUcx, EMPTY, eventError, type UcxSymbols, utf8 } from "./native.ts";
+import { type OpResult, OpTable, type PendingOp } from "./ops.ts";
+import { UcxReactor } from "./reactor.ts";
+
+// Ring layout (native/src/ucx/ring.rs): 16 i32 words per event.
+const WORDS = 16;
+const EV_OP = 1, EV_AM = 2, EV_EP_ERROR = 3, EV_CONN = 4;
+const AM_RNDV = 1, AM_SPILLED = 2, AM_REPLY = 4;
+const TWO32 = 4294967296;
+
+/** Options of {@link Worker.tagRecv}. */
+export interface TagRecvOptions extends SignalOptions {
+  /** Bits of the tag that must match (default: all). */
+  mask?: bigint;
+}
+
+/** A finished tag receive. */
+export interface TagRecvResult {
+  /** Bytes received (the message may be shorter than the buffer). */
+  length: number;
+  /** The tag the sender used. */
+  tag: bigint;
+  /** The received bytes: a view of the buffer. */
+  data: Uint8Array;
+}
+
+/**
+ * A UCX worker: the communication engine of one thread. Create it with
+ * `context.createWorker()`; it registers with {@link UcxReactor.current}, which the
+ * runtime polls.
+ */
+export class Worker implements Disposable {
+  #sym: UcxSymbols;
+  #ptr: Deno.PointerObject | null;
+  #efd: number;
+  #reactor: UcxReactor;
+  #ops = new OpTable();
+  #ring: Int32Array;
+  #arena: Uint8Array;
+  #imm: Uint32Array;
+  #eps = new Map<number, Endpoint>();
+  #listeners = new Map<number, Listener>();
+  #streams = new Map<number, AmStream>();
+  #core: WorkerCore;
+
+  /** @internal Use `Context.createWorker`. */
+  constructor(sym: UcxSymbols, ctx: Deno.PointerObject) {
+    this.#sym = sym;
+    const ptr = checkPtr(sym.pluvio_ucx_worker_create(ctx), "creating a UCX worker");
+    this.#ptr = ptr;
+    const cap = Number(sym.pluvio_ucx_ring_info(0));
+    const arena = Number(sym.pluvio_ucx_ring_info(1));
+    const view = (p: Deno.PointerValue, n: number) =>
+      Deno.UnsafePointerView.getArrayBuffer(checkPtr(p, "UCX worker areas"), n);
+    this.#ring = new Int32Array(view(sym.pluvio_ucx_worker_ring(ptr), cap * WORDS * 4));
+    this.#arena = new Uint8Array(view(sym.pluvio_ucx_worker_arena(ptr), arena));
+    this.#imm = new Uint32Array(view(sym.pluvio_ucx_worker_imm(ptr), 16));
+    this.#efd = checkUcx(sym.pluvio_ucx_worker_efd(ptr), "UCX worker event fd");
+    this.#reactor = UcxReactor.current();
+    this.#reactor.addWorker(this, this.#efd);
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    this.#core = {
+      sym,
+      get ptr() {
+        return self.#handle();
+      },
+      reactor: this.#reactor,
+      ops: this.#ops,
+      imm: this.#imm,
+      pending: (id, what, refs, signal) => this.#pending(id, what, refs, signal),
+      dropEndpoint: (id) => this.#eps.delete(id),
+      dropListener: (id) => this.#listeners.delete(id),
+      dropStream: (id) => {
+        if (this.#streams.delete(id) && this.#ptr !== null) {
+          sym.pluvio_ucx_am_unregister(this.#ptr, id);
+        }
+      },
+    };
+  }
+
+  #handle(): Deno.PointerObject {
+    if (this.#ptr === null) throw new ClosedError("the UCX worker is closed");
+    return this.#ptr;
+  }
+
+  /** Whether {@link Worker.close} was called. */
+  get closed(): boolean {
+    return this.#ptr === null;
+  }
+
+  /** Operations of this worker in flight. */
+  get inflight(): number {
+    return this.#ops.live;
+  }
+
+  /**
+   * This worker's address: give it to a peer for {@link Worker.connectAddr}. (UCX's
+   * address inside a small pluvio frame with a checksum, so garbage is refused.)
+   */
+  address(): Uint8Array {
+    const p = this.#handle();
+    const n = Number(this.#sym.pluvio_ucx_worker_address(p, null, 0n));
+    checkUcx(n, "getting the worker address");
+    const buf = new Uint8Array(n);
+    checkUcx(Number(this.#sym.pluvio_ucx_worker_address(p, buf, BigInt(n))), "worker address");
+    return buf;
+  }
+
+  /**
+   * Connects to the worker whose {@link Worker.address} is `addr`. The endpoint is usable
+   * at once; `await ep.flush()` waits until the connection is up. Throws
+   * `InvalidArgumentError` for bytes that are not a worker address.
+   */
+  connectAddr(addr: Uint8Array): Endpoint {
+    const a = asBytes(addr);
+    const id = checkUcx(
+      this.#sym.pluvio_ucx_ep_connect_addr(this.#handle(), a, BigInt(a.length)),
+      "connecting to a UCX worker address",
+    );
+    return this.#endpoint(id, "worker address", false);
+  }
+
+  /**
+   * Connects to a {@link Listener} at "host:port"; resolves once connected, or rejects
+   * with `PeerError` when nobody listens there.
+   */
+  async connectSocket(addr: string, options: SignalOptions = {}): Promise<Endpoint> {
+    const b = utf8(addr);
+    const id = checkUcx(
+      this.#sym.pluvio_ucx_ep_connect_socket(this.#handle(), b, BigInt(b.length)),
+      `connecting to ${addr}`,
+    );
+    const ep = this.#endpoint(id, addr, false);
+    try {
+      await ep.flush(options);
+    } catch (e) {
+      await ep.close({ force: true }).catch(() => {});
+      throw e;
+    }
+    return ep;
+  }
+
+  /** Listens on "host:port" (port 0 picks a free port: see `listener.address`). */
+  createListener(addr: string): Listener {
+    const b = utf8(addr);
+    const id = checkUcx(
+      this.#sym.pluvio_ucx_listener_create(this.#handle(), b, BigInt(b.length)),
+      `listening on ${addr}`,
+    );
+    const l = new Listener(this.#core, id);
+    this.#listeners.set(id, l);
+    return l;
+  }
+
+  /** Accepts a connection request from a listener of this worker; resolves once connected. */
+  async accept(req: ConnectionRequest, options: SignalOptions = {}): Promise<Endpoint> {
+    const p = this.#handle();
+    let peer = "client";
+    try {
+      peer = req.clientAddress;
+    } catch { /* informational only */ }
+    const id = checkUcx(this.#sym.pluvio_ucx_ep_accept(p, req.take()), `accepting ${peer}`);
+    const ep = this.#endpoint(id, peer, false);
+    try {
+      await ep.flush(options);
+    } catch (e) {
+      await ep.close({ force: true }).catch(() => {});
+      throw e;
+    }
+    return ep;
+  }
+
+  /** The stream of Active Messages with `id` arriving here (one stream per id). */
+  amStream(id: number): AmStream {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
+      throw new InvalidArgumentError(`AM id must be an integer in 0..65535, got ${id}`);
+    }
+    if (this.#streams.has(id)) return this.#streams.get(id)!;
+    checkUcx(this.#sym.pluvio_ucx_am_register(this.#handle(), id), `registering AM id ${id}`);
+    const s = new AmStream(this.#core, id);
+    this.#streams.set(id, s);
+    return s;
+  }
+
+  /**
+   * Receives a message whose tag matches `tag` on the bits of `mask` straight into `buf`
+   * (posted now, so the sender's data lands in place). A longer message fails with
+   * `EMSGSIZE`. Aborting cancels the receive.
+   */
+  async tagRecv(
+    tag: bigint | number,
+    buf: Uint8Array,
+    options: TagRecvOptions = {},
+  ): Promise<TagRecvResult> {
+    const what = `tagRecv(tag ${tag})`;
+    const t = toTag(tag, what);
+    const mask = options.mask === undefined ? 0xffff_ffff_ffff_ffffn : toTag(options.mask, what);
+    checkLength(buf, what);
+    const p = this.#handle();
+    if (options.signal?.aborted) throw abortError(options.signal, what);
+    const op = this.#ops.reserve();
+    const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, buf, buf.length, op);
+    if (rc === 1) {
+      this.#ops.release(op);
+      const length = this.#imm[0] + this.#imm[1] * TWO32;
+      return { length, tag: tagOf(this.#imm[2], this.#imm[3]), data: buf.subarray(0, length) };
+    }
+    if (rc < 0) {
+      this.#ops.release(op);
+      checkUcx(rc, what);
+    }
+    const r = await this.#pending(op, what, buf, options.signal);
+    return { length: r.length, tag: r.tag, data: buf.subarray(0, r.length) };
+  }
+
+  #endpoint(id: number, peer: string, reply: boolean): Endpoint {
+    const ep = new Endpoint(this.#core, id, peer, reply);
+    this.#eps.set(id, ep);
+    return ep;
+  }
+
+  #pending(id: number, what: string, refs: unknown, signal?: AbortSignal): Promise<OpResult> {
+    return new Promise<OpResult>((resolve, reject) => {
+      const op: PendingOp = { resolve, reject, refs, what, settled: false };
+      if (signal) {
+        const onAbort = () => {
+          if (op.settled) return;
+          op.settled = true;
+          reject(abortError(signal, what));
+          // Receives are cancelled; a send cannot be, it finishes on its own. Either way
+          // the op keeps its buffers until native code reports it done.
+          if (this.#ptr !== null) this.#sym.pluvio_ucx_cancel(this.#ptr, id);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        op.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.#ops.set(id, op);
+      this.#reactor.begin();
+    });
+  }
+
+  /** @internal Progresses UCX and dispatches what finished; returns the events handled. */
+  poll(): number {
+    const p = this.#ptr;
+    if (p === null) return 0;
+    const n = this.#sym.pluvio_ucx_worker_poll(p);
+    if (n <= 0) {
+      if (n < 0) checkUcx(n, "polling the UCX worker");
+      return 0;
+    }
+    const r = this.#ring;
+    for (let i = 0, b = 0; i < n; i++, b += WORDS) {
+      const kind = r[b];
+      if (kind === EV_OP) this.#opDone(b);
+      else if (kind === EV_AM) this.#amArrived(b);
+      else if (kind === EV_EP_ERROR) {
+        this.#eps.get(r[b + 1])?.fail(eventError(r[b + 2], r[b + 3], `UCX endpoint`));
+      } else if (kind === EV_CONN) {
+        const req = new ConnectionRequest(this.#core, r[b + 8]);
+        const l = this.#listeners.get(r[b + 1]);
+        if (l) l.deliver(req);
+        else req.reject();
+      }
+    }
+    return n;
+  }
+
+  #opDone(b: number): void {
+    const r = this.#ring;
+    const op = this.#ops.take(r[b + 1]);
+    if (op === undefined) return;
+    this.#reactor.end();
+    op.unlisten?.();
+    if (op.settled) return;
+    op.settled = true;
+    const code = r[b + 2];
+    if (code < 0) op.reject(eventError(code, r[b + 3], op.what));
+    else {
+      op.resolve({
+        length: (r[b + 4] >>> 0) + (r[b + 5] >>> 0) * TWO32,
+        tag: tagOf(r[b + 6], r[b + 7]),
+      });
+    }
+  }
+
+  #amArrived(b: number): void {
+    const r = this.#ring;
+    const id = r[b + 1];
+    const msg = r[b + 8];
+    const hdrOff = r[b + 9];
+    const hdrLen = r[b + 10];
+    const dataOff = r[b + 11];
+    const flags = r[b + 12];
+    const len = (r[b + 4] >>> 0) + (r[b + 5] >>> 0) * TWO32;
+    const p = this.#ptr!;
+    const rndv = (flags & AM_RNDV) !== 0;
+    let header: Uint8Array;
+    let data: Uint8Array | null = null;
+    if (flags & AM_SPILLED) {
+      if (rndv) {
+        header = this.#take(hdrOff, hdrLen);
+      } else {
+        const all = this.#take(msg, hdrLen + len);
+        header = all.subarray(0, hdrLen);
+        data = all.subarray(hdrLen);
+      }
+    } else {
+      header = hdrLen === 0 ? EMPTY : this.#arena.slice(hdrOff, hdrOff + hdrLen);
+      if (!rndv) data = len === 0 ? EMPTY : this.#arena.slice(dataOff, dataOff + len);
+    }
+    let reply: Endpoint | null = null;
+    if (flags & AM_REPLY) {
+      const rid = r[b + 13];
+      reply = this.#eps.get(rid) ?? this.#endpoint(rid, "reply endpoint", true);
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (rndv) this.#sym.pluvio_ucx_am_release(p, msg);
+      return;
+    }
+    stream.deliver(new AmMessage(this.#core, id, header, len, data, rndv ? msg : -1, reply));
+  }
+
+  #take(msg: number, n: number): Uint8Array {
+    const buf = new Uint8Array(n);
+    checkUcx(
+      Number(this.#sym.pluvio_ucx_am_take(this.#ptr!, msg, buf, BigInt(n))),
+      "copying a spilled message",
+    );
+    return buf;
+  }
+
+  /** @internal Arms the event fd; false when there is work now. */
+  arm(): boolean {
+    if (this.#ptr === null) return true;
+    return checkUcx(this.#sym.pluvio_ucx_worker_arm(this.#ptr), "arming the UCX worker") === 1;
+  }
+
+  /**
+   * Closes the worker: pending operations reject with `ClosedError`, streams and
+   * listeners end, endpoints are force-closed. Idempotent.
+   */
+  close(): void {
+    const p = this.#ptr;
+    if (p === null) return;
+    for (const s of this.#streams.values()) s.shut();
+    for (const l of this.#listeners.values()) l.shut();
+    this.#reactor.removeWorker(this, this.#efd);
+    this.#ptr = null;
+    for (const ep of this.#eps.values()) ep.markClosed();
+    this.#eps.clear();
+    this.#listeners.clear();
+    this.#streams.clear();
+    const closed = new ClosedError("the UCX worker was closed");
+    for (const [id, op] of this.#ops.entries()) {
+      this.#ops.take(id);
+      this.#reactor.end();
+      op.unlisten?.();
+      if (!op.settled) {
+        op.settled = true;
+        op.reject(closed);
+      }
+    }
+    // Native destroy cancels what is in flight; after it UCX touches no JS buffer.
+    this.#sym.pluvio_ucx_worker_destroy(p);
+  }
+
+  /** Same as {@link Worker.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,281 @@
+//! Active Messages: handlers per AM id that report arrivals as ring events (header and
+//! eager payload copied into the arena), rendezvous payloads fetched on request into the
+//! caller's buffer, and sends.
+
+use super::endpoint::{ep_handle, Ep};
+use super::request::{complete, send_param, submitted};
+use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
+use super::worker::{worker, WorkerState};
+use super::{bytes, einval, ucs_check};
+use crate::error::{guard, Error};
+use std::os::raw::c_void;
+use ucx1_sys::*;
+
+/// A held message payload.
+pub enum Msg {
+    /// A rendezvous descriptor (fetch with `ucp_am_recv_data_nbx` or release).
+    Rndv { desc: *mut c_void, len: u64 },
+    /// Header then payload, copied out because they did not fit the arena.
+    Spill(Vec<u8>),
+}
+
+/// Callback argument of an AM handler: boxed so its address is stable.
+pub struct AmCtx {
+    worker: *mut WorkerState,
+    id: u32,
+}
+
+/// Send flag from JavaScript: ask UCX to pass a reply endpoint to the receiver.
+pub const SEND_REPLY: u32 = 1;
+/// Send flag: force the eager protocol.
+pub const SEND_EAGER: u32 = 2;
+/// Send flag: force the rendezvous protocol.
+pub const SEND_RNDV: u32 = 4;
+
+/// The largest AM id UCX accepts (ids travel as 16 bits).
+pub const AM_ID_MAX: u32 = 0xffff;
+
+fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
+    if let Some(&id) = w.ep_ids.get(&(ep as usize)) {
+        return id as i32;
+    }
+    // An endpoint UCX created for this sender (it connected by our address): adopt it
+    // so JavaScript can reply through an id; UCX keeps owning it.
+    let id = w.eps.insert(Ep { handle: ep, code: 0, ucs: 0, adopted: true });
+    w.ep_ids.insert(ep as usize, id);
+    id as i32
+}
+
+unsafe extern "C" fn am_cb(
+    arg: *mut c_void,
+    header: *const c_void,
+    header_len: u64,
+    data: *mut c_void,
+    len: u64,
+    param: *const ucp_am_recv_param_t,
+) -> ucs_status_t {
+    // SAFETY: arg is the boxed AmCtx, alive while the handler is registered.
+    let ctx = unsafe { &*(arg as *const AmCtx) };
+    // SAFETY: the worker outlives its handlers; no other borrow is held across the
+    // progress call that runs this.
+    let w = unsafe { &mut *ctx.worker };
+    // SAFETY: UCX passes a valid param.
+    let param = unsafe { &*param };
+    // SAFETY: UCX passes `header_len` bytes of header.
+    let hdr = unsafe { bytes(header as *const u8, header_len as usize) };
+    let mut ev = Event { kind: EV_AM, id: ctx.id as i32, data_off: -1, reply_ep: -1, ..Default::default() };
+    ev.len_lo = len as u32;
+    ev.len_hi = (len >> 32) as u32;
+    ev.hdr_len = header_len as i32;
+    if param.recv_attr & ucp_am_recv_attr_t::UCP_AM_RECV_ATTR_FIELD_REPLY_EP as u64 != 0
+        && !param.reply_ep.is_null()
+    {
+        ev.flags |= AM_REPLY;
+        ev.reply_ep = reply_ep(w, param.reply_ep);
+    }
+    let status;
+    if param.recv_attr & ucp_am_recv_attr_t::UCP_AM_RECV_ATTR_FLAG_RNDV as u64 != 0 {
+        // The payload is still at the sender: keep the descriptor for recv_data.
+        ev.flags |= AM_RNDV;
+        ev.msg = w.msgs.insert(Msg::Rndv { desc: data, len }) as i32;
+        if let Some([h, _]) = w.ring.arena_put([hdr, &[]]) {
+            ev.hdr_off = h;
+        } else {
+            ev.flags |= AM_SPILLED;
+            // Header goes to a spill next to the descriptor: a second message slot.
+            ev.hdr_off = w.msgs.insert(Msg::Spill(hdr.to_vec())) as i32;
+        }
+        status = ucs_status_t::UCS_INPROGRESS;
+    } else {
+        // Eager: the payload is valid only during this callback; copy it now so no
+        // UCX receive buffer stays held by a slow consumer.
+        // SAFETY: UCX passes `len` bytes of payload.
+        let payload = unsafe { bytes(data as *const u8, len as usize) };
+        if let Some([h, d]) = w.ring.arena_put([hdr, payload]) {
+            ev.hdr_off = h;
+            ev.data_off = d;
+        } else {
+            ev.flags |= AM_SPILLED;
+            let mut v = Vec::with_capacity(hdr.len() + payload.len());
+            v.extend_from_slice(hdr);
+            v.extend_from_slice(payload);
+            ev.msg = w.msgs.insert(Msg::Spill(v)) as i32;
+        }
+        status = ucs_status_t::UCS_OK;
+    }
+    w.ring.push(ev);
+    status
+}
+
+fn set_handler(w: &WorkerState, id: u32, cb: ucp_am_recv_callback_t, arg: *mut c_void) -> Result<(), Error> {
+    // SAFETY: plain data; UCX reads the fields named in field_mask.
+    let mut p: ucp_am_handler_param_t = unsafe { std::mem::zeroed() };
+    p.field_mask = (ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ID
+        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_FLAGS
+        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_CB
+        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ARG)
+        .0 as u64;
+    p.id = id;
+    p.flags = ucp_am_cb_flags::UCP_AM_FLAG_WHOLE_MSG.0;
+    p.cb = cb;
+    p.arg = arg;
+    // SAFETY: a live worker and initialised params; arg outlives the registration.
+    ucs_check("ucp_worker_set_am_recv_handler", unsafe { ucp_worker_set_am_recv_handler(w.handle, &p) })
+}
+
+/// Starts delivering Active Messages with `id` as events.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let ws = unsafe { worker(w) }?;
+        if id > AM_ID_MAX {
+            return Err(einval(format!("AM id {id} is out of range 0..={AM_ID_MAX}")));
+        }
+        if ws.am_handlers.contains_key(&id) {
+            return Err(Error::errno(libc::EEXIST, format!("AM id {id} already has a stream")));
+        }
+        let mut ctx = Box::new(AmCtx { worker: w, id });
+        set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
+        ws.am_handlers.insert(id, ctx);
+        Ok(0)
+    })
+}
+
+/// Stops delivering Active Messages with `id` (UCX then drops them).
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let ws = unsafe { worker(w) }?;
+        if !ws.am_handlers.contains_key(&id) {
+            return Err(einval(format!("AM id {id} has no stream")));
+        }
+        set_handler(ws, id, None, std::ptr::null_mut())?;
+        ws.am_handlers.remove(&id);
+        Ok(0)
+    })
+}
+
+/// Sends an Active Message `id` with `header` and `data` on endpoint `ep` (lengths are
+/// 32-bit: a synchronous FFI call passes them without a bigint). Both buffers
+/// must stay untouched until completion. 1 = done (buffers free), 0 = an event for `op`
+/// follows.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn pluvio_ucx_am_send(
+    w: *mut WorkerState,
+    ep: u32,
+    id: u32,
+    header: *const u8,
+    header_len: u32,
+    data: *const u8,
+    data_len: u32,
+    flags: u32,
+    op: u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let h = ep_handle(unsafe { worker(w) }?, ep)?;
+        if id > AM_ID_MAX {
+            return Err(einval(format!("AM id {id} is out of range 0..={AM_ID_MAX}")));
+        }
+        let mut f = 0;
+        if flags & SEND_REPLY != 0 {
+            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_REPLY.0;
+        }
+        if flags & SEND_EAGER != 0 {
+            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_EAGER.0;
+        }
+        if flags & SEND_RNDV != 0 {
+            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_RNDV.0;
+        }
+        let p = send_param(f);
+        let hp = if header_len == 0 { std::ptr::null() } else { header as *const c_void };
+        // SAFETY: a live endpoint; JS keeps both buffers alive until completion.
+        let r = unsafe { ucp_am_send_nbx(h, id, hp, header_len as _, data as *const c_void, data_len as _, &p) };
+        submitted(w, "ucp_am_send_nbx", r, op)
+    })
+}
+
+unsafe extern "C" fn recv_data_cb(request: *mut c_void, st: ucs_status_t, len: u64, _user: *mut c_void) {
+    // SAFETY: UCX passes the request we submitted with this callback.
+    unsafe { complete(request, st, len, 0) };
+}
+
+/// Receives the rendezvous payload of message `msg` into `buf` (`cap` bytes, at least
+/// the message's length). 1 = done (length in imm[0]), 0 = an event for `op` follows.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_am_recv_data(w: *mut WorkerState, msg: u32, buf: *mut u8, cap: u32, op: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let ws = unsafe { worker(w) }?;
+        let (desc, len) = match ws.msgs.get(msg) {
+            Some(Msg::Rndv { desc, len }) => (*desc, *len),
+            _ => return Err(einval(format!("message {msg} has no pending payload (already received or released)"))),
+        };
+        if (cap as u64) < len {
+            return Err(Error::errno(
+                libc::EMSGSIZE,
+                format!("buffer of {cap} bytes is too small for the {len}-byte message payload"),
+            ));
+        }
+        ws.msgs.remove(msg);
+        let mut got: u64 = 0;
+        // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
+        let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
+        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32 | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
+        p.cb = ucp_request_param_t__bindgen_ty_1 { recv_am: Some(recv_data_cb) };
+        p.recv_info = ucp_request_param_t__bindgen_ty_2 { length: &mut got as *mut u64 as *mut _ };
+        let h = ws.handle;
+        // SAFETY: desc is a held descriptor (UCX takes ownership now); JS keeps `buf`
+        // alive until completion.
+        let r = unsafe { ucp_am_recv_data_nbx(h, desc, buf as *mut c_void, len as _, &p) };
+        let rc = submitted(w, "ucp_am_recv_data_nbx", r, op)?;
+        if rc == 1 {
+            // SAFETY: short borrow after the UCX call.
+            unsafe { (*w).imm = [got, 0] };
+        }
+        Ok(rc)
+    })
+}
+
+/// Releases the held payload of message `msg` without receiving it.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_am_release(w: *mut WorkerState, msg: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let ws = unsafe { worker(w) }?;
+        match ws.msgs.remove(msg) {
+            Some(Msg::Rndv { desc, .. }) => {
+                // SAFETY: a descriptor we held, released once.
+                unsafe { ucp_am_data_release(ws.handle, desc) };
+                Ok(0)
+            }
+            Some(Msg::Spill(_)) => Ok(0),
+            None => Err(einval(format!("message {msg} is unknown or already released"))),
+        }
+    })
+}
+
+/// Copies a spilled message (header then payload) into `buf` and frees it; returns
+/// its length.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_am_take(w: *mut WorkerState, msg: u32, buf: *mut u8, cap: usize) -> i64 {
+    guard(|| {
+        // SAFETY: JS passes a live worker.
+        let ws = unsafe { worker(w) }?;
+        let v = match ws.msgs.get(msg) {
+            Some(Msg::Spill(v)) => v,
+            _ => return Err(einval(format!("message {msg} has no spilled bytes"))),
+        };
+        if v.len() > cap {
+            return Err(Error::errno(libc::EMSGSIZE, format!("{cap}-byte buffer for {} spilled bytes", v.len())));
+        }
+        // SAFETY: `buf` holds `cap` >= v.len() bytes (caller's promise, checked size).
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf, v.len()) };
+        let n = v.len() as i64;
+        ws.msgs.remove(msg);
+        Ok(n)
+    })
+}
