@@ -43,8 +43,9 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
   }
 
   /**
-   * The reactor `DmaFile.open` uses when given none: the first one built on this thread
-   * that is not closed (or the one passed to {@link IoUringReactor.setCurrent}).
+   * The reactor `DmaFile.open` uses when given none: the one most recently registered
+   * with a runtime (or passed to {@link IoUringReactor.setCurrent}), else the first one
+   * built that is not closed.
    */
   static current(): IoUringReactor {
     if (current === undefined || current.closed) {
@@ -131,9 +132,13 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
     return this.#ring.flush();
   }
 
-  /** Receives the runtime's hooks; `wake` is called on every submission. */
+  /**
+   * Receives the runtime's hooks (`wake` is called on every submission) and becomes
+   * the reactor `DmaFile.open` uses by default.
+   */
   attach(hooks: ReactorHooks): void {
     this.#ring.wake = hooks.wake;
+    current = this;
   }
 
   /** Forgets the runtime's hooks. */
