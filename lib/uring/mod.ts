@@ -33,3 +33,4 @@ export {
 export { type Alignment, type FileStat } from "./stat.ts";
 export { addressOf, allocAligned } from "./memory.ts";
 export { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from "./layout.ts";
+export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
