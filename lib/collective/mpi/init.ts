@@ -1,0 +1,93 @@
+/**
+ * Initialising and finalising MPI.
+ *
+ * `MPI_Init_thread` and `MPI_Finalize` may wait for the other ranks, so they run as
+ * `nonblocking` FFI calls on a helper thread. That is why pluvio asks for at least
+ * `MPI_THREAD_SERIALIZED`: MPI is then called from more than one thread, never at once.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from "../../errors.ts";
+import { blockingError, exclusive, mpiLib, syncError } from "./native.ts";
+import { requestsEverywhere } from "./reactor.ts";
+
+/** MPI thread support levels, weakest first. */
+export type ThreadLevel = "single" | "funneled" | "serialized" | "multiple";
+
+const LEVELS: readonly ThreadLevel[] = ["single", "funneled", "serialized", "multiple"];
+
+/** Options of {@link init}. */
+export interface InitOptions {
+  /**
+   * The thread level to ask for: `"serialized"` (default) or `"multiple"`. Lower levels
+   * are rejected, since init, finalize and `split` run on a helper thread.
+   */
+  threadLevel?: ThreadLevel;
+  /** Call {@link disableAsyncProgress} first (default true). */
+  disableAsyncProgress?: boolean;
+}
+
+function levelValue(level: ThreadLevel): number {
+  const i = LEVELS.indexOf(level);
+  if (i < 0) {
+    throw new InvalidArgumentError(`unknown MPI thread level '${level}'; use ${LEVELS.join(", ")}`);
+  }
+  return mpiLib().pluvio_mpi_thread_level(i);
+}
+
+/**
+ * Sets the environment knobs that stop MPI libraries from running their own progress
+ * threads (`MPICH_ASYNC_PROGRESS=0`, `MPIR_CVAR_ASYNC_PROGRESS=0`,
+ * `OMPI_MCA_pml_ucx_progress_iterations=0`), which would compete with the reactor for
+ * the cores. Must be called before {@link init} to have an effect.
+ */
+export function disableAsyncProgress(): void {
+  const rc = mpiLib().pluvio_mpi_disable_async_progress();
+  if (rc < 0) throw syncError(rc, "disableAsyncProgress");
+}
+
+/** Whether MPI is initialised and not finalised. */
+export function isInitialized(): boolean {
+  return mpiLib().pluvio_mpi_is_active() === 1;
+}
+
+/**
+ * Initialises MPI (`MPI_Init_thread`) with Open MPI's `libmpi` promoted to global symbol
+ * visibility first, and `MPI_ERRORS_RETURN` on `MPI_COMM_WORLD` so failures come back as
+ * typed errors. Resolves to the thread level MPI provides.
+ */
+export async function init(options: InitOptions = {}): Promise<ThreadLevel> {
+  const level = options.threadLevel ?? "serialized";
+  if (LEVELS.indexOf(level) < 2) {
+    throw new InvalidArgumentError(
+      `MPI thread level '${level}' is too weak: pluvio calls MPI from a helper thread ` +
+        `for init, finalize and split; ask for 'serialized' or 'multiple'`,
+    );
+  }
+  if (options.disableAsyncProgress ?? true) disableAsyncProgress();
+  const want = levelValue(level);
+  const rc = await exclusive(() => mpiLib().pluvio_mpi_init(want));
+  if (rc < 0) throw blockingError(rc, "MPI init");
+  const provided = LEVELS.find((l) => levelValue(l) === rc);
+  if (provided === undefined || LEVELS.indexOf(provided) < 2) {
+    throw new InvalidArgumentError(
+      `MPI provides thread level ${provided ?? rc}, pluvio needs at least 'serialized'`,
+    );
+  }
+  return provided;
+}
+
+/**
+ * Finalises MPI (`MPI_Finalize`, which waits for the other ranks). Refuses while
+ * requests are still in flight on an open `MpiReactor`.
+ */
+export async function finalize(): Promise<void> {
+  const n = requestsEverywhere();
+  if (n > 0) {
+    throw new InvalidArgumentError(
+      `MPI finalize: ${n} collective requests are still in flight; await them first`,
+    );
+  }
+  const rc = await exclusive(() => mpiLib().pluvio_mpi_finalize());
+  if (rc < 0) throw blockingError(rc, "MPI finalize");
+}

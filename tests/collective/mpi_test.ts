@@ -1,0 +1,143 @@
+/**
+ * The MPI backend under real `mpirun` (Open MPI): each test launches one job of 2 or 4
+ * ranks running a rank script, with a timeout that kills the whole process group, and
+ * asserts exit code 0 and every rank's summary line.
+ *
+ * Without `mpirun` these tests FAIL (MPI is required) unless `PLUVIO_SKIP_MPI=1`.
+ */
+import assert from "node:assert/strict";
+import { hasBackend } from "../../lib/ffi/library.ts";
+
+const here = new URL(".", import.meta.url).pathname;
+const skip = Deno.env.get("PLUVIO_SKIP_MPI") === "1";
+
+function mpirunVersion(): string | null {
+  try {
+    const out = new Deno.Command("mpirun", { args: ["--version"], stdin: "null" }).outputSync();
+    return out.success ? new TextDecoder().decode(out.stdout).split("\n")[0] : null;
+  } catch {
+    return null;
+  }
+}
+
+function requireMpi(): void {
+  if (mpirunVersion() === null) {
+    throw new Error(
+      "mpirun not found: these tests need an MPI (Debian: apt-get install openmpi-bin " +
+        "libopenmpi-dev), or set PLUVIO_SKIP_MPI=1 to skip them",
+    );
+  }
+  if (!hasBackend("mpi")) {
+    throw new Error(
+      "the native library was built without MPI: rebuild with mpicc on PATH " +
+        "(deno run -A native/build.ts), or set PLUVIO_SKIP_MPI=1 to skip these tests",
+    );
+  }
+}
+
+interface Summary {
+  rank: number;
+  size: number;
+  checks: number;
+  failures: number;
+}
+
+/** Runs `mpirun -n ranks deno run -A <script> ...args` and returns the summaries. */
+async function mpirun(
+  ranks: number,
+  script: string,
+  args: string[] = [],
+  timeoutMs = 60_000,
+): Promise<Summary[]> {
+  requireMpi();
+  // setsid makes mpirun the leader of a new process group, so a timeout can kill the
+  // launcher and every rank at once.
+  const cmd = new Deno.Command("setsid", {
+    args: [
+      "mpirun",
+      "--allow-run-as-root",
+      "--oversubscribe",
+      "--bind-to",
+      "none",
+      "-n",
+      String(ranks),
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${here}${script}`,
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  const context = `\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr.slice(-4000)}`;
+  assert.ok(!timedOut, `mpirun -n ${ranks} ${script} timed out after ${timeoutMs} ms${context}`);
+  assert.equal(out.code, 0, `mpirun -n ${ranks} ${script} exited with ${out.code}${context}`);
+  const sums = [...stdout.matchAll(
+    /^SUMMARY \S+ rank=(\d+) size=(\d+) checks=(\d+) failures=(\d+)/gm,
+  )].map((m) => ({ rank: +m[1], size: +m[2], checks: +m[3], failures: +m[4] }));
+  assert.equal(sums.length, ranks, `expected ${ranks} summary lines${context}`);
+  assert.deepEqual(sums.map((s) => s.rank).sort(), [...Array(ranks).keys()]);
+  for (const s of sums) {
+    assert.equal(s.size, ranks);
+    assert.equal(s.failures, 0, `rank ${s.rank} had failures${context}`);
+    assert.ok(s.checks > 0, `rank ${s.rank} checked nothing`);
+  }
+  return sums;
+}
+
+const opts = { ignore: skip, sanitizeResources: false, sanitizeOps: false };
+
+Deno.test({
+  name: "mpi: every collective x element type x op, 2 ranks (concurrent and sequential)",
+  ...opts,
+  fn: async () => {
+    const s = await mpirun(2, "rank_matrix.ts");
+    assert.ok(s[0].checks > 600, `only ${s[0].checks} checks`);
+  },
+});
+
+Deno.test({
+  name: "mpi: every collective x element type x op, 4 ranks, 8-request reactor (queueing)",
+  ...opts,
+  fn: async () => {
+    await mpirun(4, "rank_matrix.ts", ["--capacity=8"]);
+  },
+});
+
+Deno.test({
+  name: "mpi: split / dup sub-communicators with collectives in flight on each, 4 ranks",
+  ...opts,
+  fn: async () => {
+    await mpirun(4, "rank_comm.ts");
+  },
+});
+
+Deno.test({
+  name: "mpi: shape errors, invalid roots, bad ops, MPI errors, cancel and timeout, 2 ranks",
+  ...opts,
+  fn: async () => {
+    await mpirun(2, "rank_errors.ts");
+  },
+});
+
+Deno.test({
+  name: "mpi: error handling with 4 ranks",
+  ...opts,
+  fn: async () => {
+    await mpirun(4, "rank_errors.ts");
+  },
+});
