@@ -41,7 +41,11 @@ runtime.registerReactor("io_uring", reactor);
 async function phase(
   name: string,
   file: DmaFile,
-  op: (f: DmaFile, buf: Awaited<ReturnType<DmaFile["acquireBuffer"]>>, off: number) => Promise<number>,
+  op: (
+    f: DmaFile,
+    buf: Awaited<ReturnType<DmaFile["acquireBuffer"]>>,
+    off: number,
+  ) => Promise<number>,
 ): Promise<void> {
   let next = 0;
   const t0 = performance.now();
@@ -60,7 +64,9 @@ async function phase(
   const s = (performance.now() - t0) / 1000;
   console.log(
     `${name.padEnd(5)} ${sizeMiB} MiB  bs ${bs / 1024} KiB  qd ${qd}:  ` +
-      `${(sizeMiB / s).toFixed(0)} MiB/s  ${(blocks / s).toFixed(0)} IOPS  (${(s * 1000).toFixed(0)} ms)`,
+      `${(sizeMiB / s).toFixed(0)} MiB/s  ${(blocks / s).toFixed(0)} IOPS  (${
+        (s * 1000).toFixed(0)
+      } ms)`,
   );
 }
 
