@@ -145,6 +145,9 @@ impl Shared {
     }
 
     fn arm(&self, generation: u32, timeout_ns: i64) -> Result<(), Error> {
+        // Armed before the timer and fds are enabled: a short deadline may fire at once,
+        // and the notifier thread must then see this generation, not a disarmed state.
+        self.armed.store(generation, Ordering::Release);
         self.set_timer(timeout_ns)?;
         let fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
         for &(fd, _) in fds.iter() {
@@ -152,8 +155,6 @@ impl Shared {
             // so readiness that arrived before arming is never lost.
             epoll_mod(self.epfd, libc::EPOLL_CTL_MOD, fd, fd as u64, true)?;
         }
-        drop(fds);
-        self.armed.store(generation, Ordering::Release);
         Ok(())
     }
 

@@ -92,3 +92,22 @@ Deno.test("interval ticks on a fixed schedule and stops on abort", async () => {
     assert.equal(rt.timer.status(), 0);
   });
 });
+
+Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing while arming)", async () => {
+  const rt = new Runtime({ idle: { yieldAfter: 0, sleepAfter: 0 } }); // park at once
+  let guard: number | undefined;
+  const stuck = new Promise<never>((_, rej) => {
+    guard = setTimeout(() => rej(new Error("a parked sleep was never woken")), 20_000);
+  });
+  try {
+    await Promise.race([
+      rt.run(async () => {
+        for (let i = 0; i < 500; i++) await sleep(i % 2 ? 0.01 : 0.05);
+      }),
+      stuck,
+    ]);
+  } finally {
+    clearTimeout(guard);
+  }
+  assert.ok(rt.stats().executor.parks >= 100);
+});
