@@ -105,7 +105,7 @@ export class Runtime implements TaskOwner {
   #fdsRegistered = false;
   #jsPark: (() => void) | null = null;
   #unobserved: Task<unknown>[] = [];
-  #liveTasks = new Set<Task<unknown>>();
+  #liveHead: Task<unknown> | null = null;
   #main: Task<unknown> | null = null;
   #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
   #turns = 0;
@@ -231,7 +231,10 @@ export class Runtime implements TaskOwner {
     const id = this.#nextId++;
     const task = new Task<T>(id, options.name ?? `task-${id}`, this);
     this.#live++;
-    this.#liveTasks.add(task as Task<unknown>);
+    const t = task as Task<unknown>;
+    t.next = this.#liveHead;
+    if (this.#liveHead !== null) this.#liveHead.prev = t;
+    this.#liveHead = t;
     this.#counts.spawned++;
     task.start(fn, options.signal);
     return task;
@@ -240,7 +243,10 @@ export class Runtime implements TaskOwner {
   /** @internal Bookkeeping when a task settles. */
   taskSettled(task: Task<unknown>): void {
     this.#live--;
-    this.#liveTasks.delete(task);
+    if (task.prev !== null) task.prev.next = task.next;
+    else this.#liveHead = task.next;
+    if (task.next !== null) task.next.prev = task.prev;
+    task.prev = task.next = null;
     const c = this.#counts;
     if (task.state === "completed") c.completed++;
     else if (task.state === "cancelled") c.cancelled++;
@@ -254,7 +260,8 @@ export class Runtime implements TaskOwner {
 
   #cancelAll(): void {
     // Main failed: the run is over, so ask every other task to stop.
-    for (const t of this.#liveTasks) t.cancel(new RuntimeStateError("the main task failed"));
+    const reason = new RuntimeStateError("the main task failed");
+    for (let t = this.#liveHead; t !== null; t = t.next) t.cancel(reason);
   }
 
   /**

@@ -29,8 +29,12 @@ export interface TaskOwner {
 export class Task<T> {
   readonly id: number;
   readonly name: string;
-  readonly controller = new AbortController();
+  /** Created lazily: a task function that takes no parameter never sees its signal. */
+  #controller: AbortController | null = null;
   state: TaskState = "running";
+  /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
+  prev: Task<unknown> | null = null;
+  next: Task<unknown> | null = null;
   value: T | undefined = undefined;
   error: unknown = undefined;
   observed = false;
@@ -42,6 +46,16 @@ export class Task<T> {
     this.id = id;
     this.name = name;
     this.#owner = owner;
+  }
+
+  /** The task's abort controller (created on first use). */
+  get controller(): AbortController {
+    return this.#controller ??= new AbortController();
+  }
+
+  /** Whether cancellation was requested. */
+  get aborted(): boolean {
+    return this.#controller !== null && this.#controller.signal.aborted;
   }
 
   /** Starts `fn` on a microtask (never inline in the spawner). */
@@ -57,7 +71,7 @@ export class Task<T> {
     queueMicrotask(() => {
       let r: T | PromiseLike<T>;
       try {
-        r = fn(this.controller.signal);
+        r = fn.length === 0 ? (fn as () => T)() : fn(this.controller.signal);
       } catch (e) {
         this.#fail(e);
         return;
@@ -70,7 +84,7 @@ export class Task<T> {
 
   /** Requests cancellation: aborts the task's signal with a {@link CancelledError}. */
   cancel(reason?: unknown): void {
-    if (this.state !== "running" || this.controller.signal.aborted) return;
+    if (this.state !== "running" || this.aborted) return;
     const err = reason instanceof CancelledError
       ? reason
       : new CancelledError(`task "${this.name}" (#${this.id}) was cancelled`, {
@@ -86,8 +100,7 @@ export class Task<T> {
   }
 
   #fail(e: unknown): void {
-    const aborted = this.controller.signal.aborted;
-    if (aborted) {
+    if (this.aborted) {
       this.state = "cancelled";
       const reason = this.controller.signal.reason;
       this.error = e instanceof CancelledError ? e : reason;

@@ -95,7 +95,7 @@ Deno.test("interval ticks on a fixed schedule and stops on abort", async () => {
 
 Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing while arming)", async () => {
   const rt = new Runtime({ idle: { yieldAfter: 0, sleepAfter: 0 } }); // park at once
-  let guard: number | undefined;
+  let guard: ReturnType<typeof setTimeout> | undefined;
   const stuck = new Promise<never>((_, rej) => {
     guard = setTimeout(() => rej(new Error("a parked sleep was never woken")), 20_000);
   });
