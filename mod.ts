@@ -44,6 +44,7 @@ export { JoinHandle, type SpawnOptions, type TaskFn, type TaskState } from "./li
 export { currentRuntime } from "./lib/runtime/current.ts";
 export { DEFAULT_IDLE, type IdleConfig, type ParkMode } from "./lib/runtime/idle.ts";
 export { TimerReactor } from "./lib/timer/reactor.ts";
+export type { TimerEntry } from "./lib/timer/heap.ts";
 export { Delay, interval, sleep, sleepUntil, type TimerOptions } from "./lib/timer/sleep.ts";
 export {
   type CombinatorOptions,

@@ -32,6 +32,7 @@ async function spawnJoin(n: number): Promise<number> {
 async function barePromises(n: number): Promise<number> {
   const ps = new Array(n);
   const t0 = performance.now();
+  // deno-lint-ignore require-await
   for (let i = 0; i < n; i++) ps[i] = (async () => i)();
   for (let i = 0; i < n; i++) await ps[i];
   return n / ((performance.now() - t0) / 1e3);
@@ -193,9 +194,9 @@ for (const sleepAfter of [16, 96, 1024, 16384]) {
 
 const md = `# Runtime benchmark
 
-Command: \`deno task bench:runtime\` (${new Date().toISOString().slice(0, 10)}, ${
-  navigator.hardwareConcurrency
-} cores, Deno ${Deno.version.deno}). Medians of ${REPS} runs (3 for CPU rows).
+Command: \`deno task bench:runtime\` (${
+  new Date().toISOString().slice(0, 10)
+}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}). Medians of ${REPS} runs (3 for CPU rows).
 
 | what | pluvio | plain Deno | ratio | target |
 |---|---|---|---|---|

@@ -89,7 +89,7 @@ const FALLBACK_POLL_NS = 100_000;
 const yieldMacrotask = () => new Promise<void>((r) => setImmediate(r));
 
 /** The executor: runs tasks and drives registered reactors. */
-export class Runtime implements TaskOwner {
+export class Runtime {
   /** The timer reactor, registered as `"timer"`. */
   readonly timer: TimerReactor = new TimerReactor();
   readonly #queueSize: number;
@@ -229,7 +229,7 @@ export class Runtime implements TaskOwner {
       );
     }
     const id = this.#nextId++;
-    const task = new Task<T>(id, options.name ?? `task-${id}`, this);
+    const task = new Task<T>(id, options.name ?? `task-${id}`, this.#owner);
     this.#live++;
     const t = task as Task<unknown>;
     t.next = this.#liveHead;
@@ -240,8 +240,9 @@ export class Runtime implements TaskOwner {
     return task;
   }
 
-  /** @internal Bookkeeping when a task settles. */
-  taskSettled(task: Task<unknown>): void {
+  readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
+
+  #taskSettled(task: Task<unknown>): void {
     this.#live--;
     if (task.prev !== null) task.prev.next = task.next;
     else this.#liveHead = task.next;

@@ -4,6 +4,11 @@
 //! cross the boundary, and returns `>= 0` on success or a negative errno / pluvio code.
 //! The message behind the last failure on the calling thread is available through
 //! [`pluvio_last_error`].
+//!
+//! The exports take raw pointers from TypeScript (handles this library returned, and
+//! buffers with their lengths); each documents what it expects of them. They are plain
+//! `extern "C"` functions rather than `unsafe fn`s because their only caller is the FFI.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod error;
 mod notifier;
