@@ -12,6 +12,7 @@
 
 mod error;
 mod notifier;
+mod reduce;
 mod sys;
 
 #[cfg(feature = "mpi")]

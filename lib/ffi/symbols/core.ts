@@ -24,4 +24,5 @@ export const CORE_SYMBOLS = {
   pluvio_notifier_kick: { parameters: ["pointer"], result: "i32" },
   pluvio_notifier_fired_ns: { parameters: ["pointer"], result: "u64" },
   pluvio_notifier_destroy: { parameters: ["pointer"], result: "i32" },
+  pluvio_reduce: { parameters: ["u32", "u32", "buffer", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
