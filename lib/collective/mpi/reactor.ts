@@ -5,7 +5,8 @@
  * flight); each poll is one FFI call that writes `(id, error)` pairs into a completion
  * ring read through an `Int32Array` built once. MPI has no file descriptor to park on, so
  * while requests are in flight {@link MpiReactor.beforePark} asks the executor to come
- * back after a backoff (20 µs doubling to 1 ms) instead of spinning a core.
+ * back after a backoff (20 µs doubling to 1 ms, after a short spin window following each
+ * submission or completion) instead of spinning a core.
  *
  * @module
  */
@@ -31,7 +32,14 @@ export interface MpiReactorOptions {
    * wait in submission order and are posted as earlier ones complete.
    */
   capacity?: number;
-  /** First backoff before the executor polls again while requests are in flight (ns). */
+  /**
+   * How long (ns) after the last submission or completion the executor keeps polling
+   * without parking while requests are in flight (default 500 µs). MPI makes progress
+   * only inside `MPI_Testsome`, so a large transfer advances only while it is polled; a
+   * longer window helps bandwidth-bound collectives at the cost of CPU. 0 disables it.
+   */
+  spinNs?: number;
+  /** First backoff before the executor polls again, after the spin window (ns). */
   minBackoffNs?: number;
   /** Longest backoff (ns); the backoff doubles from the first up to this. */
   maxBackoffNs?: number;
@@ -134,6 +142,11 @@ export class MpiReactor implements Reactor {
   #backoff: number;
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
+  readonly #spinMs: number;
+  /** Bumped on every submission and completion; beforePark notices the change. */
+  #activity = 0;
+  #seen = -1;
+  #hotUntil = 0;
   #broken: Error | null = null;
   readonly #unsubscribe: () => void;
 
@@ -158,6 +171,11 @@ export class MpiReactor implements Reactor {
         `MpiReactor backoff needs 0 < minBackoffNs <= maxBackoffNs; got ${this.#minBackoff}, ${this.#maxBackoff}`,
       );
     }
+    const spin = options.spinNs ?? 500_000;
+    if (!(spin >= 0)) {
+      throw new InvalidArgumentError(`MpiReactor spinNs must be >= 0; got ${spin}`);
+    }
+    this.#spinMs = spin / 1e6;
     this.#backoff = this.#minBackoff;
     const lib = mpiLib();
     const h = lib.pluvio_mpi_reactor_create(capacity);
@@ -191,12 +209,19 @@ export class MpiReactor implements Reactor {
   }
 
   /**
-   * How long the executor may sleep before polling again: `Infinity` when nothing is in
-   * flight, else the current backoff (which doubles up to the maximum and is reset by
-   * every submission and completion).
+   * How long, in nanoseconds, the executor may sleep before polling again: `Infinity`
+   * when nothing is in flight; 0 (keep polling) within the spin window after the last
+   * submission or completion; else the current backoff, which doubles up to the maximum.
    */
   beforePark(): number {
     if (this.status() === 0) return Infinity;
+    const now = performance.now();
+    if (this.#activity !== this.#seen) {
+      this.#seen = this.#activity;
+      this.#hotUntil = now + this.#spinMs;
+      this.#backoff = this.#minBackoff;
+    }
+    if (now < this.#hotUntil) return 0;
     const b = this.#backoff;
     this.#backoff = Math.min(b * 2, this.#maxBackoff);
     return b;
@@ -221,7 +246,7 @@ export class MpiReactor implements Reactor {
         this.#inflight--;
         this.#finish(op, ring[2 * k + 1]);
       }
-      if (n > 0) this.#backoff = this.#minBackoff;
+      if (n > 0) this.#activity++;
     }
     if (this.#queueHead < this.#queue.length) this.#drain();
     return n;
@@ -295,7 +320,7 @@ export class MpiReactor implements Reactor {
     } else {
       this.#post(op);
     }
-    this.#backoff = this.#minBackoff;
+    this.#activity++;
     this.#hooks?.wake();
     return promise;
   }
