@@ -97,6 +97,7 @@ if (tool === "pluvio") {
     for (const b of bufs) b.release();
     return r;
   });
+  if (Deno.env.get("PLUVIO_BENCH_STATS")) console.error(JSON.stringify(runtime.stats()));
   await reactor.close();
 } else if (tool === "deno") {
   const flags = (isWrite ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_DIRECT;

@@ -250,8 +250,15 @@ export class DmaFile implements AsyncDisposable {
    */
   async fallocate(offset: number, length: number, options: FallocateOptions = {}): Promise<void> {
     const op = this.#op(Op.FALLOCATE);
-    this.#checkRange(op.describe(), offset, length, Number.MAX_SAFE_INTEGER);
-    if (length === 0) throw new InvalidArgumentError(`${op.describe()}: length must be > 0`);
+    op.off = offset;
+    op.len64 = length;
+    // fallocate has no O_DIRECT alignment rule: only the range is checked.
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new InvalidArgumentError(`${op.describe()}: offset is not a non-negative integer`);
+    }
+    if (!Number.isSafeInteger(length) || length <= 0) {
+      throw new InvalidArgumentError(`${op.describe()}: length must be a positive integer`);
+    }
     const mode = options.mode ?? 0;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0xff) {
       throw new InvalidArgumentError(`${op.describe()}: mode ${mode} is not a fallocate mode`);
@@ -322,25 +329,30 @@ export class DmaFile implements AsyncDisposable {
     return op;
   }
 
-  #checkRange(what: string, offset: number, length: number, max: number): void {
+  /** Checks offset and length; the message is built only on failure (hot path). */
+  #checkRange(op: Operation, offset: number, length: number, max: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new InvalidArgumentError(`${what}: offset ${offset} is not a non-negative integer`);
+      throw new InvalidArgumentError(
+        `${op.describe()}: offset ${offset} is not a non-negative integer`,
+      );
     }
     if (!Number.isSafeInteger(length) || length < 0 || length > max) {
-      throw new InvalidArgumentError(`${what}: length ${length} is not an integer in 0..${max}`);
+      throw new InvalidArgumentError(
+        `${op.describe()}: length ${length} is not an integer in 0..${max}`,
+      );
     }
     if (!this.direct) return;
     const a = this.alignment.offset;
-    if (offset % a !== 0) misaligned(what, "offset", offset, a);
-    if (length % a !== 0) misaligned(what, "length", length, a);
+    if (offset % a !== 0) misaligned(op.describe(), "offset", offset, a);
+    if (length % a !== 0) misaligned(op.describe(), "length", length, a);
   }
 
-  #checkAddress(what: string, address: number): void {
+  #checkAddress(op: Operation, address: number): void {
     const a = this.alignment.memory;
     if (this.direct && address % a !== 0) {
       const off = address % a;
       throw new InvalidArgumentError(
-        `${what}: buffer address 0x${address.toString(16)} is not aligned to ${a} bytes ` +
+        `${op.describe()}: buffer address 0x${address.toString(16)} is not aligned to ${a} bytes ` +
           `(misaligned by ${off} byte${off === 1 ? "" : "s"}); allocate it with ` +
           "allocAligned() or file.alloc(), or use a FixedBuffer",
       );
@@ -355,10 +367,9 @@ export class DmaFile implements AsyncDisposable {
       }
       op.off = offset;
       op.len = buf.length;
-      const what = op.describe();
-      this.#checkRange(what, offset, buf.length, MAX_TRANSFER);
+      this.#checkRange(op, offset, buf.length, MAX_TRANSFER);
       op.addr = addressOf(buf);
-      this.#checkAddress(what, op.addr);
+      this.#checkAddress(op, op.addr);
       op.keep = buf;
       return this.#ring.submit(op, options?.signal);
     } catch (e) {
@@ -372,14 +383,15 @@ export class DmaFile implements AsyncDisposable {
       const length = options?.length ?? buf.size;
       op.off = offset;
       op.len = length;
-      const what = op.describe();
       if (buf.pool !== this.reactor.bufferPool) {
-        throw new InvalidArgumentError(`${what}: the FixedBuffer belongs to another reactor`);
+        throw new InvalidArgumentError(
+          `${op.describe()}: the FixedBuffer belongs to another reactor`,
+        );
       }
       if (buf.released) {
-        throw new ClosedError(`${what}: FixedBuffer #${buf.index} was released`);
+        throw new ClosedError(`${op.describe()}: FixedBuffer #${buf.index} was released`);
       }
-      this.#checkRange(what, offset, length, buf.size);
+      this.#checkRange(op, offset, length, buf.size);
       op.addr = buf.address;
       op.aux = buf.index;
       op.fixed = buf;

@@ -28,7 +28,7 @@ const TWO32 = 4294967296;
  * long before this in normal operation; the bound only caps the cost of a lost wake-up
  * (the notifier's arm had such a race: armed was published after re-enabling the fds).
  */
-const PARK_SAFETY_NS = 10_000_000;
+const PARK_SAFETY_NS = 2_000_000;
 
 /** Rings whose close timed out with operations still in the kernel: kept alive forever
  * rather than freeing memory the kernel may still write. */

@@ -55,6 +55,9 @@ impl Ring {
         if o.sqpoll_idle_ms >= 0 {
             b.setup_sqpoll(o.sqpoll_idle_ms as u32);
         }
+        // No COOP_TASKRUN: it defers posting CQEs (and signalling the eventfd) to the JS
+        // thread's next syscall, which is typically the parking notifier's arm, and the
+        // executor would then wake late; the default IPI posts them as they complete.
         let ring = b.build(o.entries).map_err(|e| os_err(e, format!("io_uring_setup({} entries)", o.entries)))?;
         let pool = if o.buffer_count > 0 {
             let pool = BufferPool::new(o.buffer_size, o.buffer_count)?;
@@ -174,6 +177,11 @@ impl Ring {
 
     /// Copies ready CQEs into the completion area; returns how many.
     pub fn reap(&mut self) -> Result<i32, Error> {
+        // Run pending task work (COOP) and flush SQEs a transient failure left behind
+        // first, so the completions they post are reaped by this very call.
+        if self.needs_enter || self.ring.submission().taskrun() {
+            self.enter()?;
+        }
         let mut cq = self.ring.completion();
         let overflowed = cq.overflow() > 0;
         let mut n = 0;
@@ -185,9 +193,8 @@ impl Ring {
             }
         }
         drop(cq);
-        // Flush SQEs a transient failure left behind, and completions the kernel holds
-        // back (overflow; task work of COOP rings), with one non-waiting enter.
-        if self.needs_enter || overflowed || self.ring.submission().taskrun() {
+        // Completions the kernel held back (CQ overflow) come with the next enter.
+        if overflowed {
             self.enter()?;
         }
         Ok(n as i32)
