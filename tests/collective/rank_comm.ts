@@ -3,7 +3,7 @@
  * colour, `dup`, and collectives in flight on several communicators at once.
  * Run: `mpirun -n 4 deno run -A rank_comm.ts` (any size >= 2 works).
  */
-import { ClosedError, Max, MpiCommunicator, Sum } from "../../lib/collective/mod.ts";
+import { ClosedError, Max, type MpiCommunicator, Sum } from "../../lib/collective/mod.ts";
 import { type Checks, runRank, same } from "./_rank.ts";
 
 async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {

@@ -124,9 +124,14 @@ async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {
   const all: Job[] = [];
   for (const d of DTYPES) all.push(...jobs(w, d, 5 + d.index));
   all.push(...jobs(w, DTYPES[0], 0), ...jobs(w, DTYPES[9], 0)); // zero-length buffers
-  const started = all.map((j, k) => (k % 50 === 0 ? w.barrier() : Promise.resolve()).then(() => 0));
-  const results = await Promise.allSettled(all.map((j) => j.run()));
-  await Promise.all(started);
+  // Barriers are interleaved with the jobs (same order on every rank).
+  const barriers: Promise<void>[] = [];
+  const runs = all.map((j, k) => {
+    if (k % 50 === 0) barriers.push(w.barrier());
+    return j.run();
+  });
+  const results = await Promise.allSettled(runs);
+  await Promise.all(barriers);
   results.forEach((res, k) => {
     const j = all[k];
     c.ok(
