@@ -21,6 +21,7 @@ import {
 } from "../../lib/collective/mod.ts";
 import { sleep } from "../../mod.ts";
 import { mpiLib } from "../../lib/collective/mpi/native.ts";
+import { coreLib } from "../../lib/ffi/library.ts";
 import { reactorHandle, submit } from "../../lib/collective/mpi/reactor.ts";
 import { commHandle } from "../../lib/collective/mpi/communicator.ts";
 import { type Checks, runRank } from "./_rank.ts";
@@ -168,6 +169,22 @@ async function body(w: MpiCommunicator, reactor: MpiReactor, c: Checks): Promise
   const again = new Float64Array([1]);
   await w.allreduce(again, Sum);
   c.ok(again[0] === size, "collectives after a cancel still match");
+
+  // No busy spin while waiting: rank 0 waits ~400 ms in a barrier the others enter late;
+  // after the spin window the reactor backs off, so the JS thread stays mostly idle.
+  await w.barrier();
+  if (rank !== 0) await sleep(400);
+  const cpu0 = coreLib().pluvio_thread_cpu_ns(), wall0 = performance.now();
+  await w.barrier();
+  const cpuMs = Number(coreLib().pluvio_thread_cpu_ns() - cpu0) / 1e6;
+  const wallMs = performance.now() - wall0;
+  if (rank === 0) {
+    c.ok(wallMs > 300, `rank 0 waited (${wallMs.toFixed(0)} ms)`);
+    c.ok(
+      cpuMs < wallMs * 0.3,
+      `waiting used ${cpuMs.toFixed(1)} ms CPU in ${wallMs.toFixed(0)} ms`,
+    );
+  }
 }
 
 await runRank("errors", body);
