@@ -63,6 +63,16 @@ async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {
   pair!.close();
   sdup.close();
 
+  // A split queued between collectives that are in flight keeps its place in the order.
+  const before = new Int32Array([1]), after = new Int32Array([rank]);
+  const pBefore = w.allreduce(before, Sum);
+  const pSplit = w.split(rank < size / 2 ? 0 : 1);
+  const pAfter = w.allreduce(after, Max);
+  const [, half] = await Promise.all([pBefore, pSplit, pAfter]);
+  c.ok(before[0] === size && after[0] === size - 1, "collectives around a split");
+  c.ok(half !== null && half.size === size / 2, "split between collectives");
+  half?.close();
+
   // Closed communicators refuse work with a typed error.
   dup.close();
   await c.rejects(() => dup.barrier(), ClosedError, /closed/, "barrier on a closed dup");
