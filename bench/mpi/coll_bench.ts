@@ -21,9 +21,14 @@ function itersFor(bytes: number): number {
 }
 
 await init();
-// PLUVIO_MPI_SPIN_US overrides the reactor's spin window (for exploring the trade-off).
+// PLUVIO_MPI_SPIN_US / PLUVIO_MPI_POLL_SPIN_NS override the reactor's spin window and
+// per-poll native spin (for exploring the trade-offs; the defaults are what is measured).
 const spinUs = Deno.env.get("PLUVIO_MPI_SPIN_US");
-const reactor = new MpiReactor(spinUs ? { spinNs: Number(spinUs) * 1000 } : {});
+const pollSpin = Deno.env.get("PLUVIO_MPI_POLL_SPIN_NS");
+const reactor = new MpiReactor({
+  ...(spinUs ? { spinNs: Number(spinUs) * 1000 } : {}),
+  ...(pollSpin ? { pollSpinNs: Number(pollSpin) } : {}),
+});
 const rt = new Runtime();
 rt.registerReactor("mpi", reactor);
 
@@ -31,6 +36,9 @@ await rt.run(async () => {
   const w = MpiCommunicator.world(reactor);
   const a = new Uint8Array(maxBytes).fill(1);
   const b = new Uint8Array(maxBytes * w.size).fill(1);
+  // Warm-up (JIT, MPI connections) before anything is measured; osu_coll.c does the same.
+  const warm = new Float32Array(1);
+  for (let i = 0; i < 3000; i++) await w.allreduce(warm, Sum);
   for (const coll of ["allreduce", "broadcast", "allgather", "scatter"]) {
     for (let bytes = 4; bytes <= maxBytes; bytes *= 4) {
       const af = new Float32Array(a.buffer, 0, bytes / 4);

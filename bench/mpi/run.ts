@@ -12,7 +12,7 @@ const root = new URL("../../", import.meta.url).pathname;
 const flag = (name: string, dflt: string) =>
   Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
 const maxBytes = Number(flag("max-bytes", String(16 << 20)));
-const rounds = Number(flag("rounds", "3"));
+const rounds = Number(flag("rounds", "5"));
 const rankCounts = flag("ranks", "2,4").split(",").map(Number);
 const write = !Deno.args.includes("--no-write");
 

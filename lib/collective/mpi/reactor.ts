@@ -39,6 +39,12 @@ export interface MpiReactorOptions {
    * longer window helps bandwidth-bound collectives at the cost of CPU. 0 disables it.
    */
   spinNs?: number;
+  /**
+   * How long one `poll()` keeps calling `MPI_Testsome` natively while nothing completes
+   * (ns, default 1000, at most 100000). Polling in a native loop drives MPI's progress
+   * much more often than one FFI call per executor turn; 0 tests once.
+   */
+  pollSpinNs?: number;
   /** First backoff before the executor polls again, after the spin window (ns). */
   minBackoffNs?: number;
   /** Longest backoff (ns); the backoff doubles from the first up to this. */
@@ -143,6 +149,7 @@ export class MpiReactor implements Reactor {
   readonly #minBackoff: number;
   readonly #maxBackoff: number;
   readonly #spinMs: number;
+  readonly #pollSpin: number;
   /** Bumped on every submission and completion; beforePark notices the change. */
   #activity = 0;
   #seen = -1;
@@ -176,6 +183,13 @@ export class MpiReactor implements Reactor {
       throw new InvalidArgumentError(`MpiReactor spinNs must be >= 0; got ${spin}`);
     }
     this.#spinMs = spin / 1e6;
+    const pollSpin = options.pollSpinNs ?? 1000;
+    if (!Number.isInteger(pollSpin) || pollSpin < 0 || pollSpin > 100_000) {
+      throw new InvalidArgumentError(
+        `MpiReactor pollSpinNs must be an integer in 0..100000; got ${pollSpin}`,
+      );
+    }
+    this.#pollSpin = pollSpin;
     this.#backoff = this.#minBackoff;
     const lib = mpiLib();
     const h = lib.pluvio_mpi_reactor_create(capacity);
@@ -232,7 +246,7 @@ export class MpiReactor implements Reactor {
     if (this.#handle === null || this.#broken || mpiBusy()) return 0;
     let n = 0;
     if (this.#inflight > 0) {
-      n = mpiLib().pluvio_mpi_reactor_poll(this.#handle);
+      n = mpiLib().pluvio_mpi_reactor_poll(this.#handle, this.#pollSpin);
       if (n < 0) {
         this.#fail(syncError(n, "MPI_Testsome"));
         return 0;

@@ -27,7 +27,7 @@ export const MPI_SYMBOLS = {
   pluvio_mpi_reactor_create: { parameters: ["u32"], result: "pointer" },
   pluvio_mpi_reactor_ring: { parameters: ["pointer"], result: "pointer" },
   pluvio_mpi_reactor_inflight: { parameters: ["pointer"], result: "i32" },
-  pluvio_mpi_reactor_poll: { parameters: ["pointer"], result: "i32" },
+  pluvio_mpi_reactor_poll: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_mpi_reactor_destroy: { parameters: ["pointer"], result: "i32" },
 
   pluvio_mpi_comm_world: { parameters: [], result: "pointer" },

@@ -89,56 +89,76 @@ pub extern "C" fn pluvio_mpi_reactor_inflight(r: *mut Reactor) -> i32 {
     guard(|| Ok(reactor(r, "MPI reactor")?.reqs.len() as i32))
 }
 
-/// Tests the requests in flight with `MPI_Testsome`; writes the completed ones to the ring
-/// and returns how many. A request that failed carries its MPI error code in the ring. A
-/// failure of `MPI_Testsome` itself is returned as `E_MPI` (the requests stay in flight).
+/// Tests the requests in flight with `MPI_Testsome`, repeating for up to `spin_ns`
+/// nanoseconds while nothing completes (MPI progresses only inside these calls, and a
+/// native loop polls far more often than one FFI call per executor turn); writes the
+/// completed requests to the ring and returns how many. A request that failed carries its
+/// MPI error code in the ring. A failure of `MPI_Testsome` itself is returned as `E_MPI`
+/// (the requests stay in flight).
 #[no_mangle]
-pub extern "C" fn pluvio_mpi_reactor_poll(r: *mut Reactor) -> i32 {
+pub extern "C" fn pluvio_mpi_reactor_poll(r: *mut Reactor, spin_ns: u32) -> i32 {
     guard(|| {
         let r = reactor(r, "MPI_Testsome")?;
-        let n = r.reqs.len();
-        if n == 0 {
+        if r.reqs.is_empty() {
             return Ok(0);
         }
-        let mut out: c_int = 0;
-        // SAFETY: reqs holds n live requests; indices and statuses hold capacity >= n
-        // entries, as many as MPI_Testsome may write.
-        let rc = unsafe {
-            ffi::MPI_Testsome(
-                n as c_int,
-                r.reqs.as_mut_ptr(),
-                &mut out,
-                r.indices.as_mut_ptr(),
-                r.statuses.as_mut_ptr(),
-            )
-        };
-        let in_status = rc == ffi::MPI_ERR_IN_STATUS as c_int;
-        if rc != ffi::MPI_SUCCESS as c_int && !in_status {
-            return Err(Error::code(
-                E_MPI,
-                format!("MPI_Testsome failed (MPI error {rc}): {}", error_string(rc)),
-            ));
+        let mut deadline = 0;
+        loop {
+            let n = test_some(r)?;
+            if n > 0 || spin_ns == 0 {
+                return Ok(n);
+            }
+            let now = crate::sys::now_ns();
+            if deadline == 0 {
+                deadline = now + spin_ns as u64;
+            } else if now >= deadline {
+                return Ok(0);
+            }
         }
-        // SAFETY: reading a link-time constant.
-        if out == unsafe { ffi::RSMPI_UNDEFINED } || out <= 0 {
-            return Ok(0);
-        }
-        let out = out as usize;
-        for k in 0..out {
-            let idx = r.indices[k] as usize;
-            r.ring[2 * k] = r.ids[idx] as i32;
-            r.ring[2 * k + 1] = if in_status { r.statuses[k].MPI_ERROR } else { 0 };
-        }
-        // Remove completed entries from the back so swap_remove never moves one that is
-        // still to be removed.
-        let done = &mut r.indices[..out];
-        done.sort_unstable_by(|a, b| b.cmp(a));
-        for &idx in done.iter() {
-            r.reqs.swap_remove(idx as usize);
-            r.ids.swap_remove(idx as usize);
-        }
-        Ok(out as i32)
     })
+}
+
+/// One `MPI_Testsome` over the requests in flight (at least one).
+fn test_some(r: &mut Reactor) -> Result<i32, Error> {
+    let n = r.reqs.len();
+    let mut out: c_int = 0;
+    // SAFETY: reqs holds n live requests; indices and statuses hold capacity >= n
+    // entries, as many as MPI_Testsome may write.
+    let rc = unsafe {
+        ffi::MPI_Testsome(
+            n as c_int,
+            r.reqs.as_mut_ptr(),
+            &mut out,
+            r.indices.as_mut_ptr(),
+            r.statuses.as_mut_ptr(),
+        )
+    };
+    let in_status = rc == ffi::MPI_ERR_IN_STATUS as c_int;
+    if rc != ffi::MPI_SUCCESS as c_int && !in_status {
+        return Err(Error::code(
+            E_MPI,
+            format!("MPI_Testsome failed (MPI error {rc}): {}", error_string(rc)),
+        ));
+    }
+    // SAFETY: reading a link-time constant.
+    if out == unsafe { ffi::RSMPI_UNDEFINED } || out <= 0 {
+        return Ok(0);
+    }
+    let out = out as usize;
+    for k in 0..out {
+        let idx = r.indices[k] as usize;
+        r.ring[2 * k] = r.ids[idx] as i32;
+        r.ring[2 * k + 1] = if in_status { r.statuses[k].MPI_ERROR } else { 0 };
+    }
+    // Remove completed entries from the back so swap_remove never moves one that is
+    // still to be removed.
+    let done = &mut r.indices[..out];
+    done.sort_unstable_by(|a, b| b.cmp(a));
+    for &idx in done.iter() {
+        r.reqs.swap_remove(idx as usize);
+        r.ids.swap_remove(idx as usize);
+    }
+    Ok(out as i32)
 }
 
 /// Frees a reactor. Fails with `EBUSY` while requests are in flight (their buffers and
