@@ -1,0 +1,217 @@
+/**
+ * One collective call in flight: its tags, its messages, its scratch memory and the way
+ * it fails (timeout, abort, a dead peer).
+ *
+ * Tag layout (64 bits): `comm (12) | seq (20) | step (16) | source rank (16)`. Every
+ * rank numbers the calls of a communicator in the same order, so a message of call
+ * `seq`, step `step` from rank `src` has one tag on both sides: concurrent calls and
+ * communicators sharing a worker never match each other's messages.
+ *
+ * @module
+ */
+import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../../errors.ts";
+import type { Endpoint, Worker } from "../../ucx/mod.ts";
+import type { DType } from "../dtype.ts";
+import type { ReduceOp } from "../ops.ts";
+import { reduceNative } from "./reduce.ts";
+
+/** Limits of the tag fields. */
+export const MAX_COMMS = 1 << 12;
+/** Sequence numbers wrap after this many calls (far more than can be in flight). */
+export const SEQ_SPAN = 1 << 20;
+/** Steps (messages between one pair of ranks) one call may use. */
+export const MAX_STEPS = 1 << 16;
+/** The largest group. */
+export const MAX_RANKS = 1 << 16;
+
+/** What a call needs from its communicator. */
+export interface Link {
+  /** This rank. */
+  readonly rank: number;
+  /** Group size. */
+  readonly size: number;
+  /** The worker messages are received on. */
+  readonly worker: Worker;
+  /** The endpoint to `rank`, connected on first use. */
+  endpoint(rank: number): Endpoint;
+  /** Scratch memory of at least `bytes` (from a pool). */
+  takeScratch(bytes: number): ArrayBuffer;
+  /** Gives scratch memory back once nothing can write into it any more. */
+  giveScratch(buf: ArrayBuffer): void;
+}
+
+/** A collective call: tags, point-to-point messages, scratch and failure. */
+export class Call {
+  /** This rank. */
+  readonly rank: number;
+  /** Group size. */
+  readonly size: number;
+  /** The operation, for messages (e.g. `"allreduce (ring)"`). */
+  readonly what: string;
+  readonly #link: Link;
+  readonly #hi: bigint;
+  #ac: AbortController | null = null;
+  #failure: PluvioError | null = null;
+  #onFail: ((e: PluvioError) => void) | null = null;
+  #scratch: ArrayBuffer[] = [];
+  /** Outstanding receives per source rank (to name who did not answer). */
+  readonly waiting: Map<number, number> = new Map();
+
+  /** Starts call `seq` of communicator `comm`. */
+  constructor(link: Link, comm: number, seq: number, what: string) {
+    this.#link = link;
+    this.rank = link.rank;
+    this.size = link.size;
+    this.what = what;
+    this.#hi = BigInt(comm * SEQ_SPAN + seq) << 32n;
+  }
+
+  /** The failure that ended the call, if any. */
+  get failure(): PluvioError | null {
+    return this.#failure;
+  }
+
+  #tag(step: number, src: number): bigint {
+    if (step >= MAX_STEPS) throw new RangeError(`${this.what}: step ${step} overflows the tag`);
+    return this.#hi | BigInt(step * 65536 + src);
+  }
+
+  /**
+   * Sends `data` to `peer` as message `step`; resolves when `data` may be reused. (The
+   * promise is marked handled: algorithms await it later, and a failure in between
+   * must not count as an unhandled rejection.)
+   */
+  send(peer: number, step: number, data: Uint8Array): Promise<void> {
+    const p = this.#send(peer, step, data);
+    p.catch(() => {});
+    return p;
+  }
+
+  async #send(peer: number, step: number, data: Uint8Array): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    const ep = this.#link.endpoint(peer);
+    try {
+      await ep.tagSend(this.#tag(step, this.rank), data);
+    } catch (e) {
+      throw this.#peerFailed(peer, e);
+    }
+  }
+
+  /**
+   * Receives message `step` of `peer` into `buf`, which it must fill exactly (a shorter
+   * or longer message means the ranks disagree on the call: a `PeerError`). Marked
+   * handled like {@link Call.send}.
+   */
+  recv(peer: number, step: number, buf: Uint8Array): Promise<void> {
+    const p = this.#recv(peer, step, buf);
+    p.catch(() => {});
+    return p;
+  }
+
+  async #recv(peer: number, step: number, buf: Uint8Array): Promise<void> {
+    if (this.#failure) throw this.#failure;
+    // An endpoint to every peer we hear from, so that UCX's keep-alive watches it.
+    this.#link.endpoint(peer);
+    this.waiting.set(peer, (this.waiting.get(peer) ?? 0) + 1);
+    let got: number;
+    try {
+      this.#ac ??= new AbortController();
+      const r = await this.#link.worker.tagRecv(this.#tag(step, peer), buf, {
+        signal: this.#ac.signal,
+      });
+      // UCX 1.12 leaves the receive info unset when a receive completes at once (the
+      // message was already there): length and tag read 0 although the data landed.
+      // Only a longer message is then detected (EMSGSIZE), not a shorter one.
+      got = r.length === 0 && r.tag === 0n ? buf.length : r.length;
+    } catch (e) {
+      if (this.#failure) throw this.#failure;
+      throw this.#peerFailed(peer, e);
+    } finally {
+      const w = this.waiting.get(peer)! - 1;
+      if (w === 0) this.waiting.delete(peer);
+      else this.waiting.set(peer, w);
+    }
+    if (got !== buf.length) {
+      throw new PeerError(
+        `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were expected ` +
+          `(do all ranks call the same collectives with the same lengths and roots?)`,
+      );
+    }
+  }
+
+  #peerFailed(peer: number, e: unknown): PluvioError {
+    if (e instanceof PeerError || e instanceof CancelledError || e instanceof TimeoutError) {
+      if (e instanceof PeerError && !e.message.includes(`rank ${peer}`)) {
+        return new PeerError(`${this.what}: rank ${peer} failed: ${e.message}`, { cause: e });
+      }
+      return e;
+    }
+    if (e && typeof e === "object" && "code" in e && e.code === "EMSGSIZE") {
+      return new PeerError(
+        `${this.what}: rank ${peer} sent a longer message than expected ` +
+          `(do all ranks call the same collectives with the same lengths and roots?)`,
+        { cause: e },
+      );
+    }
+    return new PeerError(`${this.what}: message with rank ${peer} failed`, { cause: e });
+  }
+
+  /** Scratch bytes for this call (returned to the pool when it succeeds). */
+  scratch(bytes: number): Uint8Array {
+    const b = this.#link.takeScratch(bytes);
+    this.#scratch.push(b);
+    return new Uint8Array(b, 0, bytes);
+  }
+
+  /** `dst op= src` over the elements of two equally long byte ranges. */
+  reduce(op: ReduceOp, d: DType, dst: Uint8Array, src: Uint8Array): void {
+    const n = dst.length / d.bytes;
+    reduceNative(
+      op,
+      new d.ctor(dst.buffer as ArrayBuffer, dst.byteOffset, n),
+      new d.ctor(src.buffer as ArrayBuffer, src.byteOffset, n),
+    );
+  }
+
+  /** Registers who hears about the failure (the communicator's race). */
+  onFail(f: (e: PluvioError) => void): void {
+    if (this.#failure) f(this.#failure);
+    else this.#onFail = f;
+  }
+
+  /**
+   * Ends the call with `e`: outstanding receives are cancelled; sends finish on their
+   * own (UCX cannot withdraw them) and keep their buffers referenced until then.
+   */
+  fail(e: PluvioError): void {
+    if (this.#failure) return;
+    this.#failure = e;
+    this.#scratch = []; // a cancelled receive may still be writing: never reuse
+    this.#ac?.abort(e);
+    this.#onFail?.(e);
+  }
+
+  /** Returns the scratch memory after success. */
+  finish(): void {
+    if (this.#failure) return;
+    for (const b of this.#scratch) this.#link.giveScratch(b);
+    this.#scratch = [];
+  }
+}
+
+/** Element-aligned block `i` of `p` over `n` elements, as byte offsets. */
+export function blockBytes(n: number, p: number, i: number, bytes: number): [number, number] {
+  return [Math.floor(i * n / p) * bytes, Math.floor((i + 1) * n / p) * bytes];
+}
+
+/** All `p` blocks of {@link blockBytes}. */
+export function blocks(n: number, p: number, bytes: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < p; i++) out.push(blockBytes(n, p, i, bytes));
+  return out;
+}
+
+/** `x mod p` in `0..p-1`. */
+export function mod(x: number, p: number): number {
+  return ((x % p) + p) % p;
+}

@@ -1,0 +1,659 @@
+/**
+ * {@link UcxCommunicator}: the Collective interface over UCX tag messages, with the
+ * algorithms in `algorithms/` and reductions in native SIMD kernels.
+ *
+ * @module
+ */
+import {
+  CancelledError,
+  ClosedError,
+  InvalidArgumentError,
+  PeerError,
+  type PluvioError,
+  TimeoutError,
+} from "../../errors.ts";
+import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
+import type { NumericArray } from "../dtype.ts";
+import { checkOp, type ReduceOp } from "../ops.ts";
+import { bufferType, checkDisjoint, checkLength, checkRoot, checkSameType } from "../shape.ts";
+import type { Collective, CollectiveOptions } from "../types.ts";
+import { bootstrap, type BootstrapConfig, bootstrapConfigFromEnv } from "./bootstrap.ts";
+import { blocks, Call, type Link, MAX_COMMS, MAX_RANKS, SEQ_SPAN } from "./call.ts";
+import { allgatherBruck } from "./algorithms/bruck.ts";
+import { broadcastBinomial, reduceBinomial } from "./algorithms/binomial.ts";
+import {
+  alltoallPairwise,
+  barrierDissemination,
+  gatherDirect,
+  scatterDirect,
+} from "./algorithms/direct.ts";
+import { allreducePipelined, type PipelineOptions } from "./algorithms/pipelined.ts";
+import { allreduceRecursiveDoubling } from "./algorithms/recursive_doubling.ts";
+import { allreduceRing, ringAllgather, ringReduceScatter } from "./algorithms/ring.ts";
+
+/** Allreduce algorithms. */
+export type AllreduceAlgorithm = "ring" | "pipelined" | "recursive-doubling";
+/** Allgather algorithms. */
+export type AllgatherAlgorithm = "bruck" | "ring";
+/** Broadcast algorithms. */
+export type BroadcastAlgorithm = "binomial" | "scatter-allgather";
+/** Reduce algorithms. */
+export type ReduceAlgorithm = "binomial" | "reduce-scatter-gather";
+
+/** Every algorithm choice, by collective. */
+export interface Algorithms {
+  /** Allreduce. */
+  allreduce: AllreduceAlgorithm;
+  /** Allgather. */
+  allgather: AllgatherAlgorithm;
+  /** Broadcast. */
+  broadcast: BroadcastAlgorithm;
+  /** Reduce. */
+  reduce: ReduceAlgorithm;
+}
+
+/** The names each collective accepts, for checks and for the tuner. */
+export const ALGORITHMS: { readonly [K in keyof Algorithms]: readonly Algorithms[K][] } = {
+  allreduce: ["ring", "pipelined", "recursive-doubling"],
+  allgather: ["bruck", "ring"],
+  broadcast: ["binomial", "scatter-allgather"],
+  reduce: ["binomial", "reduce-scatter-gather"],
+};
+
+/** Options of a collective with a choice of algorithm. */
+export interface AlgorithmOptions<A extends string> extends CollectiveOptions {
+  /** The algorithm to run (default: the communicator's, see {@link UcxCommunicatorOptions}). */
+  algorithm?: A;
+}
+
+/** Options of {@link UcxCommunicator.allreduce}. */
+export interface AllreduceOptions extends AlgorithmOptions<AllreduceAlgorithm> {
+  /** Micro-chunk size and window of the `"pipelined"` algorithm. */
+  pipeline?: PipelineOptions;
+}
+
+/** Options of {@link UcxCommunicator.create}. */
+export interface UcxCommunicatorOptions {
+  /** Rank, size and bootstrap root (default: {@link bootstrapConfigFromEnv}). */
+  config?: BootstrapConfig;
+  /** Bootstrap deadline in milliseconds (default 30 000). */
+  bootstrapTimeoutMs?: number;
+  /** Aborts the bootstrap. */
+  signal?: AbortSignal;
+  /** A worker to use (default: a new context and worker, closed with the communicator). */
+  worker?: Worker;
+  /** Timeout of every call that does not give its own, in milliseconds (default none). */
+  timeout?: number;
+  /** Default algorithms (default: ring allreduce, Bruck allgather, binomial trees). */
+  algorithms?: Partial<Algorithms>;
+  /**
+   * UCX keep-alive interval in milliseconds, which bounds how long a dead peer goes
+   * unnoticed. Applied as `UCX_KEEPALIVE_INTERVAL` when this communicator creates its
+   * own context and the variable is not set (default 1000; UCX's own default is 20 s).
+   */
+  keepaliveMs?: number;
+}
+
+const DEFAULTS: Algorithms = {
+  allreduce: "ring",
+  allgather: "bruck",
+  broadcast: "binomial",
+  reduce: "binomial",
+};
+
+/** How often in-flight calls look for endpoints UCX declared dead. */
+const WATCH_MS = 50;
+
+/** Scratch buffers kept per size class (powers of two). */
+class ScratchPool {
+  #free = new Map<number, ArrayBuffer[]>();
+  take(bytes: number): ArrayBuffer {
+    const cls = bytes <= 64 ? 64 : 2 ** Math.ceil(Math.log2(bytes));
+    return this.#free.get(cls)?.pop() ?? new ArrayBuffer(cls);
+  }
+  give(b: ArrayBuffer): void {
+    const list = this.#free.get(b.byteLength) ?? [];
+    if (list.length < 4) list.push(b);
+    this.#free.set(b.byteLength, list);
+  }
+}
+
+/** What communicators sharing one worker share: endpoints, ids, scratch, liveness. */
+class Group {
+  readonly worker: Worker;
+  readonly table: Uint8Array[];
+  readonly eps: (Endpoint | undefined)[];
+  readonly pool = new ScratchPool();
+  readonly calls = new Set<Call>();
+  readonly owned: { ctx: Context; worker: Worker } | null;
+  nextComm = 1;
+  dead: PluvioError | null = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(worker: Worker, table: Uint8Array[], owned: Group["owned"]) {
+    this.worker = worker;
+    this.table = table;
+    this.eps = new Array(table.length);
+    this.owned = owned;
+  }
+
+  endpoint(rank: number): Endpoint {
+    return this.eps[rank] ??= this.worker.connectAddr(this.table[rank]);
+  }
+
+  /** Starts watching the endpoints while calls are in flight. */
+  track(call: Call): void {
+    this.calls.add(call);
+    if (this.#timer === undefined) {
+      const t = setInterval(() => this.#watch(), WATCH_MS);
+      Deno.unrefTimer(t as unknown as number);
+      this.#timer = t;
+    }
+  }
+
+  untrack(call: Call): void {
+    this.calls.delete(call);
+    if (this.calls.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** UCX reports a dead peer on its endpoint: every call in flight fails with it. */
+  #watch(): void {
+    for (let r = 0; r < this.eps.length; r++) {
+      const e = this.eps[r]?.error;
+      if (!e) continue;
+      this.dead ??= new PeerError(`rank ${r} failed or became unreachable: ${e.message}`, {
+        cause: e,
+      });
+      for (const c of [...this.calls]) {
+        c.fail(new PeerError(`${c.what}: ${this.dead.message}`, { cause: e }));
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * A group of ranks running collectives over UCX, with no MPI involved: ranks find each
+ * other through the TCP bootstrap ({@link UcxCommunicator.create}), connect endpoints on
+ * first use, and run the algorithms in TypeScript over tag messages whose tags carry the
+ * communicator, a per-call sequence number, the step and the sender. So several
+ * collectives may be in flight on one communicator, and several communicators
+ * ({@link UcxCommunicator.dup}) at once; every rank must start them in the same order.
+ *
+ * A peer that dies makes the calls in flight fail with a `PeerError` once UCX notices
+ * (keep-alive, see {@link UcxCommunicatorOptions.keepaliveMs}), and at the latest when
+ * the call's `timeout` passes (a `TimeoutError` naming the ranks it still waited for).
+ * After a peer failure the communicator is broken: later calls fail at once.
+ */
+export class UcxCommunicator implements Collective, AsyncDisposable {
+  /** This rank. */
+  readonly rank: number;
+  /** Number of ranks. */
+  readonly size: number;
+  /** The communicator id inside the tags (0 for the one {@link UcxCommunicator.create} made). */
+  readonly id: number;
+  readonly #g: Group;
+  readonly #link: Link;
+  readonly #timeout: number | undefined;
+  readonly #alg: Algorithms;
+  #seq = 0;
+  #closed = false;
+
+  private constructor(
+    g: Group,
+    rank: number,
+    id: number,
+    timeout: number | undefined,
+    alg: Algorithms,
+  ) {
+    this.#g = g;
+    this.rank = rank;
+    this.size = g.table.length;
+    this.id = id;
+    this.#timeout = timeout;
+    this.#alg = alg;
+    this.#link = {
+      rank,
+      size: this.size,
+      worker: g.worker,
+      endpoint: (r) => g.endpoint(r),
+      takeScratch: (b) => g.pool.take(b),
+      giveScratch: (b) => g.pool.give(b),
+    };
+  }
+
+  /**
+   * Bootstraps a communicator: creates a UCX worker (unless given one), exchanges worker
+   * addresses through rank 0's TCP listener and returns the group. Run it inside a
+   * `Runtime` (the worker's reactor joins it).
+   */
+  static async create(options: UcxCommunicatorOptions = {}): Promise<UcxCommunicator> {
+    const config = options.config ?? bootstrapConfigFromEnv();
+    if (config.size > MAX_RANKS) {
+      throw new InvalidArgumentError(`at most ${MAX_RANKS} ranks are supported`);
+    }
+    checkTimeout(options.timeout, "UcxCommunicator.create: timeout");
+    const alg = { ...DEFAULTS, ...options.algorithms };
+    for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
+    let owned: Group["owned"] = null;
+    let worker = options.worker;
+    if (worker === undefined) {
+      const ka = options.keepaliveMs ?? 1000;
+      if (!Number.isFinite(ka) || ka <= 0) {
+        throw new InvalidArgumentError(`keepaliveMs must be a positive number, got ${ka}`);
+      }
+      try {
+        if (!Deno.env.get("UCX_KEEPALIVE_INTERVAL")) {
+          Deno.env.set("UCX_KEEPALIVE_INTERVAL", `${Math.round(ka)}ms`);
+        }
+      } catch { /* no env permission: UCX's default keep-alive applies */ }
+      const ctx = new Context();
+      worker = ctx.createWorker();
+      owned = { ctx, worker };
+    }
+    let table: Uint8Array[];
+    try {
+      table = await bootstrap(config, worker.address(), {
+        timeoutMs: options.bootstrapTimeoutMs,
+        signal: options.signal,
+      });
+    } catch (e) {
+      owned?.worker.close();
+      owned?.ctx.close();
+      throw e;
+    }
+    const g = new Group(worker, table, owned);
+    return new UcxCommunicator(g, config.rank, 0, options.timeout, alg);
+  }
+
+  /**
+   * A new communicator over the same ranks and worker with its own message space (a
+   * purely local operation: every rank must call `dup` in the same order, which gives
+   * the copies the same id everywhere).
+   */
+  dup(options: { timeout?: number; algorithms?: Partial<Algorithms> } = {}): UcxCommunicator {
+    this.#open("dup");
+    if (this.#g.nextComm >= MAX_COMMS) {
+      throw new InvalidArgumentError(`at most ${MAX_COMMS} communicators per worker`);
+    }
+    checkTimeout(options.timeout, "dup: timeout");
+    const alg = { ...this.#alg, ...options.algorithms };
+    for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
+    return new UcxCommunicator(
+      this.#g,
+      this.rank,
+      this.#g.nextComm++,
+      options.timeout ?? this.#timeout,
+      alg,
+    );
+  }
+
+  /** The worker the communicator's messages go through. */
+  get worker(): Worker {
+    return this.#g.worker;
+  }
+
+  /** The default algorithms of this communicator. */
+  get algorithms(): Readonly<Algorithms> {
+    return this.#alg;
+  }
+
+  #open(what: string): void {
+    if (this.#closed) throw new ClosedError(`${what}: the UCX communicator is closed`);
+  }
+
+  /** Runs one call: numbering, timeout, abort, peer failure, scratch. */
+  async #run(
+    what: string,
+    options: CollectiveOptions | undefined,
+    body: (c: Call) => Promise<void>,
+  ): Promise<void> {
+    this.#open(what);
+    const signal = options?.signal;
+    const timeout = options?.timeout ?? this.#timeout;
+    checkTimeout(timeout, `${what}: timeout`);
+    if (signal?.aborted) {
+      throw new CancelledError(`${what}: aborted before it started`, { cause: signal.reason });
+    }
+    const g = this.#g;
+    if (g.dead) throw new PeerError(`${what}: ${g.dead.message}`, { cause: g.dead });
+    const call = new Call(this.#link, this.id, this.#seq, what);
+    this.#seq = (this.#seq + 1) % SEQ_SPAN;
+    if (this.size === 1) {
+      await body(call);
+      call.finish();
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    const failed = new Promise<never>((_, reject) => call.onFail(reject));
+    failed.catch(() => {});
+    if (timeout !== undefined) {
+      timer = setTimeout(() => {
+        const who = [...call.waiting.keys()];
+        call.fail(
+          new TimeoutError(
+            `${what}: no result within ${timeout} ms` +
+              (who.length ? ` (still waiting for rank(s) ${who.join(", ")})` : ""),
+          ),
+        );
+      }, timeout);
+    }
+    if (signal) {
+      onAbort = () => call.fail(new CancelledError(`${what}: aborted`, { cause: signal.reason }));
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    g.track(call);
+    const run = body(call);
+    run.catch((e) => call.fail(asPluvio(e, what)));
+    try {
+      await Promise.race([run, failed]);
+      call.finish();
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+      g.untrack(call);
+    }
+  }
+
+  /**
+   * Reduces `buf` over all ranks with `op`, in place. Algorithms: `"ring"`
+   * (reduce-scatter + allgather), `"pipelined"` (ring in micro-chunks) and
+   * `"recursive-doubling"`. Any length works (blocks may be uneven or empty).
+   */
+  async allreduce<T extends NumericArray>(
+    buf: T,
+    op: ReduceOp,
+    options?: AllreduceOptions,
+  ): Promise<T> {
+    const W = "allreduce";
+    const d = bufferType(W, buf, "buf");
+    checkOp(op, d);
+    const alg = options?.algorithm ?? this.#alg.allreduce;
+    checkAlgorithm("allreduce", alg);
+    const u8 = bytesOf(buf);
+    await this.#run(
+      `${W} (${alg})`,
+      options,
+      (c) =>
+        alg === "ring"
+          ? allreduceRing(c, u8, d, op)
+          : alg === "pipelined"
+          ? allreducePipelined(c, u8, d, op, options?.pipeline)
+          : allreduceRecursiveDoubling(c, u8, d, op),
+    );
+    return buf;
+  }
+
+  /**
+   * Reduces `send` into `recv` at `root`. Algorithms: `"binomial"` (tree) and
+   * `"reduce-scatter-gather"` (ring reduce-scatter, then the blocks to the root).
+   */
+  async reduce<T extends NumericArray>(
+    send: T,
+    recv: T | null,
+    op: ReduceOp,
+    root: number,
+    options?: AlgorithmOptions<ReduceAlgorithm>,
+  ): Promise<T | null> {
+    const W = "reduce";
+    const d = bufferType(W, send, "send");
+    checkOp(op, d);
+    checkRoot(W, root, this.size);
+    const atRoot = this.rank === root;
+    if (atRoot) {
+      if (recv === null || recv === undefined) {
+        throw new InvalidArgumentError(`${W}: the root needs a recv buffer`);
+      }
+      bufferType(W, recv, "recv");
+      checkSameType(W, send, recv);
+      checkLength(W, "recv", recv, send.length, "send.length");
+      checkDisjoint(W, send, recv);
+    }
+    const alg = options?.algorithm ?? this.#alg.reduce;
+    checkAlgorithm("reduce", alg);
+    const s8 = bytesOf(send);
+    await this.#run(`${W} (${alg})`, options, async (c) => {
+      const acc = atRoot ? bytesOf(recv!) : c.scratch(s8.length);
+      acc.set(s8);
+      if (alg === "binomial") return reduceBinomial(c, acc, d, op, root);
+      const blk = blocks(send.length, c.size, d.bytes);
+      // Shift -1: rank r ends up with block r, which it then sends to the root.
+      await ringReduceScatter(c, acc, blk, d, op, -1, 0);
+      const [a, b] = blk[c.rank];
+      await gatherDirect(c, acc.subarray(a, b), atRoot ? acc : null, blk, root, c.size);
+    });
+    return atRoot ? recv : null;
+  }
+
+  /**
+   * Copies `buf` of `root` to every rank. Algorithms: `"binomial"` (tree) and
+   * `"scatter-allgather"` (the root scatters blocks, a ring allgathers them).
+   */
+  async broadcast<T extends NumericArray>(
+    buf: T,
+    root: number,
+    options?: AlgorithmOptions<BroadcastAlgorithm>,
+  ): Promise<T> {
+    const W = "broadcast";
+    const d = bufferType(W, buf, "buf");
+    checkRoot(W, root, this.size);
+    const alg = options?.algorithm ?? this.#alg.broadcast;
+    checkAlgorithm("broadcast", alg);
+    const u8 = bytesOf(buf);
+    await this.#run(`${W} (${alg})`, options, async (c) => {
+      if (alg === "binomial") return broadcastBinomial(c, u8, root);
+      const blk = blocks(buf.length, c.size, d.bytes);
+      const [a, b] = blk[c.rank];
+      await scatterDirect(c, this.rank === root ? u8 : null, u8.subarray(a, b), blk, root);
+      await ringAllgather(c, u8, blk, 0, 1);
+    });
+    return buf;
+  }
+
+  /** Gives block `i` of the root's `send` to rank `i` (direct sends from the root). */
+  async scatter<T extends NumericArray>(
+    send: T | null,
+    recv: T,
+    root: number,
+    options?: CollectiveOptions,
+  ): Promise<T> {
+    const W = "scatter";
+    const d = bufferType(W, recv, "recv");
+    checkRoot(W, root, this.size);
+    const atRoot = this.rank === root;
+    if (atRoot) {
+      if (send === null || send === undefined) {
+        throw new InvalidArgumentError(`${W}: the root needs a send buffer`);
+      }
+      bufferType(W, send, "send");
+      checkSameType(W, send, recv);
+      checkLength(W, "send", send, recv.length * this.size, `recv.length × size ${this.size}`);
+      checkDisjoint(W, send, recv);
+    }
+    const r8 = bytesOf(recv);
+    const s8 = atRoot ? bytesOf(send!) : null;
+    const blk = equalBlocks(recv.length * d.bytes, this.size);
+    await this.#run(W, options, (c) => scatterDirect(c, s8, r8, blk, root));
+    return recv;
+  }
+
+  /** Concatenates every rank's `send` into the root's `recv` (direct sends). */
+  async gather<T extends NumericArray>(
+    send: T,
+    recv: T | null,
+    root: number,
+    options?: CollectiveOptions,
+  ): Promise<T | null> {
+    const W = "gather";
+    const d = bufferType(W, send, "send");
+    checkRoot(W, root, this.size);
+    const atRoot = this.rank === root;
+    if (atRoot) {
+      if (recv === null || recv === undefined) {
+        throw new InvalidArgumentError(`${W}: the root needs a recv buffer`);
+      }
+      bufferType(W, recv, "recv");
+      checkSameType(W, send, recv);
+      checkLength(W, "recv", recv, send.length * this.size, `send.length × size ${this.size}`);
+      checkDisjoint(W, send, recv);
+    }
+    const s8 = bytesOf(send);
+    const r8 = atRoot ? bytesOf(recv!) : null;
+    const blk = equalBlocks(send.length * d.bytes, this.size);
+    await this.#run(W, options, (c) => gatherDirect(c, s8, r8, blk, root));
+    return atRoot ? recv : null;
+  }
+
+  /**
+   * Concatenates every rank's `send` into every rank's `recv`. Algorithms: `"bruck"`
+   * (log p steps, for small blocks) and `"ring"` (for large ones).
+   */
+  async allgather<T extends NumericArray>(
+    send: T,
+    recv: T,
+    options?: AlgorithmOptions<AllgatherAlgorithm>,
+  ): Promise<T> {
+    const W = "allgather";
+    const d = bufferType(W, send, "send");
+    bufferType(W, recv, "recv");
+    checkSameType(W, send, recv);
+    checkLength(W, "recv", recv, send.length * this.size, `send.length × size ${this.size}`);
+    checkDisjoint(W, send, recv);
+    const alg = options?.algorithm ?? this.#alg.allgather;
+    checkAlgorithm("allgather", alg);
+    const s8 = bytesOf(send), r8 = bytesOf(recv);
+    await this.#run(`${W} (${alg})`, options, async (c) => {
+      if (alg === "bruck") return allgatherBruck(c, s8, r8);
+      const blk = equalBlocks(send.length * d.bytes, c.size);
+      r8.set(s8, blk[c.rank][0]);
+      await ringAllgather(c, r8, blk, 0, 0);
+    });
+    return recv;
+  }
+
+  /** Reduces `send` over all ranks and gives block `i` to rank `i` (ring reduce-scatter). */
+  async reduceScatter<T extends NumericArray>(
+    send: T,
+    recv: T,
+    op: ReduceOp,
+    options?: CollectiveOptions,
+  ): Promise<T> {
+    const W = "reduceScatter";
+    const d = bufferType(W, send, "send");
+    bufferType(W, recv, "recv");
+    checkSameType(W, send, recv);
+    checkOp(op, d);
+    checkLength(W, "send", send, recv.length * this.size, `recv.length × size ${this.size}`);
+    checkDisjoint(W, send, recv);
+    const s8 = bytesOf(send), r8 = bytesOf(recv);
+    await this.#run(W, options, async (c) => {
+      const blk = equalBlocks(r8.length, c.size);
+      const work = c.scratch(s8.length);
+      work.set(s8);
+      await ringReduceScatter(c, work, blk, d, op, -1, 0);
+      const [a, b] = blk[c.rank];
+      r8.set(work.subarray(a, b));
+    });
+    return recv;
+  }
+
+  /** Block `j` of `send` goes to rank `j`, into its block `rank` (pairwise exchange). */
+  async alltoall<T extends NumericArray>(
+    send: T,
+    recv: T,
+    options?: CollectiveOptions,
+  ): Promise<T> {
+    const W = "alltoall";
+    bufferType(W, send, "send");
+    bufferType(W, recv, "recv");
+    checkSameType(W, send, recv);
+    checkLength(W, "recv", recv, send.length, "send.length");
+    if (send.length % this.size !== 0) {
+      throw new InvalidArgumentError(
+        `${W}: send.length ${send.length} is not a multiple of the size ${this.size}`,
+      );
+    }
+    checkDisjoint(W, send, recv);
+    const s8 = bytesOf(send), r8 = bytesOf(recv);
+    await this.#run(W, options, (c) => alltoallPairwise(c, s8, r8));
+    return recv;
+  }
+
+  /** Resolves once every rank entered the barrier (dissemination). */
+  barrier(options?: CollectiveOptions): Promise<void> {
+    return this.#run("barrier", options, barrierDissemination);
+  }
+
+  /**
+   * Closes the communicator. The one {@link UcxCommunicator.create} made also closes
+   * its endpoints (flushing them, bounded by `timeoutMs`, default 5000) and, when it
+   * created them, the worker and context; duplicates only stop accepting calls.
+   * Throws while calls are in flight.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    const g = this.#g;
+    if (this.id === 0 && g.calls.size > 0) {
+      throw new InvalidArgumentError(`close: ${g.calls.size} collectives are still in flight`);
+    }
+    this.#closed = true;
+    if (this.id !== 0) return;
+    const eps = g.eps.filter((e): e is Endpoint => e !== undefined);
+    g.eps.fill(undefined);
+    const ms = options.timeoutMs ?? 5000;
+    await Promise.all(eps.map(async (ep) => {
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), ms);
+      try {
+        await ep.close({ signal: ac.signal, force: g.dead !== null });
+      } catch {
+        await ep.close({ force: true }).catch(() => {});
+      } finally {
+        clearTimeout(t);
+      }
+    }));
+    if (g.owned) {
+      g.owned.worker.close();
+      g.owned.ctx.close();
+    }
+  }
+
+  /** Same as {@link UcxCommunicator.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function bytesOf(a: NumericArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function equalBlocks(len: number, p: number): [number, number][] {
+  return Array.from({ length: p }, (_, i) => [i * len, (i + 1) * len] as [number, number]);
+}
+
+function checkTimeout(t: number | undefined, what: string): void {
+  if (t !== undefined && !(typeof t === "number" && t >= 0 && Number.isFinite(t))) {
+    throw new InvalidArgumentError(`${what} must be a non-negative number of ms, got ${t}`);
+  }
+}
+
+function checkAlgorithm<K extends keyof Algorithms>(k: K, alg: unknown): void {
+  if (!(ALGORITHMS[k] as readonly unknown[]).includes(alg)) {
+    throw new InvalidArgumentError(
+      `${k}: unknown algorithm ${JSON.stringify(alg)}; use ${
+        ALGORITHMS[k].map((a) => JSON.stringify(a)).join(" or ")
+      }`,
+    );
+  }
+}
+
+function asPluvio(e: unknown, what: string): PluvioError {
+  if (e instanceof PeerError || e instanceof TimeoutError || e instanceof CancelledError) return e;
+  if (e instanceof ClosedError || e instanceof InvalidArgumentError) return e;
+  return new PeerError(`${what} failed`, { cause: e });
+}
