@@ -241,7 +241,10 @@ export class MpiReactor implements Reactor {
     return b;
   }
 
-  /** Tests the requests in flight once, settling the completed ones. Never blocks. */
+  /**
+   * Tests the requests in flight (natively, for at most `pollSpinNs` while none
+   * completes), settles the completed ones and posts waiting ones. Never blocks.
+   */
   poll(): number {
     if (this.#handle === null || this.#broken || mpiBusy()) return 0;
     let n = 0;
