@@ -23,13 +23,6 @@ export function uringLib(): UringLib {
 
 const TWO32 = 4294967296;
 
-/**
- * Longest park (ns) while operations are in flight. The eventfd wakes the executor
- * long before this in normal operation; the bound only caps the cost of a lost wake-up
- * (the notifier's arm had such a race: armed was published after re-enabling the fds).
- */
-const PARK_SAFETY_NS = 2_000_000;
-
 /** Rings whose close timed out with operations still in the kernel: kept alive forever
  * rather than freeing memory the kernel may still write. */
 const leaked: Ring[] = [];
@@ -276,9 +269,6 @@ export class Ring {
         const left = this.#waitCompleteMs - (performance.now() - this.#lastCompletion);
         if (left > 0) return 0;
       }
-      // Safety net: with operations in flight, never sleep unboundedly on the eventfd
-      // alone, so a lost wake-up (see PARK_SAFETY_NS) costs a bounded delay, not a hang.
-      if (sleep > PARK_SAFETY_NS) sleep = PARK_SAFETY_NS;
     }
     return sleep;
   }
