@@ -21,7 +21,7 @@
  * @module
  */
 export { Context } from "./context.ts";
-export { type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
+export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
 export { type AmSendOptions, type CloseOptions, Endpoint, type SignalOptions } from "./endpoint.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";
 export { AmMessage, AmStream } from "./am.ts";

@@ -20,6 +20,25 @@ const EV_OP = 1, EV_AM = 2, EV_EP_ERROR = 3, EV_CONN = 4;
 const AM_RNDV = 1, AM_SPILLED = 2, AM_REPLY = 4;
 const TWO32 = 4294967296;
 
+/** Options of the calls that create endpoints. */
+export interface ConnectOptions extends SignalOptions {
+  /**
+   * `"peer"` (default): UCX watches the peer, and a dead or unreachable peer fails the
+   * endpoint's operations with `PeerError`. `"none"`: no watching, so UCX 1.12 may use
+   * shared memory (it cannot watch it) for the lowest latency, but a dead peer can leave
+   * operations pending: bound them with an `AbortSignal`.
+   */
+  errorHandling?: "peer" | "none";
+}
+
+function connectFlags(o: ConnectOptions): number {
+  const m = o.errorHandling ?? "peer";
+  if (m !== "peer" && m !== "none") {
+    throw new InvalidArgumentError(`errorHandling must be "peer" or "none", got ${String(m)}`);
+  }
+  return m === "peer" ? 1 : 0;
+}
+
 /** Options of {@link Worker.tagRecv}. */
 export interface TagRecvOptions extends SignalOptions {
   /** Bits of the tag that must match (default: all). */
@@ -124,10 +143,11 @@ export class Worker implements Disposable {
    * at once; `await ep.flush()` waits until the connection is up. Throws
    * `InvalidArgumentError` for bytes that are not a worker address.
    */
-  connectAddr(addr: Uint8Array): Endpoint {
+  connectAddr(addr: Uint8Array, options: ConnectOptions = {}): Endpoint {
     const a = asBytes(addr);
+    const flags = connectFlags(options);
     const id = checkUcx(
-      this.#sym.pluvio_ucx_ep_connect_addr(this.#handle(), a, BigInt(a.length)),
+      this.#sym.pluvio_ucx_ep_connect_addr(this.#handle(), a, BigInt(a.length), flags),
       "connecting to a UCX worker address",
     );
     return this.#endpoint(id, "worker address", false);
@@ -137,15 +157,16 @@ export class Worker implements Disposable {
    * Connects to a {@link Listener} at "host:port"; resolves once connected, or rejects
    * with `PeerError` when nobody listens there.
    */
-  async connectSocket(addr: string, options: SignalOptions = {}): Promise<Endpoint> {
+  async connectSocket(addr: string, options: ConnectOptions = {}): Promise<Endpoint> {
     const b = utf8(addr);
+    const flags = connectFlags(options);
     const id = checkUcx(
-      this.#sym.pluvio_ucx_ep_connect_socket(this.#handle(), b, BigInt(b.length)),
+      this.#sym.pluvio_ucx_ep_connect_socket(this.#handle(), b, BigInt(b.length), flags),
       `connecting to ${addr}`,
     );
     const ep = this.#endpoint(id, addr, false);
     try {
-      await ep.flush(options);
+      await ep.flush({ signal: options.signal });
     } catch (e) {
       await ep.close({ force: true }).catch(() => {});
       throw e;
@@ -166,16 +187,17 @@ export class Worker implements Disposable {
   }
 
   /** Accepts a connection request from a listener of this worker; resolves once connected. */
-  async accept(req: ConnectionRequest, options: SignalOptions = {}): Promise<Endpoint> {
+  async accept(req: ConnectionRequest, options: ConnectOptions = {}): Promise<Endpoint> {
     const p = this.#handle();
+    const flags = connectFlags(options);
     let peer = "client";
     try {
       peer = req.clientAddress;
     } catch { /* informational only */ }
-    const id = checkUcx(this.#sym.pluvio_ucx_ep_accept(p, req.take()), `accepting ${peer}`);
+    const id = checkUcx(this.#sym.pluvio_ucx_ep_accept(p, req.take(), flags), `accepting ${peer}`);
     const ep = this.#endpoint(id, peer, false);
     try {
-      await ep.flush(options);
+      await ep.flush({ signal: options.signal });
     } catch (e) {
       await ep.close({ force: true }).catch(() => {});
       throw e;

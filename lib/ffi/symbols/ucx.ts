@@ -23,9 +23,12 @@ export const UCX_SYMBOLS = {
   pluvio_ucx_parkset_remove: { parameters: ["i32", "i32"], result: "i32" },
   pluvio_ucx_parkset_destroy: { parameters: ["i32"], result: "i32" },
   // endpoints
-  pluvio_ucx_ep_connect_addr: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
-  pluvio_ucx_ep_connect_socket: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
-  pluvio_ucx_ep_accept: { parameters: ["pointer", "u32"], result: "i32" },
+  pluvio_ucx_ep_connect_addr: { parameters: ["pointer", "buffer", "usize", "u32"], result: "i32" },
+  pluvio_ucx_ep_connect_socket: {
+    parameters: ["pointer", "buffer", "usize", "u32"],
+    result: "i32",
+  },
+  pluvio_ucx_ep_accept: { parameters: ["pointer", "u32", "u32"], result: "i32" },
   pluvio_ucx_ep_flush: { parameters: ["pointer", "u32", "u32"], result: "i32" },
   pluvio_ucx_ep_close: { parameters: ["pointer", "u32", "i32", "u32"], result: "i32" },
   pluvio_ucx_ep_status: { parameters: ["pointer", "u32"], result: "i32" },

@@ -123,6 +123,29 @@ fn set_handler(w: &WorkerState, id: u32, cb: ucp_am_recv_callback_t, arg: *mut c
     ucs_check("ucp_worker_set_am_recv_handler", unsafe { ucp_worker_set_am_recv_handler(w.handle, &p) })
 }
 
+/// Fills the worker's AM handler table for every possible id with "no handler".
+///
+/// UCX 1.12 reads `worker->am.cbs[id]` before checking `id` against the table's length,
+/// and growing the table initialises only the registered entry: a message for an id
+/// this worker never registered (e.g. sent before the receiver opened its stream)
+/// reads freed or uninitialised memory, or segfaults when no id was ever registered.
+/// Registering id 0xffff then clearing every entry makes each lookup valid (24 B x
+/// 65536 = 1.5 MiB per worker); such messages are then dropped with a UCX warning.
+pub fn init_handler_table(h: ucp_worker_h) -> Result<(), Error> {
+    // SAFETY: plain data; UCX reads the fields named in field_mask.
+    let mut p: ucp_am_handler_param_t = unsafe { std::mem::zeroed() };
+    p.field_mask = (ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ID
+        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_CB)
+        .0 as u64;
+    p.cb = None;
+    for id in std::iter::once(AM_ID_MAX).chain(0..=AM_ID_MAX) {
+        p.id = id;
+        // SAFETY: a live worker; a null callback registers "no handler".
+        ucs_check("ucp_worker_set_am_recv_handler", unsafe { ucp_worker_set_am_recv_handler(h, &p) })?;
+    }
+    Ok(())
+}
+
 /// Starts delivering Active Messages with `id` as events.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {

@@ -70,12 +70,18 @@ unsafe extern "C" fn err_cb(arg: *mut c_void, ep: ucp_ep_h, st: ucs_status_t) {
     });
 }
 
-/// Creates an endpoint from `params` (peer-failure handling added) and registers it.
-fn create(w: *mut WorkerState, mut params: ucp_ep_params_t) -> Result<u32, Error> {
-    params.field_mask |= (ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE
-        | ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLER)
-        .0 as u64;
-    params.err_mode = ucp_err_handling_mode_t::UCP_ERR_HANDLING_MODE_PEER;
+/// Connect flag: peer-failure handling (UCX error mode PEER). Without it a dead peer can
+/// hang operations, but UCX 1.12 then may use shared memory, which it cannot watch.
+pub const EP_PEER_ERRORS: u32 = 1;
+
+/// Creates an endpoint from `params` (with peer-failure handling when `flags` asks) and
+/// registers it.
+fn create(w: *mut WorkerState, mut params: ucp_ep_params_t, flags: u32) -> Result<u32, Error> {
+    params.field_mask |= ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLER.0 as u64;
+    if flags & EP_PEER_ERRORS != 0 {
+        params.field_mask |= ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE.0 as u64;
+        params.err_mode = ucp_err_handling_mode_t::UCP_ERR_HANDLING_MODE_PEER;
+    }
     params.err_handler = ucp_err_handler_t { cb: Some(err_cb), arg: w as *mut c_void };
     let mut ep: ucp_ep_h = null_mut();
     // SAFETY: w is live (checked by callers); params are fully initialised.
@@ -124,10 +130,10 @@ pub fn unframe(a: &[u8]) -> Result<&[u8], Error> {
     Ok(raw)
 }
 
-/// Connects to a worker by its address (from `pluvio_ucx_worker_address`). Returns the
-/// endpoint id.
+/// Connects to a worker by its address (from `pluvio_ucx_worker_address`); `flags` as
+/// [`EP_PEER_ERRORS`]. Returns the endpoint id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_ep_connect_addr(w: *mut WorkerState, addr: *const u8, len: usize) -> i32 {
+pub extern "C" fn pluvio_ucx_ep_connect_addr(w: *mut WorkerState, addr: *const u8, len: usize, flags: u32) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker and a buffer of `len` bytes.
         unsafe { worker(w) }?;
@@ -136,14 +142,14 @@ pub extern "C" fn pluvio_ucx_ep_connect_addr(w: *mut WorkerState, addr: *const u
         let mut p = zero_params();
         p.field_mask = ucp_ep_params_field::UCP_EP_PARAM_FIELD_REMOTE_ADDRESS.0 as u64;
         p.address = raw.as_ptr() as *const ucp_address_t;
-        Ok(create(w, p)? as i32)
+        Ok(create(w, p, flags)? as i32)
     })
 }
 
 /// Connects to a listener at "host:port" (UTF-8 in `text`). The connection completes
 /// in the background; flush the endpoint to wait for it. Returns the endpoint id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const u8, len: usize) -> i32 {
+pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const u8, len: usize, flags: u32) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker and a buffer of `len` bytes.
         unsafe { worker(w) }?;
@@ -157,13 +163,13 @@ pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const
         p.flags = ucp_ep_params_flags_field::UCP_EP_PARAMS_FLAGS_CLIENT_SERVER.0;
         p.sockaddr = ucs_sock_addr_t { addr: &ss as *const _ as *const ucx1_sys::sockaddr, addrlen: sslen };
         // UCX copies the address during ucp_ep_create; `ss` outlives the call.
-        Ok(create(w, p)? as i32)
+        Ok(create(w, p, flags)? as i32)
     })
 }
 
 /// Accepts connection request `conn` (from a listener event). Returns the endpoint id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_ep_accept(w: *mut WorkerState, conn: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_ep_accept(w: *mut WorkerState, conn: u32, flags: u32) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker.
         let (req, _) = unsafe { worker(w) }?
@@ -173,7 +179,7 @@ pub extern "C" fn pluvio_ucx_ep_accept(w: *mut WorkerState, conn: u32) -> i32 {
         let mut p = zero_params();
         p.field_mask = ucp_ep_params_field::UCP_EP_PARAM_FIELD_CONN_REQUEST.0 as u64;
         p.conn_request = req;
-        Ok(create(w, p)? as i32)
+        Ok(create(w, p, flags)? as i32)
     })
 }
 

@@ -24,7 +24,7 @@ pub extern "C" fn pluvio_ucx_tag_send(w: *mut WorkerState, ep: u32, tag: u64, bu
 
 unsafe extern "C" fn recv_cb(request: *mut c_void, st: ucs_status_t, info: *const ucp_tag_recv_info_t, _u: *mut c_void) {
     // SAFETY: UCX passes valid info (or null on some failures).
-    let (len, tag) = unsafe { info.as_ref() }.map_or((0, 0), |i| (i.length as u64, i.sender_tag));
+    let (len, tag) = unsafe { info.as_ref() }.map_or((0, 0), |i| (i.length, i.sender_tag));
     // SAFETY: UCX passes the request we submitted with this callback.
     unsafe { complete(request, st, len, tag) };
 }

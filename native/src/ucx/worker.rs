@@ -90,6 +90,11 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         unsafe { ucp_worker_destroy(handle) };
         return Err(ucs_err("ucp_worker_get_efd", st));
     }
+    if let Err(e) = super::am::init_handler_table(handle) {
+        // SAFETY: destroying the worker we just created.
+        unsafe { ucp_worker_destroy(handle) };
+        return Err(e);
+    }
     Ok(Box::new(WorkerState {
         handle,
         _ctx: ctx.0.clone(),
