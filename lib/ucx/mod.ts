@@ -26,3 +26,11 @@ export { type AmSendOptions, type CloseOptions, Endpoint, type SignalOptions } f
 export { ConnectionRequest, Listener } from "./listener.ts";
 export { AmMessage, AmStream } from "./am.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
+export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+export {
+  CancelledError,
+  ClosedError,
+  InvalidArgumentError,
+  PeerError,
+  PluvioError,
+} from "../errors.ts";
