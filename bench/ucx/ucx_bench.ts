@@ -20,7 +20,7 @@ const SIZES = [8, 4096, 1 << 20];
 
 function perftestPath(): string {
   const lib = Deno.realPathSync(`${root}native/target/release/libucp.so.0`);
-  return lib.replace(/lib\/libucp\.so\.0$/, "bin/ucx_perftest");
+  return lib.replace(/\/lib\/libucp\.so[.0-9]*$/, "/bin/ucx_perftest");
 }
 
 function median(v: number[]): number {

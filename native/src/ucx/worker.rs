@@ -247,8 +247,20 @@ pub extern "C" fn pluvio_ucx_worker_arm(w: *mut WorkerState) -> i32 {
         if w.ring.pending() > 0 {
             return Ok(0);
         }
+        let h = w.handle;
+        // Work UCX queued for its next progress (e.g. data a merged TCP connection had
+        // already read) raises no fd event: progress once more before sleeping.
+        // SAFETY: the worker is live; callbacks borrow the state briefly (no borrow is
+        // held across this call: `w` is not used again before the re-borrow below).
+        if unsafe { ucp_worker_progress(h) } != 0 {
+            return Ok(0);
+        }
+        // SAFETY: as above.
+        if unsafe { (*(w as *mut WorkerState)).ring.pending() } > 0 {
+            return Ok(0);
+        }
         // SAFETY: the worker is live.
-        match unsafe { ucp_worker_arm(w.handle) } {
+        match unsafe { ucp_worker_arm(h) } {
             ucs_status_t::UCS_OK => Ok(1),
             ucs_status_t::UCS_ERR_BUSY => Ok(0),
             st => Err(ucs_err("ucp_worker_arm", st)),
