@@ -25,6 +25,11 @@ export interface LaunchOptions {
   out?: (line: string, stream: "stdout" | "stderr") => void;
   /** Deno flags before the script (default `-A`). */
   denoFlags?: string[];
+  /**
+   * Stop the other ranks as soon as one fails (default true). Tests of rank failure turn
+   * it off to watch how the survivors react.
+   */
+  failFast?: boolean;
 }
 
 /** Outcome of a launch. */
@@ -119,7 +124,9 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     await Promise.all(children.map(async (c, r) => {
       const s = await c.status;
       codes[r] = s.signal ? null : s.code;
-      if (!s.success && !reason) killAll(`rank ${r} failed (${s.signal ?? `exit ${s.code}`})`);
+      if (!s.success && !reason && options.failFast !== false) {
+        killAll(`rank ${r} failed (${s.signal ?? `exit ${s.code}`})`);
+      }
     }));
     await Promise.all(pumps);
   } finally {

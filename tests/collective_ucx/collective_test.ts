@@ -1,0 +1,74 @@
+/**
+ * UCX collectives through the launcher with 2, 3 and 4 real rank processes: the whole
+ * matrix (rank_matrix.ts), a rank killed mid-collective, and a bootstrap whose root
+ * never appears.
+ */
+import assert from "node:assert/strict";
+import { launch } from "../../lib/collective/ucx/launch.ts";
+
+const here = (f: string) => new URL(f, import.meta.url).pathname;
+
+async function run(ranks: number, script: string, args: string[] = [], failFast = true) {
+  const lines: string[] = [];
+  const r = await launch({
+    ranks,
+    script: here(script),
+    args,
+    timeoutS: 240,
+    failFast,
+    out: (l) => lines.push(l),
+  });
+  return { ...r, lines, text: lines.join("\n") };
+}
+
+for (const n of [2, 3, 4]) {
+  Deno.test(`ucx collectives: the matrix on ${n} ranks`, async () => {
+    const r = await run(n, "rank_matrix.ts");
+    assert.ok(r.success, `${r.reason}\n${r.text}`);
+    const ok = r.lines.filter((l) => /MATRIX OK \d+/.test(l));
+    assert.equal(ok.length, n, r.text);
+    console.log(`  ${ok[0].replace(/^\[\d\] /, "")} per rank`);
+  });
+}
+
+for (const n of [2, 3, 4]) {
+  Deno.test(`ucx collectives: a rank killed mid-allreduce fails the ${n - 1} survivor(s) with PeerError`, async () => {
+    const timeoutMs = 15_000;
+    const t0 = performance.now();
+    const r = await run(n, "rank_dead.ts", [String(timeoutMs)], false);
+    assert.equal(r.codes[n - 1], null, `the victim was killed by a signal\n${r.text}`);
+    for (let k = 0; k < n - 1; k++) {
+      assert.equal(r.codes[k], 0, `survivor ${k} exited cleanly\n${r.text}`);
+      const line = r.lines.find((l) => l.startsWith(`[${k}] SURVIVOR `));
+      assert.ok(line, `survivor ${k} reported\n${r.text}`);
+      const m = /SURVIVOR (\w+) (\d+)/.exec(line)!;
+      assert.equal(m[1], "PeerError", line);
+      assert.ok(Number(m[2]) < timeoutMs, `detected within the timeout: ${line}`);
+      assert.ok(r.lines.includes(`[${k}] AFTER PeerError`), `broken communicator\n${r.text}`);
+    }
+    assert.ok(performance.now() - t0 < 60_000);
+  });
+}
+
+Deno.test("ucx collectives: a bootstrap whose root never appears fails with TimeoutError", async () => {
+  const { UcxCommunicator } = await import("../../lib/collective/ucx/communicator.ts");
+  const { freePort } = await import("../../lib/collective/ucx/launch.ts");
+  const { TimeoutError } = await import("../../lib/errors.ts");
+  const t0 = performance.now();
+  await assert.rejects(
+    UcxCommunicator.create({
+      config: { rank: 1, size: 2, rootHost: "127.0.0.1", rootPort: freePort() },
+      bootstrapTimeoutMs: 500,
+    }),
+    (e: unknown) => e instanceof TimeoutError && /cannot reach the bootstrap root/.test(e.message),
+  );
+  assert.ok(performance.now() - t0 < 10_000);
+  // The root side: a rank that never arrives.
+  await assert.rejects(
+    UcxCommunicator.create({
+      config: { rank: 0, size: 3, rootHost: "127.0.0.1", rootPort: freePort() },
+      bootstrapTimeoutMs: 500,
+    }),
+    (e: unknown) => e instanceof TimeoutError && /rank\(s\) 1, 2 never arrived/.test(e.message),
+  );
+});
