@@ -13,7 +13,8 @@
  * - tags: every message received (any tag) goes back with tag + 1;
  * - AM 9: exit.
  * Mode `sink` only receives AM 1 headers (never the payload) and prints "got" for each:
- * the test kills it mid-transfer.
+ * the test kills it mid-transfer. Mode `blast` sends one 64 MiB AM 6 to the parent and
+ * waits to be killed before the parent pulls the payload.
  *
  * @module
  */
@@ -30,6 +31,16 @@ await rt.run(async () => {
   using listener = worker.createListener("127.0.0.1:0");
   const done = Promise.withResolvers<void>();
   const back = (m: AmMessage): Endpoint => m.replyEndpoint ?? parent;
+
+  if (mode === "blast") {
+    // Sends one 64 MiB message (rendezvous: the payload stays here until pulled), then
+    // waits to be killed.
+    console.log(
+      JSON.stringify({ addr: Buffer.from(worker.address()).toString("base64"), port: 0 }),
+    );
+    await parent.amSend(6, new Uint8Array(4), new Uint8Array(64 << 20)).catch(() => {});
+    await new Promise(() => {});
+  }
 
   if (mode === "sink") {
     const s = worker.amStream(1);

@@ -229,6 +229,19 @@ Deno.test("ucx: peer killed mid-transfer: sender and receiver get PeerError, no 
   });
 });
 
+Deno.test("ucx: sender killed before its rendezvous payload is pulled: recvData fails", async () => {
+  await withPeer("blast", async (w, peer) => {
+    const s = w.amStream(6);
+    w.connectAddr(peer.addr); // keeps the connection watched from this side too
+    const m = await deadline(s.recv(), 20_000, "header of the 64 MiB message");
+    assert.ok(m.isRendezvous);
+    assert.equal(m.dataLength, 64 << 20);
+    peer.kill();
+    await peer.status();
+    await assert.rejects(deadline(m.recvData(), 20_000, "pulling from a dead peer"), PeerError);
+  });
+});
+
 Deno.test("ucx: closed endpoint, closed worker and garbage addresses give typed errors", async () => {
   const rt = new Runtime();
   using ctx = new Context();
