@@ -76,3 +76,6 @@ export {
   TimeoutError,
 } from "../errors.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+// The UCX backend (no MPI needed): bootstrap, launcher, UcxCommunicator, adaptive policy.
+export * from "./ucx/mod.ts";
+export { PeerError } from "../errors.ts";

@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from "../../errors.ts";
 import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
+import { Group } from "./group.ts";
 import type { NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
 import { bufferType, checkDisjoint, checkLength, checkRoot, checkSameType } from "../shape.ts";
@@ -80,16 +81,14 @@ export interface UcxCommunicatorOptions {
   bootstrapTimeoutMs?: number;
   /** Aborts the bootstrap. */
   signal?: AbortSignal;
-  /** A worker to use (default: a new context and worker, closed with the communicator). */
-  worker?: Worker;
   /** Timeout of every call that does not give its own, in milliseconds (default none). */
   timeout?: number;
   /** Default algorithms (default: ring allreduce, Bruck allgather, binomial trees). */
   algorithms?: Partial<Algorithms>;
   /**
    * UCX keep-alive interval in milliseconds, which bounds how long a dead peer goes
-   * unnoticed. Applied as `UCX_KEEPALIVE_INTERVAL` when this communicator creates its
-   * own context and the variable is not set (default 1000; UCX's own default is 20 s).
+   * unnoticed. Applied as `UCX_KEEPALIVE_INTERVAL` when that variable is not set
+   * (default 1000; UCX's own default is 20 s).
    */
   keepaliveMs?: number;
 }
@@ -100,80 +99,6 @@ const DEFAULTS: Algorithms = {
   broadcast: "binomial",
   reduce: "binomial",
 };
-
-/** How often in-flight calls look for endpoints UCX declared dead. */
-const WATCH_MS = 50;
-
-/** Scratch buffers kept per size class (powers of two). */
-class ScratchPool {
-  #free = new Map<number, ArrayBuffer[]>();
-  take(bytes: number): ArrayBuffer {
-    const cls = bytes <= 64 ? 64 : 2 ** Math.ceil(Math.log2(bytes));
-    return this.#free.get(cls)?.pop() ?? new ArrayBuffer(cls);
-  }
-  give(b: ArrayBuffer): void {
-    const list = this.#free.get(b.byteLength) ?? [];
-    if (list.length < 4) list.push(b);
-    this.#free.set(b.byteLength, list);
-  }
-}
-
-/** What communicators sharing one worker share: endpoints, ids, scratch, liveness. */
-class Group {
-  readonly worker: Worker;
-  readonly table: Uint8Array[];
-  readonly eps: (Endpoint | undefined)[];
-  readonly pool = new ScratchPool();
-  readonly calls = new Set<Call>();
-  readonly owned: { ctx: Context; worker: Worker } | null;
-  nextComm = 1;
-  dead: PluvioError | null = null;
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(worker: Worker, table: Uint8Array[], owned: Group["owned"]) {
-    this.worker = worker;
-    this.table = table;
-    this.eps = new Array(table.length);
-    this.owned = owned;
-  }
-
-  endpoint(rank: number): Endpoint {
-    return this.eps[rank] ??= this.worker.connectAddr(this.table[rank]);
-  }
-
-  /** Starts watching the endpoints while calls are in flight. */
-  track(call: Call): void {
-    this.calls.add(call);
-    if (this.#timer === undefined) {
-      const t = setInterval(() => this.#watch(), WATCH_MS);
-      Deno.unrefTimer(t as unknown as number);
-      this.#timer = t;
-    }
-  }
-
-  untrack(call: Call): void {
-    this.calls.delete(call);
-    if (this.calls.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  /** UCX reports a dead peer on its endpoint: every call in flight fails with it. */
-  #watch(): void {
-    for (let r = 0; r < this.eps.length; r++) {
-      const e = this.eps[r]?.error;
-      if (!e) continue;
-      this.dead ??= new PeerError(`rank ${r} failed or became unreachable: ${e.message}`, {
-        cause: e,
-      });
-      for (const c of [...this.calls]) {
-        c.fail(new PeerError(`${c.what}: ${this.dead.message}`, { cause: e }));
-      }
-      return;
-    }
-  }
-}
 
 /**
  * A group of ranks running collectives over UCX, with no MPI involved: ranks find each
@@ -226,7 +151,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   }
 
   /**
-   * Bootstraps a communicator: creates a UCX worker (unless given one), exchanges worker
+   * Bootstraps a communicator: creates a UCX context and worker, exchanges worker
    * addresses through rank 0's TCP listener and returns the group. Run it inside a
    * `Runtime` (the worker's reactor joins it).
    */
@@ -238,9 +163,9 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     checkTimeout(options.timeout, "UcxCommunicator.create: timeout");
     const alg = { ...DEFAULTS, ...options.algorithms };
     for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
-    let owned: Group["owned"] = null;
-    let worker = options.worker;
-    if (worker === undefined) {
+    let owned: Group["owned"];
+    let worker: Worker;
+    {
       const ka = options.keepaliveMs ?? 1000;
       if (!Number.isFinite(ka) || ka <= 0) {
         throw new InvalidArgumentError(`keepaliveMs must be a positive number, got ${ka}`);
@@ -261,11 +186,11 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
         signal: options.signal,
       });
     } catch (e) {
-      owned?.worker.close();
-      owned?.ctx.close();
+      owned.worker.close();
+      owned.ctx.close();
       throw e;
     }
-    const g = new Group(worker, table, owned);
+    const g = new Group(worker, config.rank, table, owned);
     return new UcxCommunicator(g, config.rank, 0, options.timeout, alg);
   }
 
@@ -276,7 +201,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
    */
   dup(options: { timeout?: number; algorithms?: Partial<Algorithms> } = {}): UcxCommunicator {
     this.#open("dup");
-    if (this.#g.nextComm >= MAX_COMMS) {
+    if (this.#g.nextComm >= MAX_COMMS - 1) { // the last id carries control messages
       throw new InvalidArgumentError(`at most ${MAX_COMMS} communicators per worker`);
     }
     checkTimeout(options.timeout, "dup: timeout");
@@ -291,9 +216,9 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     );
   }
 
-  /** The worker the communicator's messages go through. */
-  get worker(): Worker {
-    return this.#g.worker;
+  /** UCX operations in flight on this communicator's worker (all its communicators). */
+  get inflight(): number {
+    return this.#g.worker.inflight;
   }
 
   /** The default algorithms of this communicator. */
@@ -320,6 +245,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }
     const g = this.#g;
     if (g.dead) throw new PeerError(`${what}: ${g.dead.message}`, { cause: g.dead });
+    if (this.size > 1) g.startWatch();
     const call = new Call(this.#link, this.id, this.#seq, what);
     this.#seq = (this.#seq + 1) % SEQ_SPAN;
     if (this.size === 1) {
@@ -590,8 +516,8 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
 
   /**
    * Closes the communicator. The one {@link UcxCommunicator.create} made also closes
-   * its endpoints (flushing them, bounded by `timeoutMs`, default 5000) and, when it
-   * created them, the worker and context; duplicates only stop accepting calls.
+   * its endpoints (flushing them, bounded by `timeoutMs`, default 5000), the worker and
+   * the context; duplicates only stop accepting calls.
    * Throws while calls are in flight.
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
@@ -602,6 +528,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }
     this.#closed = true;
     if (this.id !== 0) return;
+    await g.sayGoodbye();
     const eps = g.eps.filter((e): e is Endpoint => e !== undefined);
     g.eps.fill(undefined);
     const ms = options.timeoutMs ?? 5000;
@@ -616,10 +543,8 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
         clearTimeout(t);
       }
     }));
-    if (g.owned) {
-      g.owned.worker.close();
-      g.owned.ctx.close();
-    }
+    g.owned.worker.close();
+    g.owned.ctx.close();
   }
 
   /** Same as {@link UcxCommunicator.close}. */

@@ -1,0 +1,62 @@
+/**
+ * Collectives over UCX with no MPI involved: ranks find each other through a small TCP
+ * bootstrap (rank 0 gathers the worker addresses), then run ring, pipelined ring,
+ * recursive-doubling, Bruck and binomial algorithms in TypeScript over UCX tag messages,
+ * with reductions in native SIMD kernels.
+ *
+ * Launch ranks with `deno task launch -n N script.ts` (or under `mpirun`: the rank and
+ * size fall back to `OMPI_COMM_WORLD_RANK`/`_SIZE` and `PMI_RANK`/`_SIZE`).
+ *
+ * ```ts ignore
+ * import { Runtime } from "@pluvio/pluvio";
+ * import { AdaptiveCommunicator, Sum, UcxCommunicator } from "@pluvio/pluvio/collective";
+ *
+ * const rt = new Runtime();
+ * await rt.run(async () => {
+ *   const world = await UcxCommunicator.create({ timeout: 10_000 });
+ *   const buf = new Float32Array(1 << 20).fill(world.rank);
+ *   await world.allreduce(buf, Sum, { algorithm: "ring" });
+ *   await new AdaptiveCommunicator(world).allreduce(buf, Sum); // algorithm by size
+ *   await world.close();
+ * });
+ * ```
+ *
+ * Environment: `PLUVIO_COLL_RANK`, `PLUVIO_COLL_SIZE`, `PLUVIO_COLL_ROOT_HOST`,
+ * `PLUVIO_COLL_ROOT_PORT` (set by the launcher), and the usual `UCX_*` variables.
+ *
+ * @module
+ */
+export {
+  type AlgorithmOptions,
+  ALGORITHMS,
+  type Algorithms,
+  type AllgatherAlgorithm,
+  type AllreduceAlgorithm,
+  type AllreduceOptions,
+  type BroadcastAlgorithm,
+  type ReduceAlgorithm,
+  UcxCommunicator,
+  type UcxCommunicatorOptions,
+} from "./communicator.ts";
+export type { PipelineOptions } from "./algorithms/pipelined.ts";
+export { AdaptiveCommunicator } from "./adaptive.ts";
+export {
+  checkTuning,
+  choose,
+  rulesFor,
+  TUNING,
+  type TuningRule,
+  type TuningRules,
+  type TuningTable,
+} from "./policy.ts";
+export {
+  bootstrap,
+  type BootstrapConfig,
+  bootstrapConfigFromEnv,
+  type BootstrapOptions,
+} from "./bootstrap.ts";
+export { freePort, launch, type LaunchOptions, type LaunchResult } from "./launch.ts";
+export { reduceNative } from "./reduce.ts";
+export type { Collective, CollectiveOptions } from "../types.ts";
+export type { DType, DTypeName, NumericArray, NumericArrayConstructor } from "../dtype.ts";
+export type { ReduceOp, ReduceOpName } from "../ops.ts";
