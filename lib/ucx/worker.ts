@@ -294,7 +294,11 @@ export class Worker implements Disposable {
         const req = new ConnectionRequest(this.#core, r[b + 8]);
         const l = this.#listeners.get(r[b + 1]);
         if (l) l.deliver(req);
-        else req.reject();
+        else {
+          try {
+            req.reject(); // the listener closed meanwhile (and rejected it natively)
+          } catch { /* already answered */ }
+        }
       }
     }
     return n;
