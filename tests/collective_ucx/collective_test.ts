@@ -72,3 +72,58 @@ Deno.test("ucx collectives: a bootstrap whose root never appears fails with Time
     (e: unknown) => e instanceof TimeoutError && /rank\(s\) 1, 2 never arrived/.test(e.message),
   );
 });
+
+function hasMpirun(): boolean {
+  try {
+    return new Deno.Command("mpirun", { args: ["--version"], stdin: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+for (const n of [2, 4]) {
+  Deno.test({
+    name: `ucx collectives agree with the MPI backend in one mpirun job (${n} ranks)`,
+    // Without mpirun this FAILS unless PLUVIO_SKIP_MPI=1 (like tests/collective/mpi_test.ts).
+    ignore: !hasMpirun() && Deno.env.get("PLUVIO_SKIP_MPI") === "1",
+    async fn() {
+      assert.ok(hasMpirun(), "mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
+      const { freePort } = await import("../../lib/collective/ucx/launch.ts");
+      const child = new Deno.Command("setsid", {
+        args: [
+          "mpirun",
+          "--allow-run-as-root",
+          "--oversubscribe",
+          "--bind-to",
+          "none",
+          "-n",
+          String(n),
+          "-x",
+          `PLUVIO_COLL_ROOT_PORT=${freePort()}`,
+          Deno.execPath(),
+          "run",
+          "-A",
+          here("rank_mpi_cross.ts"),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          Deno.kill(-child.pid, "SIGKILL");
+        } catch { /* gone */ }
+      }, 180_000);
+      const out = await child.output();
+      clearTimeout(timer);
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.ok(!timedOut, `mpirun timed out\n${text}`);
+      assert.equal(out.code, 0, text.slice(-4000));
+      const ok = [...text.matchAll(/CROSS OK (\d+)/g)];
+      assert.equal(ok.length, n, text.slice(-4000));
+      console.log(`  ${ok[0][0]} per rank`);
+    },
+  });
+}
