@@ -69,6 +69,8 @@ await Deno.mkdir(`${root}bench/build`, { recursive: true });
 await run("mpicc", ["-O2", "-o", "bench/build/osu_coll", "bench/mpi/osu_coll.c"]);
 const ompi = (await run("mpirun", ["--version"])).split("\n")[0];
 const started = new Date().toISOString();
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+const loadBefore = load();
 const sections: string[] = [];
 let misses = 0;
 
@@ -116,6 +118,7 @@ for (const n of rankCounts) {
   sections.push(table);
 }
 
+const loadAfter = load();
 const cmd = `deno task bench:mpi   (deno run -A bench/mpi/run.ts ${Deno.args.join(" ")})`.trim();
 const md = `# MPI collectives: pluvio vs C (OSU-style)
 
@@ -126,7 +129,9 @@ MPI_I<coll> + test until complete, in 5 batches per size; a batch's mean per ite
 median over batches, max over ranks; then the median of ${rounds} alternating C / pluvio
 runs. Sizes are bytes per rank (allreduce: f32 sum, in place). Targets: ratio ≤ 1.05 at
 ≥ 64 KiB, ≤ C + 2 µs below. Measured on a shared 2-core VM while other engineers were
-building and testing, so expect noise; 4 ranks oversubscribe the 2 cores.
+building and testing, so expect noise (load average before / after the run:
+${loadBefore} / ${loadAfter}; with load above ~1 the C and pluvio runs are disturbed
+unevenly and single rows can be off by 2×); 4 ranks oversubscribe the 2 cores.
 
 ${sections.join("\n\n")}
 
