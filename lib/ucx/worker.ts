@@ -343,9 +343,17 @@ export class Worker implements Disposable {
         header = all.subarray(0, hdrLen);
         data = all.subarray(hdrLen);
       }
-    } else {
+    } else if (rndv || len === 0) {
       header = hdrLen === 0 ? EMPTY : this.#arena.slice(hdrOff, hdrOff + hdrLen);
-      if (!rndv) data = len === 0 ? EMPTY : this.#arena.slice(dataOff, dataOff + len);
+      if (!rndv) data = EMPTY;
+    } else if (hdrLen === 0) {
+      data = this.#arena.slice(dataOff, dataOff + len);
+      header = EMPTY;
+    } else {
+      // Native code put the payload right after the header: one copy for both.
+      const both = this.#arena.slice(hdrOff, dataOff + len);
+      header = both.subarray(0, hdrLen);
+      data = both.subarray(dataOff - hdrOff);
     }
     let reply: Endpoint | null = null;
     if (flags & AM_REPLY) {

@@ -191,6 +191,19 @@ Deno.test("ucx: tag send/recv with masks, pre-posted receive, truncation, cancel
     assert.equal(r.data.buffer, buf.buffer);
     await deadline(ep.tagSend(0x9998n, u32(1, 2, 3)), 20_000, "tagSend 12 B");
     assert.deepEqual((await deadline(recvOther, 20_000, "exact tagRecv")).data, u32(1, 2, 3));
+    // A receive posted after its message arrived (UCX completes it at once): length and
+    // sender tag are still right. A pending unrelated receive keeps the worker
+    // progressing meanwhile, so the echo lands in UCX's unexpected queue first.
+    const holdAbort = new AbortController();
+    const hold = w.tagRecv(0xfff0n, new Uint8Array(8), { signal: holdAbort.signal });
+    await ep.tagSend(0x7770n, pattern(12, 3));
+    await new Promise((r) => setTimeout(r, 200));
+    const late = await deadline(w.tagRecv(0x7771n, new Uint8Array(64)), 20_000, "late tagRecv");
+    assert.equal(late.tag, 0x7771n);
+    assert.equal(late.length, 12);
+    assert.deepEqual(late.data, pattern(12, 3));
+    holdAbort.abort();
+    await assert.rejects(hold, { code: "ECANCELED" });
     // Too small a buffer: EMSGSIZE-style error, not silent truncation.
     const small = w.tagRecv(0x50n, new Uint8Array(4));
     await ep.tagSend(0x4fn, new Uint8Array(100));

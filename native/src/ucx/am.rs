@@ -41,7 +41,12 @@ fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
     }
     // An endpoint UCX created for this sender (it connected by our address): adopt it
     // so JavaScript can reply through an id; UCX keeps owning it.
-    let id = w.eps.insert(Ep { handle: ep, code: 0, ucs: 0, adopted: true });
+    let id = w.eps.insert(Ep {
+        handle: ep,
+        code: 0,
+        ucs: 0,
+        adopted: true,
+    });
     w.ep_ids.insert(ep as usize, id);
     id as i32
 }
@@ -63,7 +68,13 @@ unsafe extern "C" fn am_cb(
     let param = unsafe { &*param };
     // SAFETY: UCX passes `header_len` bytes of header.
     let hdr = unsafe { bytes(header as *const u8, header_len as usize) };
-    let mut ev = Event { kind: EV_AM, id: ctx.id as i32, data_off: -1, reply_ep: -1, ..Default::default() };
+    let mut ev = Event {
+        kind: EV_AM,
+        id: ctx.id as i32,
+        data_off: -1,
+        reply_ep: -1,
+        ..Default::default()
+    };
     ev.len_lo = len as u32;
     ev.len_hi = (len >> 32) as u32;
     ev.hdr_len = header_len as i32;
@@ -107,7 +118,12 @@ unsafe extern "C" fn am_cb(
     status
 }
 
-fn set_handler(w: &WorkerState, id: u32, cb: ucp_am_recv_callback_t, arg: *mut c_void) -> Result<(), Error> {
+fn set_handler(
+    w: &WorkerState,
+    id: u32,
+    cb: ucp_am_recv_callback_t,
+    arg: *mut c_void,
+) -> Result<(), Error> {
     // SAFETY: plain data; UCX reads the fields named in field_mask.
     let mut p: ucp_am_handler_param_t = unsafe { std::mem::zeroed() };
     p.field_mask = (ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ID
@@ -120,7 +136,9 @@ fn set_handler(w: &WorkerState, id: u32, cb: ucp_am_recv_callback_t, arg: *mut c
     p.cb = cb;
     p.arg = arg;
     // SAFETY: a live worker and initialised params; arg outlives the registration.
-    ucs_check("ucp_worker_set_am_recv_handler", unsafe { ucp_worker_set_am_recv_handler(w.handle, &p) })
+    ucs_check("ucp_worker_set_am_recv_handler", unsafe {
+        ucp_worker_set_am_recv_handler(w.handle, &p)
+    })
 }
 
 /// Fills the worker's AM handler table for every possible id with "no handler".
@@ -141,7 +159,9 @@ pub fn init_handler_table(h: ucp_worker_h) -> Result<(), Error> {
     for id in std::iter::once(AM_ID_MAX).chain(0..=AM_ID_MAX) {
         p.id = id;
         // SAFETY: a live worker; a null callback registers "no handler".
-        ucs_check("ucp_worker_set_am_recv_handler", unsafe { ucp_worker_set_am_recv_handler(h, &p) })?;
+        ucs_check("ucp_worker_set_am_recv_handler", unsafe {
+            ucp_worker_set_am_recv_handler(h, &p)
+        })?;
     }
     Ok(())
 }
@@ -153,10 +173,15 @@ pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
         if id > AM_ID_MAX {
-            return Err(einval(format!("AM id {id} is out of range 0..={AM_ID_MAX}")));
+            return Err(einval(format!(
+                "AM id {id} is out of range 0..={AM_ID_MAX}"
+            )));
         }
         if ws.am_handlers.contains_key(&id) {
-            return Err(Error::errno(libc::EEXIST, format!("AM id {id} already has a stream")));
+            return Err(Error::errno(
+                libc::EEXIST,
+                format!("AM id {id} already has a stream"),
+            ));
         }
         let mut ctx = Box::new(AmCtx { worker: w, id });
         set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
@@ -201,7 +226,9 @@ pub extern "C" fn pluvio_ucx_am_send(
         // SAFETY: JS passes a live worker.
         let h = ep_handle(unsafe { worker(w) }?, ep)?;
         if id > AM_ID_MAX {
-            return Err(einval(format!("AM id {id} is out of range 0..={AM_ID_MAX}")));
+            return Err(einval(format!(
+                "AM id {id} is out of range 0..={AM_ID_MAX}"
+            )));
         }
         let mut f = 0;
         if flags & SEND_REPLY != 0 {
@@ -214,14 +241,33 @@ pub extern "C" fn pluvio_ucx_am_send(
             f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_RNDV.0;
         }
         let p = send_param(f);
-        let hp = if header_len == 0 { std::ptr::null() } else { header as *const c_void };
+        let hp = if header_len == 0 {
+            std::ptr::null()
+        } else {
+            header as *const c_void
+        };
         // SAFETY: a live endpoint; JS keeps both buffers alive until completion.
-        let r = unsafe { ucp_am_send_nbx(h, id, hp, header_len as _, data as *const c_void, data_len as _, &p) };
+        let r = unsafe {
+            ucp_am_send_nbx(
+                h,
+                id,
+                hp,
+                header_len as _,
+                data as *const c_void,
+                data_len as _,
+                &p,
+            )
+        };
         submitted(w, "ucp_am_send_nbx", r, op)
     })
 }
 
-unsafe extern "C" fn recv_data_cb(request: *mut c_void, st: ucs_status_t, len: u64, _user: *mut c_void) {
+unsafe extern "C" fn recv_data_cb(
+    request: *mut c_void,
+    st: ucs_status_t,
+    len: u64,
+    _user: *mut c_void,
+) {
     // SAFETY: UCX passes the request we submitted with this callback.
     unsafe { complete(request, st, len, 0) };
 }
@@ -229,13 +275,23 @@ unsafe extern "C" fn recv_data_cb(request: *mut c_void, st: ucs_status_t, len: u
 /// Receives the rendezvous payload of message `msg` into `buf` (`cap` bytes, at least
 /// the message's length). 1 = done (length in imm[0]), 0 = an event for `op` follows.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_am_recv_data(w: *mut WorkerState, msg: u32, buf: *mut u8, cap: u32, op: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_am_recv_data(
+    w: *mut WorkerState,
+    msg: u32,
+    buf: *mut u8,
+    cap: u32,
+    op: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
         let (desc, len) = match ws.msgs.get(msg) {
             Some(Msg::Rndv { desc, len }) => (*desc, *len),
-            _ => return Err(einval(format!("message {msg} has no pending payload (already received or released)"))),
+            _ => {
+                return Err(einval(format!(
+                    "message {msg} has no pending payload (already received or released)"
+                )))
+            }
         };
         if (cap as u64) < len {
             return Err(Error::errno(
@@ -247,9 +303,14 @@ pub extern "C" fn pluvio_ucx_am_recv_data(w: *mut WorkerState, msg: u32, buf: *m
         let mut got: u64 = 0;
         // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
         let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
-        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32 | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
-        p.cb = ucp_request_param_t__bindgen_ty_1 { recv_am: Some(recv_data_cb) };
-        p.recv_info = ucp_request_param_t__bindgen_ty_2 { length: &mut got as *mut u64 as *mut _ };
+        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32
+            | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
+        p.cb = ucp_request_param_t__bindgen_ty_1 {
+            recv_am: Some(recv_data_cb),
+        };
+        p.recv_info = ucp_request_param_t__bindgen_ty_2 {
+            length: &mut got as *mut u64 as *mut _,
+        };
         let h = ws.handle;
         // SAFETY: desc is a held descriptor (UCX takes ownership now); JS keeps `buf`
         // alive until completion.
@@ -276,7 +337,9 @@ pub extern "C" fn pluvio_ucx_am_release(w: *mut WorkerState, msg: u32) -> i32 {
                 Ok(0)
             }
             Some(Msg::Spill(_)) => Ok(0),
-            None => Err(einval(format!("message {msg} is unknown or already released"))),
+            None => Err(einval(format!(
+                "message {msg} is unknown or already released"
+            ))),
         }
     })
 }
@@ -284,7 +347,12 @@ pub extern "C" fn pluvio_ucx_am_release(w: *mut WorkerState, msg: u32) -> i32 {
 /// Copies a spilled message (header then payload) into `buf` and frees it; returns
 /// its length.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_am_take(w: *mut WorkerState, msg: u32, buf: *mut u8, cap: usize) -> i64 {
+pub extern "C" fn pluvio_ucx_am_take(
+    w: *mut WorkerState,
+    msg: u32,
+    buf: *mut u8,
+    cap: usize,
+) -> i64 {
     guard(|| {
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
@@ -293,7 +361,10 @@ pub extern "C" fn pluvio_ucx_am_take(w: *mut WorkerState, msg: u32, buf: *mut u8
             _ => return Err(einval(format!("message {msg} has no spilled bytes"))),
         };
         if v.len() > cap {
-            return Err(Error::errno(libc::EMSGSIZE, format!("{cap}-byte buffer for {} spilled bytes", v.len())));
+            return Err(Error::errno(
+                libc::EMSGSIZE,
+                format!("{cap}-byte buffer for {} spilled bytes", v.len()),
+            ));
         }
         // SAFETY: `buf` holds `cap` >= v.len() bytes (caller's promise, checked size).
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf, v.len()) };

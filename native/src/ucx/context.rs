@@ -31,8 +31,12 @@ pub struct UcxContext(pub Arc<ContextInner>);
 fn create() -> Result<ContextInner, Error> {
     let mut config: *mut ucp_config_t = null_mut();
     // SAFETY: reads UCX_* variables into a config object we release below.
-    ucs_check("ucp_config_read", unsafe { ucp_config_read(null(), null(), &mut config) })?;
-    let features = ucp_feature::UCP_FEATURE_AM | ucp_feature::UCP_FEATURE_TAG | ucp_feature::UCP_FEATURE_WAKEUP;
+    ucs_check("ucp_config_read", unsafe {
+        ucp_config_read(null(), null(), &mut config)
+    })?;
+    let features = ucp_feature::UCP_FEATURE_AM
+        | ucp_feature::UCP_FEATURE_TAG
+        | ucp_feature::UCP_FEATURE_WAKEUP;
     // SAFETY: ucp_params_t is plain data; all-zero is a valid "no fields" value and only
     // the fields named in field_mask are read.
     let mut params: ucp_params_t = unsafe { std::mem::zeroed() };
@@ -44,7 +48,8 @@ fn create() -> Result<ContextInner, Error> {
     params.request_size = std::mem::size_of::<ReqInfo>() as _;
     let mut handle: ucp_context_h = null_mut();
     // SAFETY: params and config are valid; handle receives the new context.
-    let st = unsafe { ucp_init_version(UCP_API_MAJOR, UCP_API_MINOR, &params, config, &mut handle) };
+    let st =
+        unsafe { ucp_init_version(UCP_API_MAJOR, UCP_API_MINOR, &params, config, &mut handle) };
     // SAFETY: config came from ucp_config_read and is released once.
     unsafe { ucp_config_release(config) };
     if st != ucs_status_t::UCS_OK {

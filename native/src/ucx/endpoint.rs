@@ -25,10 +25,17 @@ pub struct Ep {
 /// The live, healthy endpoint `id` of `w`, or the error saying why not.
 pub fn ep_handle(w: &WorkerState, id: u32) -> Result<ucp_ep_h, Error> {
     match w.eps.get(id) {
-        None => Err(Error::errno(libc::EBADF, format!("UCX endpoint {id} is closed"))),
+        None => Err(Error::errno(
+            libc::EBADF,
+            format!("UCX endpoint {id} is closed"),
+        )),
         Some(ep) if ep.code != 0 => Err(Error::code(
             ep.code,
-            format!("UCX endpoint {id} failed earlier: {} (UCS status {})", ucs_text(ep.ucs), ep.ucs),
+            format!(
+                "UCX endpoint {id} failed earlier: {} (UCS status {})",
+                ucs_text(ep.ucs),
+                ep.ucs
+            ),
         )),
         Some(ep) => Ok(ep.handle),
     }
@@ -56,7 +63,9 @@ unsafe extern "C" fn err_cb(arg: *mut c_void, ep: ucp_ep_h, st: ucs_status_t) {
     // SAFETY: arg is the worker state, alive while it has endpoints; no other borrow of
     // it is held across the progress call that runs this.
     let w = unsafe { &mut *(arg as *mut WorkerState) };
-    let Some(&id) = w.ep_ids.get(&(ep as usize)) else { return };
+    let Some(&id) = w.ep_ids.get(&(ep as usize)) else {
+        return;
+    };
     if let Some(e) = w.eps.get_mut(id) {
         e.code = status_code(st);
         e.ucs = st as i32;
@@ -82,7 +91,10 @@ fn create(w: *mut WorkerState, mut params: ucp_ep_params_t, flags: u32) -> Resul
         params.field_mask |= ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE.0 as u64;
         params.err_mode = ucp_err_handling_mode_t::UCP_ERR_HANDLING_MODE_PEER;
     }
-    params.err_handler = ucp_err_handler_t { cb: Some(err_cb), arg: w as *mut c_void };
+    params.err_handler = ucp_err_handler_t {
+        cb: Some(err_cb),
+        arg: w as *mut c_void,
+    };
     let mut ep: ucp_ep_h = null_mut();
     // SAFETY: w is live (checked by callers); params are fully initialised.
     let st = unsafe { ucp_ep_create((*w).handle, &params, &mut ep) };
@@ -91,7 +103,12 @@ fn create(w: *mut WorkerState, mut params: ucp_ep_params_t, flags: u32) -> Resul
     }
     // SAFETY: as above, a short borrow.
     let w = unsafe { &mut *w };
-    let id = w.eps.insert(Ep { handle: ep, code: 0, ucs: 0, adopted: false });
+    let id = w.eps.insert(Ep {
+        handle: ep,
+        code: 0,
+        ucs: 0,
+        adopted: false,
+    });
     w.ep_ids.insert(ep as usize, id);
     Ok(id)
 }
@@ -111,7 +128,9 @@ pub fn unframe(a: &[u8]) -> Result<&[u8], Error> {
     }
     let version = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
     if version != ADDR_VERSION {
-        return Err(einval(format!("worker address version {version}, expected {ADDR_VERSION}")));
+        return Err(einval(format!(
+            "worker address version {version}, expected {ADDR_VERSION}"
+        )));
     }
     let len = u32::from_le_bytes([a[8], a[9], a[10], a[11]]) as usize;
     if a.len() != len + ADDR_OVERHEAD {
@@ -125,7 +144,9 @@ pub fn unframe(a: &[u8]) -> Result<&[u8], Error> {
     let mut sum = [0u8; 8];
     sum.copy_from_slice(&a[12 + len..]);
     if u64::from_le_bytes(sum) != fnv1a(raw) {
-        return Err(einval("worker address checksum mismatch (corrupted address)"));
+        return Err(einval(
+            "worker address checksum mismatch (corrupted address)",
+        ));
     }
     Ok(raw)
 }
@@ -133,7 +154,12 @@ pub fn unframe(a: &[u8]) -> Result<&[u8], Error> {
 /// Connects to a worker by its address (from `pluvio_ucx_worker_address`); `flags` as
 /// [`EP_PEER_ERRORS`]. Returns the endpoint id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_ep_connect_addr(w: *mut WorkerState, addr: *const u8, len: usize, flags: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_ep_connect_addr(
+    w: *mut WorkerState,
+    addr: *const u8,
+    len: usize,
+    flags: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker and a buffer of `len` bytes.
         unsafe { worker(w) }?;
@@ -149,7 +175,12 @@ pub extern "C" fn pluvio_ucx_ep_connect_addr(w: *mut WorkerState, addr: *const u
 /// Connects to a listener at "host:port" (UTF-8 in `text`). The connection completes
 /// in the background; flush the endpoint to wait for it. Returns the endpoint id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const u8, len: usize, flags: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_ep_connect_socket(
+    w: *mut WorkerState,
+    text: *const u8,
+    len: usize,
+    flags: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker and a buffer of `len` bytes.
         unsafe { worker(w) }?;
@@ -161,7 +192,10 @@ pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const
             | ucp_ep_params_field::UCP_EP_PARAM_FIELD_SOCK_ADDR)
             .0 as u64;
         p.flags = ucp_ep_params_flags_field::UCP_EP_PARAMS_FLAGS_CLIENT_SERVER.0;
-        p.sockaddr = ucs_sock_addr_t { addr: &ss as *const _ as *const ucx1_sys::sockaddr, addrlen: sslen };
+        p.sockaddr = ucs_sock_addr_t {
+            addr: &ss as *const _ as *const ucx1_sys::sockaddr,
+            addrlen: sslen,
+        };
         // UCX copies the address during ucp_ep_create; `ss` outlives the call.
         Ok(create(w, p, flags)? as i32)
     })
@@ -172,10 +206,11 @@ pub extern "C" fn pluvio_ucx_ep_connect_socket(w: *mut WorkerState, text: *const
 pub extern "C" fn pluvio_ucx_ep_accept(w: *mut WorkerState, conn: u32, flags: u32) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker.
-        let (req, _) = unsafe { worker(w) }?
-            .conns
-            .remove(conn)
-            .ok_or_else(|| einval(format!("connection request {conn} is unknown or already answered")))?;
+        let (req, _) = unsafe { worker(w) }?.conns.remove(conn).ok_or_else(|| {
+            einval(format!(
+                "connection request {conn} is unknown or already answered"
+            ))
+        })?;
         let mut p = zero_params();
         p.field_mask = ucp_ep_params_field::UCP_EP_PARAM_FIELD_CONN_REQUEST.0 as u64;
         p.conn_request = req;
@@ -205,10 +240,9 @@ pub extern "C" fn pluvio_ucx_ep_close(w: *mut WorkerState, ep: u32, force: i32, 
         // SAFETY: JS passes a live worker; a short borrow.
         let e = {
             let ws = unsafe { worker(w) }?;
-            let e = ws
-                .eps
-                .remove(ep)
-                .ok_or_else(|| Error::errno(libc::EBADF, format!("UCX endpoint {ep} is already closed")))?;
+            let e = ws.eps.remove(ep).ok_or_else(|| {
+                Error::errno(libc::EBADF, format!("UCX endpoint {ep} is already closed"))
+            })?;
             ws.ep_ids.remove(&(e.handle as usize));
             e
         };

@@ -23,25 +23,41 @@ unsafe extern "C" fn conn_cb(req: ucp_conn_request_h, arg: *mut c_void) {
     // progress call that runs this.
     let w = unsafe { &mut *ctx.worker };
     let cid = w.conns.insert((req, ctx.handle));
-    w.ring.push(Event { kind: EV_CONN, id: ctx.id as i32, msg: cid as i32, ..Default::default() });
+    w.ring.push(Event {
+        kind: EV_CONN,
+        id: ctx.id as i32,
+        msg: cid as i32,
+        ..Default::default()
+    });
 }
 
 /// Listens on "host:port" (UTF-8 in `text`). Returns the listener id.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_listener_create(w: *mut WorkerState, text: *const u8, len: usize) -> i32 {
+pub extern "C" fn pluvio_ucx_listener_create(
+    w: *mut WorkerState,
+    text: *const u8,
+    len: usize,
+) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker and `len` bytes.
         let ws = unsafe { worker(w) }?;
         // SAFETY: as above.
         let sa = sockaddr::parse(unsafe { bytes(text, len) })?;
         let (ss, sslen) = sockaddr::to_raw(&sa);
-        let mut ctx = Box::new(ListenerCtx { worker: w, id: 0, handle: null_mut() });
+        let mut ctx = Box::new(ListenerCtx {
+            worker: w,
+            id: 0,
+            handle: null_mut(),
+        });
         // SAFETY: plain data; UCX reads the fields named in field_mask.
         let mut p: ucp_listener_params_t = unsafe { std::mem::zeroed() };
         p.field_mask = (ucp_listener_params_field::UCP_LISTENER_PARAM_FIELD_SOCK_ADDR
             | ucp_listener_params_field::UCP_LISTENER_PARAM_FIELD_CONN_HANDLER)
             .0 as u64;
-        p.sockaddr = ucs_sock_addr_t { addr: &ss as *const _ as *const ucx1_sys::sockaddr, addrlen: sslen };
+        p.sockaddr = ucs_sock_addr_t {
+            addr: &ss as *const _ as *const ucx1_sys::sockaddr,
+            addrlen: sslen,
+        };
         p.conn_handler = ucp_listener_conn_handler_t {
             cb: Some(conn_cb),
             arg: &mut *ctx as *mut ListenerCtx as *mut c_void,
@@ -70,7 +86,12 @@ fn listener(w: &WorkerState, id: u32) -> Result<ucp_listener_h, Error> {
 
 /// Copies the listener's bound "ip:port" into `buf`; returns its full length.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_listener_addr(w: *mut WorkerState, id: u32, buf: *mut u8, cap: usize) -> i64 {
+pub extern "C" fn pluvio_ucx_listener_addr(
+    w: *mut WorkerState,
+    id: u32,
+    buf: *mut u8,
+    cap: usize,
+) -> i64 {
     guard(|| {
         // SAFETY: JS passes a live worker.
         let h = listener(unsafe { worker(w) }?, id)?;
@@ -78,31 +99,46 @@ pub extern "C" fn pluvio_ucx_listener_addr(w: *mut WorkerState, id: u32, buf: *m
         let mut attr: ucp_listener_attr_t = unsafe { std::mem::zeroed() };
         attr.field_mask = ucp_listener_attr_field::UCP_LISTENER_ATTR_FIELD_SOCKADDR.0 as u64;
         // SAFETY: a live listener and a valid attr.
-        ucs_check("ucp_listener_query", unsafe { ucp_listener_query(h, &mut attr) })?;
+        ucs_check("ucp_listener_query", unsafe {
+            ucp_listener_query(h, &mut attr)
+        })?;
         // SAFETY: UCX filled a sockaddr_storage (same layout as libc's).
-        let sa = unsafe { sockaddr::from_raw(&attr.sockaddr as *const _ as *const libc::sockaddr_storage) }
-            .ok_or_else(|| einval("listener has a non-IP address"))?;
+        let sa = unsafe {
+            sockaddr::from_raw(&attr.sockaddr as *const _ as *const libc::sockaddr_storage)
+        }
+        .ok_or_else(|| einval("listener has a non-IP address"))?;
         copy_text(&sa.to_string(), buf, cap)
     })
 }
 
 /// Copies the client's "ip:port" of connection request `conn` into `buf`.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_conn_addr(w: *mut WorkerState, conn: u32, buf: *mut u8, cap: usize) -> i64 {
+pub extern "C" fn pluvio_ucx_conn_addr(
+    w: *mut WorkerState,
+    conn: u32,
+    buf: *mut u8,
+    cap: usize,
+) -> i64 {
     guard(|| {
         // SAFETY: JS passes a live worker.
-        let (req, _) = *unsafe { worker(w) }?
-            .conns
-            .get(conn)
-            .ok_or_else(|| einval(format!("connection request {conn} is unknown or already answered")))?;
+        let (req, _) = *unsafe { worker(w) }?.conns.get(conn).ok_or_else(|| {
+            einval(format!(
+                "connection request {conn} is unknown or already answered"
+            ))
+        })?;
         // SAFETY: plain data; UCX fills the requested field.
         let mut attr: ucp_conn_request_attr_t = unsafe { std::mem::zeroed() };
-        attr.field_mask = ucp_conn_request_attr_field::UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR.0 as u64;
+        attr.field_mask =
+            ucp_conn_request_attr_field::UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR.0 as u64;
         // SAFETY: an unanswered request and a valid attr.
-        ucs_check("ucp_conn_request_query", unsafe { ucp_conn_request_query(req, &mut attr) })?;
+        ucs_check("ucp_conn_request_query", unsafe {
+            ucp_conn_request_query(req, &mut attr)
+        })?;
         // SAFETY: UCX filled a sockaddr_storage.
-        let sa = unsafe { sockaddr::from_raw(&attr.client_address as *const _ as *const libc::sockaddr_storage) }
-            .ok_or_else(|| einval("client has a non-IP address"))?;
+        let sa = unsafe {
+            sockaddr::from_raw(&attr.client_address as *const _ as *const libc::sockaddr_storage)
+        }
+        .ok_or_else(|| einval("client has a non-IP address"))?;
         copy_text(&sa.to_string(), buf, cap)
     })
 }
@@ -120,12 +156,15 @@ fn copy_text(s: &str, buf: *mut u8, cap: usize) -> Result<i64, Error> {
 pub extern "C" fn pluvio_ucx_conn_reject(w: *mut WorkerState, conn: u32) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker.
-        let (req, l) = unsafe { worker(w) }?
-            .conns
-            .remove(conn)
-            .ok_or_else(|| einval(format!("connection request {conn} is unknown or already answered")))?;
+        let (req, l) = unsafe { worker(w) }?.conns.remove(conn).ok_or_else(|| {
+            einval(format!(
+                "connection request {conn} is unknown or already answered"
+            ))
+        })?;
         // SAFETY: an unanswered request of a live listener.
-        ucs_check("ucp_listener_reject", unsafe { ucp_listener_reject(l, req) })?;
+        ucs_check("ucp_listener_reject", unsafe {
+            ucp_listener_reject(l, req)
+        })?;
         Ok(0)
     })
 }
@@ -136,11 +175,15 @@ pub extern "C" fn pluvio_ucx_listener_destroy(w: *mut WorkerState, id: u32) -> i
     guard(|| {
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
-        let ctx = ws
-            .listeners
-            .remove(id)
-            .ok_or_else(|| Error::errno(libc::EBADF, format!("UCX listener {id} is already closed")))?;
-        let mine: Vec<u32> = ws.conns.iter().filter(|(_, c)| c.1 == ctx.handle).map(|(i, _)| i).collect();
+        let ctx = ws.listeners.remove(id).ok_or_else(|| {
+            Error::errno(libc::EBADF, format!("UCX listener {id} is already closed"))
+        })?;
+        let mine: Vec<u32> = ws
+            .conns
+            .iter()
+            .filter(|(_, c)| c.1 == ctx.handle)
+            .map(|(i, _)| i)
+            .collect();
         for cid in mine {
             if let Some((req, l)) = ws.conns.remove(cid) {
                 // SAFETY: an unanswered request of this (still live) listener.

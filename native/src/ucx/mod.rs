@@ -77,7 +77,10 @@ pub fn status_code(st: ucs_status_t) -> i32 {
 
 /// An [`Error`] for a failed UCX call, naming the call and the UCS status.
 pub fn ucs_err(what: &str, st: ucs_status_t) -> Error {
-    Error::code(status_code(st), format!("{what}: {} ({st:?})", status_text(st)))
+    Error::code(
+        status_code(st),
+        format!("{what}: {} ({st:?})", status_text(st)),
+    )
 }
 
 /// Converts a UCS status into `Ok(())` or the error for `what`.

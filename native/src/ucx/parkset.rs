@@ -15,16 +15,27 @@ fn cvt(rc: i32, what: &str) -> Result<i32, Error> {
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_parkset_create() -> i32 {
     // SAFETY: plain syscall with a constant flag.
-    guard(|| cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }, "epoll_create1"))
+    guard(|| {
+        cvt(
+            unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+            "epoll_create1",
+        )
+    })
 }
 
 /// Adds a worker's event fd (level-triggered: readable while the worker has events).
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_parkset_add(epfd: i32, fd: i32) -> i32 {
     guard(|| {
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
         // SAFETY: ev is a valid local; the kernel checks both fds.
-        cvt(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) }, "epoll_ctl(ADD)")
+        cvt(
+            unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) },
+            "epoll_ctl(ADD)",
+        )
     })
 }
 

@@ -18,7 +18,12 @@ pub struct ReqInfo {
 
 /// What a submission did: 1 = finished at once (no event will follow), 0 = in flight
 /// (an [`Event`] with the op id follows), or an error.
-pub fn submitted(w: *mut WorkerState, what: &str, ptr: ucs_status_ptr_t, op: u32) -> Result<i32, Error> {
+pub fn submitted(
+    w: *mut WorkerState,
+    what: &str,
+    ptr: ucs_status_ptr_t,
+    op: u32,
+) -> Result<i32, Error> {
     if ptr.is_null() {
         return Ok(1);
     }
@@ -45,7 +50,8 @@ pub unsafe fn complete(request: *mut c_void, st: ucs_status_t, len: u64, tag: u6
     // other borrow of the worker is held across the UCX call that runs this callback.
     let w = unsafe { &mut *info.worker };
     w.untrack(info.op);
-    w.ring.push(Event::op(info.op, status_code(st), st as i32, len, tag));
+    w.ring
+        .push(Event::op(info.op, status_code(st), st as i32, len, tag));
     // SAFETY: the request is complete and ours to free, once.
     unsafe { ucp_request_free(request) };
 }
@@ -65,6 +71,8 @@ pub fn send_param(flags: u32) -> ucp_request_param_t {
         p.op_attr_mask |= ucp_op_attr_t::UCP_OP_ATTR_FIELD_FLAGS as u32;
         p.flags = flags;
     }
-    p.cb = ucp_request_param_t__bindgen_ty_1 { send: Some(send_cb) };
+    p.cb = ucp_request_param_t__bindgen_ty_1 {
+        send: Some(send_cb),
+    };
     p
 }

@@ -4,14 +4,21 @@
 use super::endpoint::ep_handle;
 use super::request::{complete, send_param, submitted};
 use super::worker::{worker, WorkerState};
-use crate::error::guard;
+use crate::error::{guard, Error, E_UCX};
 use std::os::raw::c_void;
 use ucx1_sys::*;
 
 /// Sends `len` bytes at `buf` with `tag` on endpoint `ep`. 1 = done, 0 = an event for
 /// `op` follows.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_tag_send(w: *mut WorkerState, ep: u32, tag: u64, buf: *const u8, len: u32, op: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_tag_send(
+    w: *mut WorkerState,
+    ep: u32,
+    tag: u64,
+    buf: *const u8,
+    len: u32,
+    op: u32,
+) -> i32 {
     guard(|| {
         // SAFETY: JS passes a live worker.
         let h = ep_handle(unsafe { worker(w) }?, ep)?;
@@ -22,7 +29,12 @@ pub extern "C" fn pluvio_ucx_tag_send(w: *mut WorkerState, ep: u32, tag: u64, bu
     })
 }
 
-unsafe extern "C" fn recv_cb(request: *mut c_void, st: ucs_status_t, info: *const ucp_tag_recv_info_t, _u: *mut c_void) {
+unsafe extern "C" fn recv_cb(
+    request: *mut c_void,
+    st: ucs_status_t,
+    info: *const ucp_tag_recv_info_t,
+    _u: *mut c_void,
+) {
     // SAFETY: UCX passes valid info (or null on some failures).
     let (len, tag) = unsafe { info.as_ref() }.map_or((0, 0), |i| (i.length, i.sender_tag));
     // SAFETY: UCX passes the request we submitted with this callback.
@@ -43,19 +55,32 @@ pub extern "C" fn pluvio_ucx_tag_recv(
     guard(|| {
         // SAFETY: JS passes a live worker.
         let h = unsafe { worker(w) }?.handle;
+        // UCX 1.12 leaves `recv_info` unwritten when a receive completes at once (it
+        // matched an eager message already here), so learn that message's length and
+        // tag first: the receive posted right after matches the same, first-queued
+        // message (nothing progresses in between).
         // SAFETY: plain data; zero is a valid value for the out-parameter.
-        let mut info: ucp_tag_recv_info_t = unsafe { std::mem::zeroed() };
+        let mut probed: ucp_tag_recv_info_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a live worker; remove = 0 leaves the message queued.
+        let found = unsafe { ucp_tag_probe_nb(h, tag, mask, 0, &mut probed) };
         // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
         let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
-        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32 | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
-        p.cb = ucp_request_param_t__bindgen_ty_1 { recv: Some(recv_cb) };
-        p.recv_info = ucp_request_param_t__bindgen_ty_2 { tag_info: &mut info };
+        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32;
+        p.cb = ucp_request_param_t__bindgen_ty_1 {
+            recv: Some(recv_cb),
+        };
         // SAFETY: a live worker; JS keeps `buf` alive until completion or cancel.
         let r = unsafe { ucp_tag_recv_nbx(h, buf as *mut c_void, len as _, tag, mask, &p) };
         let rc = submitted(w, "ucp_tag_recv_nbx", r, op)?;
         if rc == 1 {
+            if found.is_null() {
+                return Err(Error::code(
+                    E_UCX,
+                    "ucp_tag_recv_nbx completed at once without a probed message".into(),
+                ));
+            }
             // SAFETY: short borrow after the UCX call.
-            unsafe { (*w).imm = [info.length as u64, info.sender_tag] };
+            unsafe { (*w).imm = [probed.length, probed.sender_tag] };
         }
         Ok(rc)
     })

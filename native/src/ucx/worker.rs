@@ -24,7 +24,9 @@ pub const ADDR_OVERHEAD: usize = 4 + 4 + 4 + 8;
 
 /// FNV-1a, to tell a worker address from garbage before UCX parses it.
 pub fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100000001b3))
+    b.iter().fold(0xcbf29ce484222325u64, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Everything one worker owns. Boxed, so callbacks can hold its address.
@@ -71,7 +73,8 @@ impl WorkerState {
 /// `w` must be null or a pointer from [`pluvio_ucx_worker_create`] not yet destroyed.
 pub unsafe fn worker<'a>(w: *mut WorkerState) -> Result<&'a mut WorkerState, Error> {
     // SAFETY: guaranteed by the caller.
-    unsafe { w.as_mut() }.ok_or_else(|| Error::errno(libc::EBADF, "UCX worker handle is null".into()))
+    unsafe { w.as_mut() }
+        .ok_or_else(|| Error::errno(libc::EBADF, "UCX worker handle is null".into()))
 }
 
 fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
@@ -81,7 +84,9 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
     params.thread_mode = ucs_thread_mode_t::UCS_THREAD_MODE_SINGLE;
     let mut handle: ucp_worker_h = null_mut();
     // SAFETY: the context is live (Arc held below); handle receives the worker.
-    ucs_check("ucp_worker_create", unsafe { ucp_worker_create(ctx.0.handle, &params, &mut handle) })?;
+    ucs_check("ucp_worker_create", unsafe {
+        ucp_worker_create(ctx.0.handle, &params, &mut handle)
+    })?;
     let mut efd = -1;
     // SAFETY: the worker is live; efd receives its event fd (owned by UCX).
     let st = unsafe { ucp_worker_get_efd(handle, &mut efd) };
@@ -154,7 +159,13 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
         // state themselves.
         // SAFETY (all blocks below): w is the live worker from create, destroyed once.
         let h = unsafe { (*w).handle };
-        let reqs: Vec<*mut c_void> = unsafe { (*w).pending.iter().copied().filter(|r| !r.is_null()).collect() };
+        let reqs: Vec<*mut c_void> = unsafe {
+            (*w).pending
+                .iter()
+                .copied()
+                .filter(|r| !r.is_null())
+                .collect()
+        };
         for r in reqs {
             // SAFETY: r is an in-flight request of this worker; its callback frees it.
             unsafe { ucp_request_cancel(h, r) };
@@ -274,7 +285,10 @@ pub extern "C" fn pluvio_ucx_worker_arm(w: *mut WorkerState) -> i32 {
 pub extern "C" fn pluvio_ucx_worker_poll(w: *mut WorkerState) -> i32 {
     guard(|| {
         if w.is_null() {
-            return Err(Error::errno(libc::EBADF, "UCX worker handle is null".into()));
+            return Err(Error::errno(
+                libc::EBADF,
+                "UCX worker handle is null".into(),
+            ));
         }
         // SAFETY: w is live; borrows end before UCX runs callbacks that borrow it.
         unsafe { (*w).ring.begin_poll() };
@@ -336,7 +350,10 @@ pub extern "C" fn pluvio_ucx_cancel(w: *mut WorkerState, op: u32) -> i32 {
         // SAFETY: JS passes a live worker or null; borrow ends before the cancel call.
         let (h, req) = {
             let w = unsafe { worker(w) }?;
-            (w.handle, w.pending.get(op as usize).copied().unwrap_or(null_mut()))
+            (
+                w.handle,
+                w.pending.get(op as usize).copied().unwrap_or(null_mut()),
+            )
         };
         if req.is_null() {
             return Ok(0);
