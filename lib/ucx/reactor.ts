@@ -8,6 +8,7 @@ import type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
 import { maybeCurrentRuntime } from "../runtime/current.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { checkUcx, ucx } from "./native.ts";
+import { InvalidArgumentError } from "../errors.ts";
 
 /** What the reactor needs from a worker. */
 export interface PolledWorker {
@@ -85,7 +86,14 @@ export class UcxReactor implements Reactor {
     if (rt === null) return;
     const existing = rt.reactor("ucx");
     if (existing !== undefined && existing !== this) return; // someone else's "ucx"
-    if (existing === undefined) rt.registerReactor("ucx", this);
+    if (existing === undefined) {
+      try {
+        rt.registerReactor("ucx", this);
+      } catch (e) {
+        // Already registered by the application under another name: it is attached.
+        if (!(e instanceof InvalidArgumentError)) throw e;
+      }
+    }
     this.#runtime = rt;
   }
 

@@ -338,3 +338,26 @@ Deno.test("ucx: errorHandling none (shared memory) and AMs for an unregistered i
     rt.close();
   }
 });
+
+Deno.test("ucx: a reactor registered by the application under its own name is used", async () => {
+  const rt = new Runtime();
+  rt.registerReactor("net", UcxReactor.current());
+  using ctx = new Context();
+  const a = ctx.createWorker();
+  const b = ctx.createWorker();
+  try {
+    await rt.run(async () => {
+      const s = b.amStream(5);
+      const ep = a.connectAddr(b.address());
+      const got = s.recv();
+      await ep.amSend(5, u32(42));
+      assert.equal(readU32((await deadline(got, 10_000, "AM")).header), 42);
+      assert.ok(rt.stats().reactors.net.polls > 0, "polled through the application's registration");
+      await ep.close();
+    });
+  } finally {
+    a.close();
+    b.close();
+    rt.close();
+  }
+});
