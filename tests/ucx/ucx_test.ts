@@ -361,3 +361,34 @@ Deno.test("ucx: a reactor registered by the application under its own name is us
     rt.close();
   }
 });
+
+Deno.test("ucx: eager messages larger than the arena are spilled and delivered intact", async () => {
+  const rt = new Runtime();
+  using ctx = new Context();
+  const a = ctx.createWorker();
+  const b = ctx.createWorker();
+  try {
+    await rt.run(async () => {
+      const s = b.amStream(8);
+      for (const errorHandling of ["none", "peer"] as const) {
+        const ep = a.connectAddr(b.address(), { errorHandling });
+        // 6 MiB forced eager: UCX reassembles it and hands it over at once; it does not
+        // fit the 4 MiB arena, so it takes the spill path.
+        const big = pattern(6 << 20, 21);
+        const sent = ep.amSend(8, u32(1, 2), big, { proto: "eager" });
+        const m = await deadline(s.recv(), 20_000, `eager 6 MiB (${errorHandling})`);
+        await sent;
+        assert.equal(m.isRendezvous, false);
+        assert.deepEqual(m.header, u32(1, 2));
+        assert.equal(m.dataLength, big.length);
+        const d = await m.recvData();
+        assert.ok(d.length === big.length && d.every((v, i) => v === big[i]), "payload intact");
+        await ep.close();
+      }
+    });
+  } finally {
+    a.close();
+    b.close();
+    rt.close();
+  }
+});
