@@ -33,6 +33,14 @@ export interface CloseOptions extends SignalOptions {
 
 const MAX_U32 = 0xffff_ffff;
 
+/** The promise of every send that finished at once. */
+const DONE: Promise<void> = Promise.resolve();
+
+/** Waits for `p`, resolving to nothing. */
+async function settle(p: Promise<unknown>): Promise<void> {
+  await p;
+}
+
 /** Checks `b` fits the 32-bit lengths of the native calls. */
 export function checkLength(b: Uint8Array, what: string): void {
   if (b.length > MAX_U32) {
@@ -97,41 +105,51 @@ export class Endpoint implements Disposable, AsyncDisposable {
    * Sends Active Message `id` with `header` and `data`. Resolves when both buffers may
    * be reused (not when the peer has processed the message). Do not modify them before.
    */
-  async amSend(
+  amSend(
     id: number,
     header?: ArrayBufferView | ArrayBuffer,
     data?: ArrayBufferView | ArrayBuffer,
-    options: AmSendOptions = {},
+    options?: AmSendOptions,
   ): Promise<void> {
-    const what = `amSend(id ${id}) to ${this.peer}`;
-    this.#assertOpen(what);
-    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
-      throw new InvalidArgumentError(`${what}: AM id must be an integer in 0..65535`);
+    // Not `async`: a send that UCX finishes at once (most small ones) returns a shared
+    // resolved promise, and the description string is only built when needed.
+    try {
+      const what = () => `amSend(id ${id}) to ${this.peer}`;
+      if (this.#closed) this.#assertOpen(what());
+      if (!(id >>> 0 === id && id <= 0xffff)) {
+        throw new InvalidArgumentError(`${what()}: AM id must be an integer in 0..65535`);
+      }
+      const h = asBytes(header);
+      const d = asBytes(data);
+      if (h.length > MAX_U32) checkLength(h, `${what()}: header`);
+      if (d.length > MAX_U32) checkLength(d, `${what()}: data`);
+      let flags = 0;
+      let signal: AbortSignal | undefined;
+      if (options !== undefined) {
+        signal = options.signal;
+        if (signal?.aborted) throw abortError(signal, what());
+        if (options.needReply) flags |= 1;
+        if (options.proto === "eager") flags |= 2;
+        else if (options.proto === "rndv") flags |= 4;
+        else if (options.proto !== undefined) {
+          throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
+        }
+      }
+      const w = this.#w;
+      const op = w.ops.reserve();
+      const rc = w.sym.pluvio_ucx_am_send(w.ptr, this.#id, id, h, h.length, d, d.length, flags, op);
+      if (rc === 1) {
+        w.ops.release(op);
+        return DONE;
+      }
+      if (rc < 0) {
+        w.ops.release(op);
+        this.#fail(rc, what());
+      }
+      return settle(w.pending(op, what(), [h, d], signal));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const h = asBytes(header);
-    const d = asBytes(data);
-    checkLength(h, `${what}: header`);
-    checkLength(d, `${what}: data`);
-    const signal = options.signal;
-    if (signal?.aborted) throw abortError(signal, what);
-    let flags = options.needReply ? 1 : 0;
-    if (options.proto === "eager") flags |= 2;
-    else if (options.proto === "rndv") flags |= 4;
-    else if (options.proto !== undefined) {
-      throw new InvalidArgumentError(`${what}: proto must be "eager" or "rndv"`);
-    }
-    const w = this.#w;
-    const op = w.ops.reserve();
-    const rc = w.sym.pluvio_ucx_am_send(w.ptr, this.#id, id, h, h.length, d, d.length, flags, op);
-    if (rc === 1) {
-      w.ops.release(op);
-      return;
-    }
-    if (rc < 0) {
-      w.ops.release(op);
-      this.#fail(rc, what);
-    }
-    await w.pending(op, what, [h, d], signal);
   }
 
   /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */
