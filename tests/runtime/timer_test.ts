@@ -97,7 +97,10 @@ Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing 
   const rt = new Runtime({ idle: { yieldAfter: 0, sleepAfter: 0 } }); // park at once
   let guard: ReturnType<typeof setTimeout> | undefined;
   const stuck = new Promise<never>((_, rej) => {
-    guard = setTimeout(() => rej(new Error("a parked sleep was never woken")), 20_000);
+    guard = setTimeout(
+      () => rej(new Error(`a parked sleep was never woken: ${JSON.stringify(rt.stats())}`)),
+      20_000,
+    );
   });
   try {
     await Promise.race([

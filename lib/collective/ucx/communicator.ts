@@ -543,6 +543,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
         clearTimeout(t);
       }
     }));
+    await g.drainControl();
     g.owned.worker.close();
     g.owned.ctx.close();
   }

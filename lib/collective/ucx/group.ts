@@ -148,6 +148,14 @@ export class Group {
     }
   }
 
+  /**
+   * Consumes the control messages (goodbyes, failure notices) that have arrived, so a
+   * worker closed after its peers left holds no unmatched messages (UCX warns about them).
+   */
+  async drainControl(): Promise<void> {
+    for (let k = 0; k < 256 && await this.#probe(); k++);
+  }
+
   /** Tells the peers we talked to that we leave on purpose (before closing endpoints). */
   async sayGoodbye(): Promise<void> {
     const msg = new Uint8Array(8);
