@@ -1,6 +1,6 @@
 // The native chain end to end: each backend's first real call, reached from Deno.
 import assert from "node:assert/strict";
-import { checkPtr, coreLib, hasBackend, openBackend } from "../lib/ffi/library.ts";
+import { checkPtr, coreLib, hasBackend, lastError, openBackend } from "../lib/ffi/library.ts";
 import { URING_SYMBOLS } from "../lib/ffi/symbols/uring.ts";
 import { UCX_SYMBOLS } from "../lib/ffi/symbols/ucx.ts";
 import { ABI_VERSION } from "../mod.ts";
@@ -49,6 +49,15 @@ Deno.test("UCX: context and worker create/destroy, worker address", () => {
   } finally {
     x.pluvio_ucx_context_destroy(ctx);
   }
+});
+
+Deno.test("UCX through async-ucx: context, worker and address (the crate's build chain)", () => {
+  const x = openBackend("ucx", UCX_SYMBOLS);
+  const n = Number(x.pluvio_ucx_async_probe(null, 0n));
+  assert.ok(n > 16, `address length ${n}: ${n < 0 ? lastError() : ""}`);
+  const a = new Uint8Array(n);
+  assert.equal(Number(x.pluvio_ucx_async_probe(a, BigInt(n))), n);
+  assert.ok(a.some((b) => b !== 0));
 });
 
 function mpirunAvailable(): boolean {

@@ -21,6 +21,7 @@ pub mod context;
 pub mod endpoint;
 pub mod listener;
 pub mod parkset;
+pub mod probe;
 pub mod request;
 pub mod ring;
 pub mod slab;
