@@ -67,9 +67,12 @@ function linkUcx(): void {
     }
     const link = `${outDir}/libucp.so.0`;
     try {
-      Deno.removeSync(link);
-    } catch { /* not there yet */ }
-    Deno.symlinkSync(ucp, link);
+      if (Deno.readLinkSync(link) === ucp) return;
+    } catch { /* not there yet, or not a link */ }
+    // Replace atomically: a process loading the library meanwhile always finds a link.
+    const tmp = `${link}.${Deno.pid}.tmp`;
+    Deno.symlinkSync(ucp, tmp);
+    Deno.renameSync(tmp, link);
     return;
   }
   throw new Error(`no libucp.so.0 under ${buildDir}/ucx1-sys-*/out/lib: did ucx1-sys build?`);
