@@ -24,8 +24,8 @@ export interface IdleConfig {
 /** Defaults chosen from `deno task bench:runtime` on the reference machine. */
 export const DEFAULT_IDLE: Readonly<IdleConfig> = Object.freeze({
   park: "doorbell",
-  yieldAfter: 64,
-  sleepAfter: 96,
+  yieldAfter: 16,
+  sleepAfter: 32,
 });
 
 let fromEnv: IdleConfig | undefined;
