@@ -95,3 +95,11 @@ Deno.test("bootstrap: an unreachable root and a rank that never arrives time out
   assert.equal(rs[1].status, "rejected");
   assert.ok(rs[1].reason instanceof PeerError, String(rs[1].reason));
 });
+
+Deno.test("UcxCommunicator over shared memory (errorHandling none): 3 ranks agree", async () => {
+  const lines: string[] = [];
+  const script = new URL("./rank_shm.ts", import.meta.url).pathname;
+  const r = await launch({ ranks: 3, script, timeoutS: 90, out: (l) => lines.push(l) });
+  assert.ok(r.success, `${r.reason}\n${lines.join("\n")}`);
+  assert.equal(lines.filter((l) => / shm ok 12$/.test(l)).length, 3, lines.join("\n"));
+});

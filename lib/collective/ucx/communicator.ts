@@ -91,6 +91,14 @@ export interface UcxCommunicatorOptions {
    * (default 1000; UCX's own default is 20 s).
    */
   keepaliveMs?: number;
+  /**
+   * `"peer"` (default): endpoints with UCX peer-failure handling, so a dead rank fails
+   * the others with `PeerError` within the keep-alive interval; UCX 1.12 then uses TCP
+   * even between ranks on one host. `"none"`: shared memory on one host (several times
+   * lower latency for small messages), but a dead rank is only noticed when a call's
+   * `timeout` passes (a `TimeoutError`): give every call a timeout.
+   */
+  errorHandling?: "peer" | "none";
 }
 
 const DEFAULTS: Algorithms = {
@@ -190,7 +198,11 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       owned.ctx.close();
       throw e;
     }
-    const g = new Group(worker, config.rank, table, owned);
+    const eh = options.errorHandling ?? "peer";
+    if (eh !== "peer" && eh !== "none") {
+      throw new InvalidArgumentError(`errorHandling must be "peer" or "none", got ${String(eh)}`);
+    }
+    const g = new Group(worker, config.rank, table, owned, eh);
     return new UcxCommunicator(g, config.rank, 0, options.timeout, alg);
   }
 

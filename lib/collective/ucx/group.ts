@@ -44,6 +44,8 @@ export class Group {
   readonly pool: ScratchPool = new ScratchPool();
   readonly calls: Set<Call> = new Set();
   readonly owned: { ctx: Context; worker: Worker };
+  /** UCX peer-failure handling of the endpoints (see `UcxCommunicatorOptions`). */
+  readonly errorHandling: "peer" | "none";
   nextComm = 1;
   /** Why the group is broken (a rank died), or null. */
   dead: PluvioError | null = null;
@@ -56,7 +58,9 @@ export class Group {
     rank: number,
     table: Uint8Array[],
     owned: { ctx: Context; worker: Worker },
+    errorHandling: "peer" | "none" = "peer",
   ) {
+    this.errorHandling = errorHandling;
     this.worker = worker;
     this.rank = rank;
     this.table = table;
@@ -65,7 +69,9 @@ export class Group {
   }
 
   endpoint(rank: number): Endpoint {
-    return this.eps[rank] ??= this.worker.connectAddr(this.table[rank]);
+    return this.eps[rank] ??= this.worker.connectAddr(this.table[rank], {
+      errorHandling: this.errorHandling,
+    });
   }
 
   track(call: Call): void {
