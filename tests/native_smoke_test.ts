@@ -4,6 +4,7 @@ import { checkPtr, coreLib, hasBackend, lastError, openBackend } from "../lib/ff
 import { URING_SYMBOLS } from "../lib/ffi/symbols/uring.ts";
 import { UCX_SYMBOLS } from "../lib/ffi/symbols/ucx.ts";
 import { ABI_VERSION } from "../mod.ts";
+import { mpirun, requireMpi, skipMpi } from "./helpers/mpirun.ts";
 
 Deno.test("native library: ABI version and features", () => {
   const core = coreLib();
@@ -60,31 +61,14 @@ Deno.test("UCX through async-ucx: context, worker and address (the crate's build
   assert.ok(a.some((b) => b !== 0));
 });
 
-function mpirunAvailable(): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", "command -v mpirun"], stdout: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-Deno.test("MPI: init, rank, size and finalize under mpirun -n 2", async () => {
-  if (!mpirunAvailable() || !hasBackend("mpi")) {
-    if (Deno.env.get("PLUVIO_SKIP_MPI") === "1") return;
-    assert.fail(
-      "MPI is required for this test: install Open MPI (apt-get install openmpi-bin " +
-        "libopenmpi-dev), rebuild with `deno task build`, or set PLUVIO_SKIP_MPI=1",
-    );
-  }
-  const rank = new URL("./native/mpi_smoke_rank.ts", import.meta.url).pathname;
-  const out = await new Deno.Command("mpirun", {
-    args: ["--allow-run-as-root", "--oversubscribe", "-n", "2", Deno.execPath(), "run", "-A", rank],
-    stdin: "null",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
-  const lines = text.split("\n").filter((l) => l.startsWith("mpi-smoke")).sort();
-  assert.deepEqual(lines, ["mpi-smoke rank 0 of 2 ok", "mpi-smoke rank 1 of 2 ok"], text);
+Deno.test({
+  name: "MPI: init, rank, size and finalize under mpirun -n 2",
+  ignore: skipMpi,
+  fn: async () => {
+    requireMpi();
+    const rank = new URL("./native/mpi_smoke_rank.ts", import.meta.url).pathname;
+    const { stdout, context } = await mpirun(2, rank);
+    const lines = stdout.split("\n").filter((l) => l.startsWith("mpi-smoke")).sort();
+    assert.deepEqual(lines, ["mpi-smoke rank 0 of 2 ok", "mpi-smoke rank 1 of 2 ok"], context);
+  },
 });

@@ -7,32 +7,9 @@
  * Without `mpirun` these tests FAIL (MPI is required) unless `PLUVIO_SKIP_MPI=1`.
  */
 import assert from "node:assert/strict";
-import { hasBackend } from "../../lib/ffi/library.ts";
+import { mpirun, requireMpi, skipMpi as skip } from "../helpers/mpirun.ts";
 
 const example = new URL("../../examples/mpi_example.ts", import.meta.url).pathname;
-const skip = Deno.env.get("PLUVIO_SKIP_MPI") === "1";
-
-function requireMpi(): void {
-  let found = false;
-  try {
-    found = new Deno.Command("mpirun", { args: ["--version"], stdin: "null", stdout: "null" })
-      .outputSync().success;
-  } catch { /* not installed */ }
-  if (!found) {
-    throw new Error(
-      "mpirun not found: this test needs an MPI (Debian: apt-get install openmpi-bin " +
-        "libopenmpi-dev), or set PLUVIO_SKIP_MPI=1 to skip it",
-    );
-  }
-  for (const b of ["mpi", "uring", "ucx"] as const) {
-    if (!hasBackend(b)) {
-      throw new Error(
-        `the native library was built without ${b}: rebuild it (deno run -A native/build.ts), ` +
-          "or set PLUVIO_SKIP_MPI=1 to skip this test",
-      );
-    }
-  }
-}
 
 interface RankLine {
   rank: number;
@@ -45,45 +22,8 @@ interface RankLine {
 
 /** Runs the example under `mpirun -n ranks` and checks its output. */
 async function runExample(ranks: number, args: string[], timeoutMs = 60_000) {
-  requireMpi();
-  // setsid: mpirun leads a new process group, so the timeout kills it and every rank.
-  const child = new Deno.Command("setsid", {
-    args: [
-      "mpirun",
-      "--allow-run-as-root",
-      "--oversubscribe",
-      "--bind-to",
-      "none",
-      "-n",
-      String(ranks),
-      Deno.execPath(),
-      "run",
-      "-A",
-      example,
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const stdout = new TextDecoder().decode(out.stdout);
-  const stderr = new TextDecoder().decode(out.stderr);
-  const context = `\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr.slice(-4000)}`;
-  assert.ok(
-    !timedOut,
-    `mpirun -n ${ranks} mpi_example.ts timed out after ${timeoutMs} ms${context}`,
-  );
-  assert.equal(out.code, 0, `mpirun -n ${ranks} mpi_example.ts exited with ${out.code}${context}`);
-
+  requireMpi(["mpi", "uring", "ucx"]);
+  const { stdout, context } = await mpirun(ranks, example, args, { timeoutMs });
   const lines: RankLine[] = [...stdout.matchAll(
     /^rank (\d+)\/(\d+): read rank (\d+)'s file .* verified (\d+)\/(\d+) reads, ([\d.]+) MB\/s.*served (\d+)$/gm,
   )].map((m) => ({

@@ -6,34 +6,9 @@
  * Without `mpirun` these tests FAIL (MPI is required) unless `PLUVIO_SKIP_MPI=1`.
  */
 import assert from "node:assert/strict";
-import { hasBackend } from "../../lib/ffi/library.ts";
+import { mpirun as launch, requireMpi, skipMpi as skip } from "../helpers/mpirun.ts";
 
 const here = new URL(".", import.meta.url).pathname;
-const skip = Deno.env.get("PLUVIO_SKIP_MPI") === "1";
-
-function mpirunVersion(): string | null {
-  try {
-    const out = new Deno.Command("mpirun", { args: ["--version"], stdin: "null" }).outputSync();
-    return out.success ? new TextDecoder().decode(out.stdout).split("\n")[0] : null;
-  } catch {
-    return null;
-  }
-}
-
-function requireMpi(): void {
-  if (mpirunVersion() === null) {
-    throw new Error(
-      "mpirun not found: these tests need an MPI (Debian: apt-get install openmpi-bin " +
-        "libopenmpi-dev), or set PLUVIO_SKIP_MPI=1 to skip them",
-    );
-  }
-  if (!hasBackend("mpi")) {
-    throw new Error(
-      "the native library was built without MPI: rebuild with mpicc on PATH " +
-        "(deno run -A native/build.ts), or set PLUVIO_SKIP_MPI=1 to skip these tests",
-    );
-  }
-}
 
 interface Summary {
   rank: number;
@@ -50,42 +25,7 @@ async function mpirun(
   timeoutMs = 60_000,
 ): Promise<Summary[]> {
   requireMpi();
-  // setsid makes mpirun the leader of a new process group, so a timeout can kill the
-  // launcher and every rank at once.
-  const cmd = new Deno.Command("setsid", {
-    args: [
-      "mpirun",
-      "--allow-run-as-root",
-      "--oversubscribe",
-      "--bind-to",
-      "none",
-      "-n",
-      String(ranks),
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${here}${script}`,
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const child = cmd.spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const stdout = new TextDecoder().decode(out.stdout);
-  const stderr = new TextDecoder().decode(out.stderr);
-  const context = `\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr.slice(-4000)}`;
-  assert.ok(!timedOut, `mpirun -n ${ranks} ${script} timed out after ${timeoutMs} ms${context}`);
-  assert.equal(out.code, 0, `mpirun -n ${ranks} ${script} exited with ${out.code}${context}`);
+  const { stdout, context } = await launch(ranks, `${here}${script}`, args, { timeoutMs });
   const sums = [...stdout.matchAll(
     /^SUMMARY \S+ rank=(\d+) size=(\d+) checks=(\d+) failures=(\d+)/gm,
   )].map((m) => ({ rank: +m[1], size: +m[2], checks: +m[3], failures: +m[4] }));

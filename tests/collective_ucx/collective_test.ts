@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { launch } from "../../lib/collective/ucx/launch.ts";
+import { mpirun, requireMpi, skipMpi } from "../helpers/mpirun.ts";
 
 const here = (f: string) => new URL(f, import.meta.url).pathname;
 
@@ -73,54 +74,19 @@ Deno.test("ucx collectives: a bootstrap whose root never appears fails with Time
   );
 });
 
-function hasMpirun(): boolean {
-  try {
-    return new Deno.Command("mpirun", { args: ["--version"], stdin: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 for (const n of [2, 4]) {
   Deno.test({
     name: `ucx collectives agree with the MPI backend in one mpirun job (${n} ranks)`,
     // Without mpirun this FAILS unless PLUVIO_SKIP_MPI=1 (like tests/collective/mpi_test.ts).
-    ignore: !hasMpirun() && Deno.env.get("PLUVIO_SKIP_MPI") === "1",
+    ignore: skipMpi,
     async fn() {
-      assert.ok(hasMpirun(), "mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
+      requireMpi(["mpi", "ucx"]);
       const { freePort } = await import("../../lib/collective/ucx/launch.ts");
-      const child = new Deno.Command("setsid", {
-        args: [
-          "mpirun",
-          "--allow-run-as-root",
-          "--oversubscribe",
-          "--bind-to",
-          "none",
-          "-n",
-          String(n),
-          "-x",
-          `PLUVIO_COLL_ROOT_PORT=${freePort()}`,
-          Deno.execPath(),
-          "run",
-          "-A",
-          here("rank_mpi_cross.ts"),
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          Deno.kill(-child.pid, "SIGKILL");
-        } catch { /* gone */ }
-      }, 180_000);
-      const out = await child.output();
-      clearTimeout(timer);
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      assert.ok(!timedOut, `mpirun timed out\n${text}`);
-      assert.equal(out.code, 0, text.slice(-4000));
+      const { stdout, stderr } = await mpirun(n, here("rank_mpi_cross.ts"), [], {
+        timeoutMs: 180_000,
+        env: { PLUVIO_COLL_ROOT_PORT: String(freePort()) },
+      });
+      const text = stdout + stderr;
       const ok = [...text.matchAll(/CROSS OK (\d+)/g)];
       assert.equal(ok.length, n, text.slice(-4000));
       console.log(`  ${ok[0][0]} per rank`);
