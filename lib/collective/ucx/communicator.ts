@@ -541,6 +541,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     this.#closed = true;
     if (this.id !== 0) return;
     await g.sayGoodbye();
+    const peers = g.eps.flatMap((e, r) => (e !== undefined && !e.error ? [r] : []));
     const eps = g.eps.filter((e): e is Endpoint => e !== undefined);
     g.eps.fill(undefined);
     const ms = options.timeoutMs ?? 5000;
@@ -555,7 +556,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
         clearTimeout(t);
       }
     }));
-    await g.drainControl();
+    await g.awaitGoodbyes(g.dead === null ? peers : [], 250);
     g.owned.worker.close();
     g.owned.ctx.close();
   }

@@ -162,6 +162,19 @@ export class Group {
     for (let k = 0; k < 256 && await this.#probe(); k++);
   }
 
+  /**
+   * Drains control messages until every rank in `peers` has said goodbye or `ms` passed
+   * (peers that close later would otherwise leave their goodbye unmatched at UCX).
+   */
+  async awaitGoodbyes(peers: number[], ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    for (;;) {
+      await this.drainControl();
+      if (peers.every((p) => this.#departed.has(p)) || performance.now() >= until) return;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   /** Tells the peers we talked to that we leave on purpose (before closing endpoints). */
   async sayGoodbye(): Promise<void> {
     const msg = new Uint8Array(8);
