@@ -22,6 +22,8 @@ export interface ParkStats {
   wakeLatencyP50Us: number;
   /** Total time spent parked, in milliseconds. */
   parkedMs: number;
+  /** Parks the watchdog had to end because a native wake-up never came. */
+  watchdogWakes: number;
 }
 
 const RING = 256;
@@ -42,6 +44,11 @@ export class Parker {
   parks = 0;
   nativeWakes = 0;
   parkedMs = 0;
+  /** Parks ended by the watchdog: a native wake-up that never came (should stay 0). */
+  watchdogWakes = 0;
+  #parkStart = 0;
+  #parkDue = Infinity;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
 
   /** Creates the notifier in `mode`. */
   constructor(mode: Exclude<ParkMode, "off">) {
@@ -93,6 +100,9 @@ export class Parker {
     const t = timeoutNs === Infinity ? -1n : BigInt(Math.max(1, Math.ceil(timeoutNs)));
     check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
     const started = performance.now();
+    this.#parkStart = started;
+    this.#parkDue = started + timeoutNs / 1e6;
+    this.#watchdog ??= this.#startWatchdog();
     this.parks++;
     try {
       if (this.#bell) {
@@ -119,6 +129,24 @@ export class Parker {
       this.#lib.pluvio_notifier_disarm(this.#handle);
       this.parkedMs += performance.now() - started;
     }
+  }
+
+  /**
+   * A last line of defence against a lost native wake-up: an unref'ed 50 ms interval
+   * (it never keeps the process alive) ends a park that overran its deadline by more
+   * than 50 ms, or any park after 1 s, and counts it in `watchdogWakes`.
+   */
+  #startWatchdog(): ReturnType<typeof setInterval> {
+    const id = setInterval(() => {
+      if (this.#resolve === null) return;
+      const now = performance.now();
+      if (now - this.#parkDue > 50 || now - this.#parkStart > 1000) {
+        if (now - this.#parkDue > 50) this.watchdogWakes++;
+        this.wake();
+      }
+    }, 50);
+    Deno.unrefTimer(id as unknown as number);
+    return id;
   }
 
   /** Ends a park in progress from JavaScript. */
@@ -153,6 +181,7 @@ export class Parker {
       nativeWakes: this.nativeWakes,
       wakeLatencyP50Us: n ? s[n >> 1] : 0,
       parkedMs: this.parkedMs,
+      watchdogWakes: this.watchdogWakes,
     };
   }
 }

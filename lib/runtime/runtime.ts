@@ -71,6 +71,8 @@ export interface RuntimeStats {
     wakeLatencyP50Us: number;
     /** Time spent parked, ms. */
     parkedMs: number;
+    /** Parks ended by the watchdog because a native wake-up never came (should be 0). */
+    watchdogWakes: number;
   };
 }
 
@@ -391,6 +393,7 @@ export class Runtime {
         nativeWakes: ps?.nativeWakes ?? 0,
         wakeLatencyP50Us: ps?.wakeLatencyP50Us ?? 0,
         parkedMs: ps?.parkedMs ?? 0,
+        watchdogWakes: ps?.watchdogWakes ?? 0,
       },
     };
   }

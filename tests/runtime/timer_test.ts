@@ -112,5 +112,9 @@ Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing 
   } finally {
     clearTimeout(guard);
   }
-  assert.ok(rt.stats().executor.parks >= 100);
+  const ex = rt.stats().executor;
+  assert.ok(ex.parks >= 100);
+  // A lost native wake-up is now ended by the watchdog instead of hanging; it must stay
+  // exceptional (one is tolerated: a machine under heavy load can starve any thread).
+  assert.ok(ex.watchdogWakes <= 1, `the watchdog ended ${ex.watchdogWakes} parks`);
 });
