@@ -56,6 +56,10 @@ export class Call {
   #scratch: ArrayBuffer[] = [];
   /** Outstanding receives per source rank (to name who did not answer). */
   readonly waiting: Map<number, number> = new Map();
+  /** When the call times out (`performance.now()` ms; Infinity: never). */
+  deadline = Infinity;
+  /** The timeout the deadline came from, for the message. */
+  timeoutMs = 0;
 
   /** Starts call `seq` of communicator `comm`. */
   constructor(link: Link, comm: number, seq: number, what: string) {
@@ -189,6 +193,17 @@ export class Call {
     this.#scratch = []; // a cancelled receive may still be writing: never reuse
     this.#ac?.abort(e);
     this.#onFail?.(e);
+  }
+
+  /** Ends the call with a `TimeoutError` naming the ranks it still waits for. */
+  expire(): void {
+    const who = [...this.waiting.keys()];
+    this.fail(
+      new TimeoutError(
+        `${this.what}: no result within ${this.timeoutMs} ms` +
+          (who.length ? ` (still waiting for rank(s) ${who.join(", ")})` : ""),
+      ),
+    );
   }
 
   /** Returns the scratch memory after success. */

@@ -265,20 +265,12 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       call.finish();
       return;
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     const failed = new Promise<never>((_, reject) => call.onFail(reject));
     failed.catch(() => {});
     if (timeout !== undefined) {
-      timer = setTimeout(() => {
-        const who = [...call.waiting.keys()];
-        call.fail(
-          new TimeoutError(
-            `${what}: no result within ${timeout} ms` +
-              (who.length ? ` (still waiting for rank(s) ${who.join(", ")})` : ""),
-          ),
-        );
-      }, timeout);
+      call.timeoutMs = timeout;
+      call.deadline = performance.now() + timeout;
     }
     if (signal) {
       onAbort = () => call.fail(new CancelledError(`${what}: aborted`, { cause: signal.reason }));
@@ -291,7 +283,6 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       await Promise.race([run, failed]);
       call.finish();
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
       if (onAbort) signal!.removeEventListener("abort", onAbort);
       g.untrack(call);
     }
@@ -557,6 +548,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       }
     }));
     await g.awaitGoodbyes(g.dead === null ? peers : [], 250);
+    g.stopTimers();
     g.owned.worker.close();
     g.owned.ctx.close();
   }
