@@ -20,8 +20,16 @@ export interface WorkerCore {
   readonly ops: OpTable;
   /** Result area of submissions that finished at once: [len lo, len hi, tag lo, tag hi]. */
   readonly imm: Uint32Array;
-  /** Waits for in-flight op `id` (native returned 0), keeping `refs` alive until it ends. */
-  pending(id: number, what: string, refs: unknown, signal?: AbortSignal): Promise<OpResult>;
+  /**
+   * Waits for in-flight op `id` (native returned 0), keeping `refs` alive until it ends.
+   * `what` describes it for errors (a function when building the text costs).
+   */
+  pending(
+    id: number,
+    what: string | (() => string),
+    refs: unknown,
+    signal?: AbortSignal,
+  ): Promise<OpResult>;
   /** Forgets a closed endpoint id. */
   dropEndpoint(id: number): void;
   /** Forgets a closed listener id. */

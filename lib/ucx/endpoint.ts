@@ -32,9 +32,11 @@ export interface CloseOptions extends SignalOptions {
 }
 
 const MAX_U32 = 0xffff_ffff;
+/** The largest tag. */
+export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
 
-/** The promise of every send that finished at once. */
-const DONE: Promise<void> = Promise.resolve();
+/** The promise of every send that finished at once (never rejects). */
+export const DONE: Promise<void> = Promise.resolve();
 
 /** Waits for `p`, resolving to nothing. */
 async function settle(p: Promise<unknown>): Promise<void> {
@@ -153,29 +155,36 @@ export class Endpoint implements Disposable, AsyncDisposable {
   }
 
   /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */
-  async tagSend(
+  tagSend(
     tag: bigint | number,
     data: ArrayBufferView | ArrayBuffer,
-    options: SignalOptions = {},
+    options?: SignalOptions,
   ): Promise<void> {
-    const what = `tagSend(tag ${tag}) to ${this.peer}`;
-    this.#assertOpen(what);
-    const t = toTag(tag, what);
-    const d = asBytes(data);
-    checkLength(d, `${what}: data`);
-    if (options.signal?.aborted) throw abortError(options.signal, what);
-    const w = this.#w;
-    const op = w.ops.reserve();
-    const rc = w.sym.pluvio_ucx_tag_send(w.ptr, this.#id, t, d, d.length, op);
-    if (rc === 1) {
-      w.ops.release(op);
-      return;
+    // Not `async`, and the description is built only on failure: small sends finish at
+    // once, and per-message strings and promises were a large part of their cost.
+    try {
+      const what = () => `tagSend(tag ${tag}) to ${this.peer}`;
+      if (this.#closed) this.#assertOpen(what());
+      const t = typeof tag === "bigint" && tag >= 0n && tag <= MAX_TAG ? tag : toTag(tag, what());
+      const d = asBytes(data);
+      if (d.length > MAX_U32) checkLength(d, `${what()}: data`);
+      const signal = options?.signal;
+      if (signal?.aborted) throw abortError(signal, what());
+      const w = this.#w;
+      const op = w.ops.reserve();
+      const rc = w.sym.pluvio_ucx_tag_send(w.ptr, this.#id, t, d, d.length, op);
+      if (rc === 1) {
+        w.ops.release(op);
+        return DONE;
+      }
+      if (rc < 0) {
+        w.ops.release(op);
+        this.#fail(rc, what());
+      }
+      return settle(w.pending(op, what, d, signal));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (rc < 0) {
-      w.ops.release(op);
-      this.#fail(rc, what);
-    }
-    await w.pending(op, what, d, options.signal);
   }
 
   /**

@@ -12,8 +12,10 @@
 export interface OpResult {
   /** Bytes received (receives) or 0 (sends, flush, close). */
   length: number;
-  /** The sender's tag (tag receives), else 0n. */
-  tag: bigint;
+  /** Low 32 bits of the sender's tag (tag receives), else 0. */
+  tagLo: number;
+  /** High 32 bits of the sender's tag (tag receives), else 0. */
+  tagHi: number;
 }
 
 /** One operation in flight. */
@@ -22,8 +24,8 @@ export interface PendingOp {
   reject: (e: unknown) => void;
   /** Buffers (or anything) to keep alive until native completion. */
   refs: unknown;
-  /** What the operation is, for error messages. */
-  what: string;
+  /** What the operation is, for error messages (a function: built only when needed). */
+  what: string | (() => string);
   /** Set once the promise was settled early (abort, close); the slot waits for native. */
   settled: boolean;
   /** Removes the abort listener. */
@@ -60,6 +62,11 @@ export class OpTable {
     this.#live++;
   }
 
+  /** The op in flight with `id`, if any. */
+  get(id: number): PendingOp | undefined {
+    return this.#ops[id];
+  }
+
   /** Takes the op `id` off the table (native reported it finished). */
   take(id: number): PendingOp | undefined {
     const op = this.#ops[id];
@@ -77,4 +84,9 @@ export class OpTable {
       if (op !== undefined) yield [i, op];
     }
   }
+}
+
+/** The description of `op`, for an error message. */
+export function whatOf(op: PendingOp): string {
+  return typeof op.what === "string" ? op.what : op.what();
 }

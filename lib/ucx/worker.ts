@@ -7,11 +7,11 @@ import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { checkPtr } from "../ffi/library.ts";
 import { AmMessage, AmStream } from "./am.ts";
 import { tagOf, type WorkerCore } from "./core.ts";
-import { checkLength, Endpoint, type SignalOptions, toTag } from "./endpoint.ts";
+import { checkLength, Endpoint, MAX_TAG, type SignalOptions, toTag } from "./endpoint.ts";
 import { ConnectionRequest, Listener } from "./listener.ts";
 import { abortError } from "./mailbox.ts";
 import { asBytes, checkUcx, EMPTY, eventError, type UcxSymbols, utf8 } from "./native.ts";
-import { type OpResult, OpTable, type PendingOp } from "./ops.ts";
+import { type OpResult, OpTable, type PendingOp, whatOf } from "./ops.ts";
 import { UcxReactor } from "./reactor.ts";
 
 // Ring layout (native/src/ucx/ring.rs): 16 i32 words per event.
@@ -19,6 +19,7 @@ const WORDS = 16;
 const EV_OP = 1, EV_AM = 2, EV_EP_ERROR = 3, EV_CONN = 4;
 const AM_RNDV = 1, AM_SPILLED = 2, AM_REPLY = 4;
 const TWO32 = 4294967296;
+const MAX_U32 = 0xffff_ffff;
 
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
@@ -53,6 +54,30 @@ export interface TagRecvResult {
   tag: bigint;
   /** The received bytes: a view of the buffer. */
   data: Uint8Array;
+}
+
+/** A {@link TagRecvResult} whose tag and data view are made only when read. */
+class TagReceived implements TagRecvResult {
+  readonly length: number;
+  #buf: Uint8Array;
+  #lo: number;
+  #hi: number;
+  #data: Uint8Array | undefined;
+
+  constructor(buf: Uint8Array, length: number, lo: number, hi: number) {
+    this.#buf = buf;
+    this.length = length;
+    this.#lo = lo;
+    this.#hi = hi;
+  }
+
+  get tag(): bigint {
+    return tagOf(this.#lo, this.#hi);
+  }
+
+  get data(): Uint8Array {
+    return this.#data ??= this.#buf.subarray(0, this.length);
+  }
 }
 
 /**
@@ -222,30 +247,39 @@ export class Worker implements Disposable {
    * (posted now, so the sender's data lands in place). A longer message fails with
    * `EMSGSIZE`. Aborting cancels the receive.
    */
-  async tagRecv(
+  tagRecv(
     tag: bigint | number,
     buf: Uint8Array,
-    options: TagRecvOptions = {},
+    options?: TagRecvOptions,
   ): Promise<TagRecvResult> {
-    const what = `tagRecv(tag ${tag})`;
-    const t = toTag(tag, what);
-    const mask = options.mask === undefined ? 0xffff_ffff_ffff_ffffn : toTag(options.mask, what);
-    checkLength(buf, what);
-    const p = this.#handle();
-    if (options.signal?.aborted) throw abortError(options.signal, what);
-    const op = this.#ops.reserve();
-    const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, buf, buf.length, op);
-    if (rc === 1) {
-      this.#ops.release(op);
-      const length = this.#imm[0] + this.#imm[1] * TWO32;
-      return { length, tag: tagOf(this.#imm[2], this.#imm[3]), data: buf.subarray(0, length) };
+    // Not `async`, and the description is built only on failure: per-message strings,
+    // promises and views were a large part of a small receive's cost.
+    try {
+      const what = () => `tagRecv(tag ${tag})`;
+      const t = typeof tag === "bigint" && tag >= 0n && tag <= MAX_TAG ? tag : toTag(tag, what());
+      const m = options?.mask;
+      const mask = m === undefined ? MAX_TAG : toTag(m, what());
+      if (buf.length > MAX_U32) checkLength(buf, what());
+      const p = this.#handle();
+      const signal = options?.signal;
+      if (signal?.aborted) throw abortError(signal, what());
+      const op = this.#ops.reserve();
+      const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, buf, buf.length, op);
+      if (rc === 1) {
+        this.#ops.release(op);
+        const imm = this.#imm;
+        return Promise.resolve(new TagReceived(buf, imm[0] + imm[1] * TWO32, imm[2], imm[3]));
+      }
+      if (rc < 0) {
+        this.#ops.release(op);
+        checkUcx(rc, what());
+      }
+      return this.#pending(op, what, buf, signal).then((r) =>
+        new TagReceived(buf, r.length, r.tagLo, r.tagHi)
+      );
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (rc < 0) {
-      this.#ops.release(op);
-      checkUcx(rc, what);
-    }
-    const r = await this.#pending(op, what, buf, options.signal);
-    return { length: r.length, tag: r.tag, data: buf.subarray(0, r.length) };
   }
 
   #endpoint(id: number, peer: string, reply: boolean): Endpoint {
@@ -254,24 +288,51 @@ export class Worker implements Disposable {
     return ep;
   }
 
-  #pending(id: number, what: string, refs: unknown, signal?: AbortSignal): Promise<OpResult> {
+  #pending(
+    id: number,
+    what: string | (() => string),
+    refs: unknown,
+    signal?: AbortSignal,
+  ): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
       const op: PendingOp = { resolve, reject, refs, what, settled: false };
       if (signal) {
-        const onAbort = () => {
-          if (op.settled) return;
-          op.settled = true;
-          reject(abortError(signal, what));
-          // Receives are cancelled; a send cannot be, it finishes on its own. Either way
-          // the op keeps its buffers until native code reports it done.
-          if (this.#ptr !== null) this.#sym.pluvio_ucx_cancel(this.#ptr, id);
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        op.unlisten = () => signal.removeEventListener("abort", onAbort);
+        // One abort listener per signal, not per operation: EventTarget listeners cost
+        // ~1 µs to add and remove, more than a small message itself.
+        let set = this.#sigIds;
+        if (signal !== this.#sig) {
+          const ids = set = new Set<number>();
+          this.#sig = signal;
+          this.#sigIds = ids;
+          signal.addEventListener("abort", () => this.#aborted(signal, ids), { once: true });
+        }
+        set.add(id);
+        op.unlisten = () => set.delete(id);
       }
       this.#ops.set(id, op);
       this.#reactor.begin();
     });
+  }
+
+  /**
+   * The signal of the latest operation that had one, and the operations waiting on it
+   * (consecutive operations usually share a signal: a collective call, a session).
+   */
+  #sig: AbortSignal | null = null;
+  #sigIds = new Set<number>();
+
+  #aborted(signal: AbortSignal, ids: Set<number>): void {
+    if (this.#sig === signal) this.#sig = null;
+    for (const id of [...ids]) {
+      const op = this.#ops.get(id);
+      if (op === undefined || op.settled) continue;
+      op.settled = true;
+      op.reject(abortError(signal, whatOf(op)));
+      // Receives are cancelled; a send cannot be, it finishes on its own. Either way
+      // the op keeps its buffers until native code reports it done.
+      if (this.#ptr !== null) this.#sym.pluvio_ucx_cancel(this.#ptr, id);
+    }
+    ids.clear();
   }
 
   /** @internal Progresses UCX and dispatches what finished; returns the events handled. */
@@ -313,11 +374,12 @@ export class Worker implements Disposable {
     if (op.settled) return;
     op.settled = true;
     const code = r[b + 2];
-    if (code < 0) op.reject(eventError(code, r[b + 3], op.what));
+    if (code < 0) op.reject(eventError(code, r[b + 3], whatOf(op)));
     else {
       op.resolve({
         length: (r[b + 4] >>> 0) + (r[b + 5] >>> 0) * TWO32,
-        tag: tagOf(r[b + 6], r[b + 7]),
+        tagLo: r[b + 6],
+        tagHi: r[b + 7],
       });
     }
   }
