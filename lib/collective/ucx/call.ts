@@ -11,6 +11,7 @@
  */
 import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../../errors.ts";
 import type { Endpoint, Worker } from "../../ucx/mod.ts";
+import { DONE } from "../../ucx/endpoint.ts";
 import type { DType } from "../dtype.ts";
 import type { ReduceOp } from "../ops.ts";
 import { reduceNative } from "./reduce.ts";
@@ -86,19 +87,21 @@ export class Call {
    * must not count as an unhandled rejection.)
    */
   send(peer: number, step: number, data: Uint8Array): Promise<void> {
-    const p = this.#send(peer, step, data);
-    p.catch(() => {});
-    return p;
-  }
-
-  async #send(peer: number, step: number, data: Uint8Array): Promise<void> {
-    if (this.#failure) throw this.#failure;
-    const ep = this.#link.endpoint(peer);
+    // No async wrappers: a small send finishes at once and returns the shared DONE.
+    if (this.#failure) return handled(Promise.reject(this.#failure));
+    let ep: Endpoint, tag: bigint;
     try {
-      await ep.tagSend(this.#tag(step, this.rank), data);
+      ep = this.#link.endpoint(peer);
+      tag = this.#tag(step, this.rank);
     } catch (e) {
-      throw this.#peerFailed(peer, e);
+      return handled(Promise.reject(e));
     }
+    // tagSend reports bad input as a rejected promise, never by throwing.
+    const p = ep.tagSend(tag, data);
+    if (p === DONE) return p;
+    return handled(p.catch((e) => {
+      throw this.#peerFailed(peer, e);
+    }));
   }
 
   /**
@@ -107,40 +110,45 @@ export class Call {
    * handled like {@link Call.send}.
    */
   recv(peer: number, step: number, buf: Uint8Array): Promise<void> {
-    const p = this.#recv(peer, step, buf);
-    p.catch(() => {});
-    return p;
+    if (this.#failure) return handled(Promise.reject(this.#failure));
+    let tag: bigint;
+    try {
+      tag = this.#tag(step, peer);
+      // An endpoint to every peer we hear from, so that UCX's keep-alive watches it.
+      this.#link.endpoint(peer);
+    } catch (e) {
+      return handled(Promise.reject(e));
+    }
+    this.waiting.set(peer, (this.waiting.get(peer) ?? 0) + 1);
+    this.#ac ??= new AbortController();
+    // tagRecv reports bad input as a rejected promise, never by throwing.
+    return handled(
+      this.#link.worker.tagRecv(tag, buf, { signal: this.#ac.signal })
+        .then((r) => {
+          this.#received(peer);
+          // UCX 1.12 leaves the receive info unset when a receive completes at once (the
+          // message was already there): length and tag read 0 although the data landed.
+          // Only a longer message is then detected (EMSGSIZE), not a shorter one.
+          const got = r.length === 0 && r.tag === 0n ? buf.length : r.length;
+          if (got !== buf.length) {
+            throw new PeerError(
+              `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were ` +
+                `expected (do all ranks call the same collectives with the same lengths ` +
+                `and roots?)`,
+            );
+          }
+        }, (e) => {
+          this.#received(peer);
+          if (this.#failure) throw this.#failure;
+          throw this.#peerFailed(peer, e);
+        }),
+    );
   }
 
-  async #recv(peer: number, step: number, buf: Uint8Array): Promise<void> {
-    if (this.#failure) throw this.#failure;
-    // An endpoint to every peer we hear from, so that UCX's keep-alive watches it.
-    this.#link.endpoint(peer);
-    this.waiting.set(peer, (this.waiting.get(peer) ?? 0) + 1);
-    let got: number;
-    try {
-      this.#ac ??= new AbortController();
-      const r = await this.#link.worker.tagRecv(this.#tag(step, peer), buf, {
-        signal: this.#ac.signal,
-      });
-      // UCX 1.12 leaves the receive info unset when a receive completes at once (the
-      // message was already there): length and tag read 0 although the data landed.
-      // Only a longer message is then detected (EMSGSIZE), not a shorter one.
-      got = r.length === 0 && r.tag === 0n ? buf.length : r.length;
-    } catch (e) {
-      if (this.#failure) throw this.#failure;
-      throw this.#peerFailed(peer, e);
-    } finally {
-      const w = this.waiting.get(peer)! - 1;
-      if (w === 0) this.waiting.delete(peer);
-      else this.waiting.set(peer, w);
-    }
-    if (got !== buf.length) {
-      throw new PeerError(
-        `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were expected ` +
-          `(do all ranks call the same collectives with the same lengths and roots?)`,
-      );
-    }
+  #received(peer: number): void {
+    const w = this.waiting.get(peer)! - 1;
+    if (w === 0) this.waiting.delete(peer);
+    else this.waiting.set(peer, w);
   }
 
   #peerFailed(peer: number, e: unknown): PluvioError {
@@ -212,6 +220,12 @@ export class Call {
     for (const b of this.#scratch) this.#link.giveScratch(b);
     this.#scratch = [];
   }
+}
+
+/** Marks `p` handled (it is awaited later; a failure in between is no unhandled rejection). */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 /** Element-aligned block `i` of `p` over `n` elements, as byte offsets. */

@@ -266,8 +266,6 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       return;
     }
     let onAbort: (() => void) | undefined;
-    const failed = new Promise<never>((_, reject) => call.onFail(reject));
-    failed.catch(() => {});
     if (timeout !== undefined) {
       call.timeoutMs = timeout;
       call.deadline = performance.now() + timeout;
@@ -277,10 +275,16 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       signal.addEventListener("abort", onAbort, { once: true });
     }
     g.track(call);
-    const run = body(call);
-    run.catch((e) => call.fail(asPluvio(e, what)));
     try {
-      await Promise.race([run, failed]);
+      // Settles with the body, or as soon as the call fails (timeout, abort, dead peer)
+      // while the body still waits.
+      await new Promise<void>((resolve, reject) => {
+        call.onFail(reject);
+        body(call).then(resolve, (e) => {
+          call.fail(asPluvio(e, what));
+          reject(e);
+        });
+      });
       call.finish();
     } finally {
       if (onAbort) signal!.removeEventListener("abort", onAbort);
