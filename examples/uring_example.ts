@@ -30,7 +30,6 @@ const blocks = total / bs;
 
 const reactor = IoUringReactor.builder()
   .queueSize(Math.max(64, 2 ** Math.ceil(Math.log2(qd))))
-  .submitDepth(Math.min(qd, 64))
   .bufferSize(bs)
   .bufferCount(qd)
   .build();

@@ -80,7 +80,6 @@ let result: { elapsed: number; cpuMs: number };
 if (tool === "pluvio") {
   const reactor = IoUringReactor.builder()
     .queueSize(Math.max(64, 2 ** Math.ceil(Math.log2(qd))))
-    .submitDepth(Math.min(qd, 64))
     .bufferSize(bs)
     .bufferCount(qd)
     .waitCompleteTimeout(spinMs)

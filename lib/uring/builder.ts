@@ -13,7 +13,11 @@ export interface IoUringReactorOptions {
   bufferSize: number;
   /** Number of registered buffers (0: no fixed-buffer pool). */
   bufferCount: number;
-  /** Submissions handed to the kernel per batch at most (the submission area's size). */
+  /**
+   * Submissions handed to the kernel per batch at most (the submission area's size). Small
+   * batches keep a virtio queue fed: at 4 KiB QD32, 4 per batch ran at 0.84–1.2× fio where
+   * 32 per batch lost 15–25% (`bench/results/uring.md`).
+   */
   submitDepth: number;
   /** SQPOLL idle time in ms, or `null` for no SQPOLL (the default). */
   sqPollIdleMs: number | null;
@@ -28,7 +32,7 @@ export const DEFAULT_OPTIONS: Readonly<IoUringReactorOptions> = Object.freeze({
   queueSize: 256,
   bufferSize: 128 * 1024,
   bufferCount: 64,
-  submitDepth: 64,
+  submitDepth: 4,
   sqPollIdleMs: null,
   waitSubmitTimeout: 0,
   waitCompleteTimeout: 0,
@@ -88,7 +92,7 @@ export class IoUringReactorBuilder<R> {
     return this;
   }
 
-  /** Most submissions per `io_uring_enter` (default 64, at most `queueSize`). */
+  /** Most submissions per `io_uring_enter` (default 4, at most `queueSize`). */
   submitDepth(depth: number): this {
     this.#o.submitDepth = positiveInt("submitDepth", depth, 32768);
     return this;
