@@ -10,12 +10,15 @@ import type { Collective } from "../types.ts";
 
 const BATCHES = 5;
 
-/** Calls per measurement for a message of `bytes` (fewer for large messages). */
+/**
+ * Calls per measurement for a message of `bytes` (fewer for large messages). Small
+ * messages need thousands of calls: shorter loops mostly measure JIT warm-up.
+ */
 export function itersFor(bytes: number): number {
-  if (bytes <= 1024) return 500;
-  if (bytes <= 65536) return 150;
-  if (bytes <= 1 << 20) return 40;
-  if (bytes <= 4 << 20) return 15;
+  if (bytes <= 1024) return 5000;
+  if (bytes <= 65536) return 1000;
+  if (bytes <= 1 << 20) return 100;
+  if (bytes <= 4 << 20) return 20;
   return 10;
 }
 
