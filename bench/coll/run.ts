@@ -10,41 +10,14 @@
  *
  * @module
  */
+import { buildOsuColl, flag, human, median, MPIRUN, root, run } from "../common.ts";
 import { launch } from "../../lib/collective/ucx/launch.ts";
 import { rulesFor, TUNING } from "../../lib/collective/ucx/policy.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const flag = (name: string, dflt: string) =>
-  Deno.args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
 const maxBytes = Number(flag("max-bytes", String(16 << 20)));
 const rounds = Number(flag("rounds", "2"));
 const rankCounts = flag("ranks", "2,4").split(",").map(Number);
 const write = !Deno.args.includes("--no-write");
-const MPIRUN = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"];
-
-async function run(cmd: string, args: string[], timeoutMs = 300_000): Promise<string> {
-  const child = new Deno.Command("setsid", {
-    args: [cmd, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    cwd: root,
-  }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch { /* gone */ }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
-  const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `${cmd} ${args.join(" ")} failed:\n${text}\n${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  return text;
-}
 
 type Results = Map<string, number[]>; // "series bytes" -> µs per round
 const choices = new Map<string, string>(); // "n bytes" -> adaptive choice
@@ -69,16 +42,7 @@ function parse(text: string, into: Results, rename?: string, n?: number): void {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const human = (b: number) =>
-  b >= 1 << 20 ? `${b / (1 << 20)} MiB` : b >= 1024 ? `${b / 1024} KiB` : `${b} B`;
-
-await Deno.mkdir(`${root}bench/build`, { recursive: true });
-await run("mpicc", ["-O2", "-o", "bench/build/osu_coll", "bench/mpi/osu_coll.c"]);
-const ompi = (await run("mpirun", ["--version"])).split("\n")[0];
+const ompi = await buildOsuColl();
 const started = new Date().toISOString();
 const load0 = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 const SERIES = [
