@@ -76,3 +76,33 @@ export function checkDisjoint(what: string, a: NumericArray, b: NumericArray): v
     );
   }
 }
+
+/**
+ * Checks the buffer only the root uses in a rooted block collective (scatter's `send`,
+ * gather's `recv`): present at the root, of `local`'s element type, `local.length × size`
+ * elements, and not sharing memory with `local`. Does nothing on other ranks.
+ */
+export function checkRootBlocks(
+  what: string,
+  atRoot: boolean,
+  local: NumericArray,
+  localName: string,
+  rootBuf: NumericArray | null | undefined,
+  rootName: string,
+  size: number,
+): void {
+  if (!atRoot) return;
+  if (rootBuf === null || rootBuf === undefined) {
+    throw new InvalidArgumentError(`${what}: ${rootName} is required at the root`);
+  }
+  bufferType(what, rootBuf, rootName);
+  checkSameType(what, local, rootBuf);
+  checkLength(
+    what,
+    rootName,
+    rootBuf,
+    local.length * size,
+    `${localName}.length ${local.length} × size ${size}`,
+  );
+  checkDisjoint(what, local, rootBuf);
+}

@@ -17,6 +17,7 @@ import {
   checkDisjoint,
   checkLength,
   checkRoot,
+  checkRootBlocks,
   checkSameType,
 } from "../shape.ts";
 import type { Collective, CollectiveOptions } from "../types.ts";
@@ -277,15 +278,9 @@ export class MpiCommunicator implements Collective, Disposable {
       const n = recv.length;
       checkCount(W, n, "recv.length");
       const atRoot = this.rank === root;
-      if (atRoot) {
-        if (send === null) throw new InvalidArgumentError(`${W}: send is required at the root`);
-        bufferType(W, send, "send");
-        checkSameType(W, recv, send);
-        checkLength(W, "send", send, n * this.size, `recv.length ${n} × size ${this.size}`);
-        checkDisjoint(W, send, recv);
-        void send.buffer;
-      }
+      checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
       const s = atRoot ? send : null;
+      void s?.buffer; // moves a small on-heap array off-heap, so its address is stable
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void recv.buffer;
       return this.#submit(
@@ -314,15 +309,9 @@ export class MpiCommunicator implements Collective, Disposable {
       const n = send.length;
       checkCount(W, n, "send.length");
       const atRoot = this.rank === root;
-      if (atRoot) {
-        if (recv === null) throw new InvalidArgumentError(`${W}: recv is required at the root`);
-        bufferType(W, recv, "recv");
-        checkSameType(W, send, recv);
-        checkLength(W, "recv", recv, n * this.size, `send.length ${n} × size ${this.size}`);
-        checkDisjoint(W, send, recv);
-        void recv.buffer;
-      }
+      checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
       const r = atRoot ? recv : null;
+      void r?.buffer; // moves a small on-heap array off-heap, so its address is stable
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void send.buffer;
       return this.#submit(

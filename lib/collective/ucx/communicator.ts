@@ -16,7 +16,14 @@ import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
 import { Group } from "./group.ts";
 import type { NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
-import { bufferType, checkDisjoint, checkLength, checkRoot, checkSameType } from "../shape.ts";
+import {
+  bufferType,
+  checkDisjoint,
+  checkLength,
+  checkRoot,
+  checkRootBlocks,
+  checkSameType,
+} from "../shape.ts";
 import type { Collective, CollectiveOptions } from "../types.ts";
 import { bootstrap, type BootstrapConfig, bootstrapConfigFromEnv } from "./bootstrap.ts";
 import { blocks, Call, type Link, MAX_COMMS, MAX_RANKS, SEQ_SPAN } from "./call.ts";
@@ -398,15 +405,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const d = bufferType(W, recv, "recv");
     checkRoot(W, root, this.size);
     const atRoot = this.rank === root;
-    if (atRoot) {
-      if (send === null || send === undefined) {
-        throw new InvalidArgumentError(`${W}: the root needs a send buffer`);
-      }
-      bufferType(W, send, "send");
-      checkSameType(W, send, recv);
-      checkLength(W, "send", send, recv.length * this.size, `recv.length × size ${this.size}`);
-      checkDisjoint(W, send, recv);
-    }
+    checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
     const r8 = bytesOf(recv);
     const s8 = atRoot ? bytesOf(send!) : null;
     const blk = equalBlocks(recv.length * d.bytes, this.size);
@@ -425,15 +424,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const d = bufferType(W, send, "send");
     checkRoot(W, root, this.size);
     const atRoot = this.rank === root;
-    if (atRoot) {
-      if (recv === null || recv === undefined) {
-        throw new InvalidArgumentError(`${W}: the root needs a recv buffer`);
-      }
-      bufferType(W, recv, "recv");
-      checkSameType(W, send, recv);
-      checkLength(W, "recv", recv, send.length * this.size, `send.length × size ${this.size}`);
-      checkDisjoint(W, send, recv);
-    }
+    checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
     const s8 = bytesOf(send);
     const r8 = atRoot ? bytesOf(recv!) : null;
     const blk = equalBlocks(send.length * d.bytes, this.size);
