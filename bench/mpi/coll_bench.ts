@@ -7,9 +7,9 @@
  * @module
  */
 import { Runtime } from "../../mod.ts";
-import { finalize, init, Max, MpiCommunicator, MpiReactor, Sum } from "../../lib/collective/mod.ts";
+import { finalize, init, MpiCommunicator, MpiReactor, Sum } from "../../lib/collective/mod.ts";
+import { timeCalls } from "../../lib/collective/ucx/measure.ts";
 
-const BATCHES = 5;
 const maxBytes = Number(Deno.args[0] ?? 16 << 20);
 
 function itersFor(bytes: number): number {
@@ -53,19 +53,9 @@ await rt.run(async () => {
         ? () => w.allgather(ab, bb)
         : () => w.scatter(root ? bb : null, ab, 0);
       if (coll === "allreduce") af.fill(0);
-      const iters = itersFor(bytes), per = Math.floor(iters / BATCHES);
-      for (let i = 0; i < Math.floor(iters / 10) + 1; i++) await one();
-      await w.barrier();
-      const batch: number[] = [];
-      for (let k = 0; k < BATCHES; k++) {
-        const t0 = performance.now();
-        for (let i = 0; i < per; i++) await one();
-        batch.push((performance.now() - t0) * 1000 / per);
-      }
-      batch.sort((x, y) => x - y);
-      const worst = new Float64Array([batch[BATCHES >> 1]]);
-      await w.allreduce(worst, Max);
-      if (w.rank === 0) console.log(`RESULT ${coll} ${bytes} ${worst[0].toFixed(3)}`);
+      // osu_coll.c's iteration counts, so both sides run the same loop.
+      const us = await timeCalls(w, bytes, one, itersFor(bytes));
+      if (w.rank === 0) console.log(`RESULT ${coll} ${bytes} ${us.toFixed(3)}`);
     }
   }
   w.close();

@@ -30,15 +30,16 @@ export function sizes(maxBytes: number): number[] {
 }
 
 /**
- * Microseconds per call of `one` (median batch, maximum over the ranks of `c`). Every
- * rank must call it with the same `bytes`.
+ * Microseconds per call of `one` (median batch, maximum over the ranks of `c`), over
+ * `iters` calls (default {@link itersFor}). Every rank must call it with the same `bytes`.
  */
 export async function timeCalls(
   c: Collective,
   bytes: number,
   one: () => Promise<unknown>,
+  iters: number = itersFor(bytes),
 ): Promise<number> {
-  const iters = itersFor(bytes), per = Math.max(1, Math.floor(iters / BATCHES));
+  const per = Math.max(1, Math.floor(iters / BATCHES));
   for (let i = 0; i < Math.floor(iters / 10) + 1; i++) await one();
   await c.barrier();
   const batch: number[] = [];
