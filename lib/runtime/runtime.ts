@@ -103,8 +103,8 @@ export class Runtime {
   #nextId = 1;
   #running = false;
   #closed = false;
+  /** Created at the first native park, which also registers the reactors' park fds. */
   #parker: Parker | null = null;
-  #fdsRegistered = false;
   #jsPark: (() => void) | null = null;
   #unobserved: Task<unknown>[] = [];
   #liveHead: Task<unknown> | null = null;
@@ -160,9 +160,7 @@ export class Runtime {
     const entry: Entry = { name, reactor, active: false, polls: 0, completions: 0 };
     this.#entries.set(name, entry);
     reactor.attach?.({ wake: () => this.#wake(entry) });
-    if (this.#fdsRegistered && reactor.parkFd) {
-      this.#parker!.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
-    }
+    if (this.#parker && reactor.parkFd) this.#parker.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
     if (reactor.status() > 0) this.#wake(entry);
   }
 
@@ -186,7 +184,7 @@ export class Runtime {
     const i = this.#active.indexOf(e);
     if (i >= 0) this.#active.splice(i, 1);
     e.active = false;
-    if (this.#fdsRegistered && e.reactor.parkFd) this.#parker!.removeFd(e.reactor.parkFd.fd);
+    if (this.#parker && e.reactor.parkFd) this.#parker.removeFd(e.reactor.parkFd.fd);
     e.reactor.detach?.();
   }
 
@@ -362,12 +360,12 @@ export class Runtime {
       if (t < timeout) timeout = t;
     }
     if (this.#active.length === 0) return;
-    const p = this.#parker ??= parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
-    if (!this.#fdsRegistered) {
+    let p = this.#parker;
+    if (p === null) {
+      p = this.#parker = parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
       for (const e of this.#entries.values()) {
         if (e.reactor.parkFd) p.addFd(e.reactor.parkFd.fd, e.reactor.parkFd.drain);
       }
-      this.#fdsRegistered = true;
     }
     await p.park(timeout);
   }
