@@ -90,3 +90,60 @@ export class OpTable {
 export function whatOf(op: PendingOp): string {
   return typeof op.what === "string" ? op.what : op.what();
 }
+
+/**
+ * An operation its caller first waits for synchronously, spinning on the worker
+ * (`Worker.waitSync`), and only if that takes too long through a promise
+ * (`Worker.settleLater`): the fast path of small collectives, which would otherwise pay
+ * a promise and an executor turn per message.
+ */
+export class SyncOp implements PendingOp {
+  /** The op id while in flight (-1 before it was posted). */
+  id = -1;
+  /** Whether the operation finished (successfully or not). */
+  done = false;
+  /** Whether it finished with a failure ({@link SyncOp.error}). */
+  failed = false;
+  /** The failure, once done with one. */
+  error: unknown = undefined;
+  /** The result, once done successfully. */
+  result: OpResult | undefined = undefined;
+  settled = false;
+  refs: unknown;
+  what: string | (() => string);
+  unlisten?: () => void;
+  #then: ((r: OpResult) => void) | null = null;
+  #catch: ((e: unknown) => void) | null = null;
+
+  /** An operation described by `what`, keeping `refs` alive while UCX uses them. */
+  constructor(what: string | (() => string), refs: unknown) {
+    this.what = what;
+    this.refs = refs;
+  }
+
+  /** Records the result (called by the worker's dispatch). */
+  resolve(r: OpResult): void {
+    this.done = true;
+    this.result = r;
+    this.#then?.(r);
+  }
+
+  /** Records the failure (called by the worker's dispatch, an abort or a close). */
+  reject(e: unknown): void {
+    this.done = true;
+    this.failed = true;
+    this.error = e;
+    this.#catch?.(e);
+  }
+
+  /** Calls `ok` or `fail` once the operation is done (at once if it is). */
+  onDone(ok: (r: OpResult) => void, fail: (e: unknown) => void): void {
+    if (this.done) {
+      if (this.failed) fail(this.error);
+      else ok(this.result!);
+      return;
+    }
+    this.#then = ok;
+    this.#catch = fail;
+  }
+}

@@ -11,7 +11,7 @@ import { checkLength, Endpoint, MAX_TAG, type SignalOptions, toTag } from "./end
 import { ConnectionRequest, Listener } from "./listener.ts";
 import { abortError } from "./mailbox.ts";
 import { asBytes, checkUcx, EMPTY, eventError, type UcxSymbols, utf8 } from "./native.ts";
-import { type OpResult, OpTable, type PendingOp, whatOf } from "./ops.ts";
+import { type OpResult, OpTable, type PendingOp, type SyncOp, whatOf } from "./ops.ts";
 import { UcxReactor } from "./reactor.ts";
 
 // Ring layout (native/src/ucx/ring.rs): 16 i32 words per event.
@@ -296,21 +296,85 @@ export class Worker implements Disposable {
   ): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
       const op: PendingOp = { resolve, reject, refs, what, settled: false };
-      if (signal) {
-        // One abort listener per signal, not per operation: EventTarget listeners cost
-        // ~1 µs to add and remove, more than a small message itself.
-        let set = this.#sigIds;
-        if (signal !== this.#sig) {
-          const ids = set = new Set<number>();
-          this.#sig = signal;
-          this.#sigIds = ids;
-          signal.addEventListener("abort", () => this.#aborted(signal, ids), { once: true });
-        }
-        set.add(id);
-        op.unlisten = () => set.delete(id);
-      }
+      if (signal) this.#listen(id, op, signal);
       this.#ops.set(id, op);
       this.#reactor.begin();
+    });
+  }
+
+  /** Makes an abort of `signal` reject (and cancel) op `id`. */
+  #listen(id: number, op: PendingOp, signal: AbortSignal): void {
+    // One abort listener per signal, not per operation: EventTarget listeners cost
+    // ~1 µs to add and remove, more than a small message itself.
+    let set = this.#sigIds;
+    if (signal !== this.#sig) {
+      const ids = set = new Set<number>();
+      this.#sig = signal;
+      this.#sigIds = ids;
+      signal.addEventListener("abort", () => this.#aborted(signal, ids), { once: true });
+    }
+    set.add(id);
+    op.unlisten = () => set.delete(id);
+  }
+
+  /**
+   * @internal Posts a receive like {@link Worker.tagRecv}, tracked by `op` instead of a
+   * promise (`tag` and `mask` already checked). True when it finished at once (the
+   * message was already here); else `op` is in flight: wait with {@link Worker.waitSync}
+   * and, if that is not enough, {@link Worker.settleLater}. Throws on bad input.
+   */
+  tagRecvSync(tag: bigint, mask: bigint, buf: Uint8Array, op: SyncOp): boolean {
+    if (buf.length > MAX_U32) checkLength(buf, whatOf(op));
+    const p = this.#handle();
+    const id = this.#ops.reserve();
+    const rc = this.#sym.pluvio_ucx_tag_recv(p, tag, mask, buf, buf.length, id);
+    if (rc === 1) {
+      this.#ops.release(id);
+      const imm = this.#imm;
+      op.resolve({ length: imm[0] + imm[1] * TWO32, tagLo: imm[2], tagHi: imm[3] });
+      return true;
+    }
+    if (rc < 0) {
+      this.#ops.release(id);
+      checkUcx(rc, whatOf(op));
+    }
+    op.id = id;
+    this.#ops.set(id, op);
+    this.#reactor.begin();
+    return false;
+  }
+
+  /**
+   * @internal Progresses this worker for up to `spinNs` nanoseconds or until `op` is
+   * done, dispatching every event that finishes meanwhile; returns `op.done`. With
+   * `yieldCpu`, gives the CPU away between progress calls (more ranks than cores).
+   */
+  waitSync(op: SyncOp, spinNs: number, yieldCpu: boolean): boolean {
+    if (op.done) return true;
+    const p = this.#ptr;
+    if (p === null) return op.done;
+    const n = this.#sym.pluvio_ucx_worker_wait(p, op.id, spinNs, yieldCpu ? 1 : 0);
+    if (n < 0) checkUcx(n, "progressing the UCX worker");
+    else if (n > 0) this.#dispatch(n);
+    return op.done;
+  }
+
+  /**
+   * @internal The promise of a {@link SyncOp} that was not done within its spin; an
+   * abort of `signal` rejects it and cancels the receive.
+   */
+  settleLater(op: SyncOp, signal?: AbortSignal): Promise<OpResult> {
+    return new Promise<OpResult>((resolve, reject) => {
+      if (!op.done && signal) {
+        if (signal.aborted) {
+          op.settled = true;
+          reject(abortError(signal, whatOf(op)));
+          if (this.#ptr !== null) this.#sym.pluvio_ucx_cancel(this.#ptr, op.id);
+          return;
+        }
+        this.#listen(op.id, op, signal);
+      }
+      op.onDone(resolve, reject);
     });
   }
 
@@ -344,6 +408,12 @@ export class Worker implements Disposable {
       if (n < 0) checkUcx(n, "polling the UCX worker");
       return 0;
     }
+    this.#dispatch(n);
+    return n;
+  }
+
+  /** Dispatches the `n` events a poll or wait left in the ring. */
+  #dispatch(n: number): void {
     const r = this.#ring;
     for (let i = 0, b = 0; i < n; i++, b += WORDS) {
       const kind = r[b];
@@ -362,7 +432,6 @@ export class Worker implements Disposable {
         }
       }
     }
-    return n;
   }
 
   #opDone(b: number): void {

@@ -103,3 +103,13 @@ Deno.test("UcxCommunicator over shared memory (errorHandling none): 3 ranks agre
   assert.ok(r.success, `${r.reason}\n${lines.join("\n")}`);
   assert.equal(lines.filter((l) => / shm ok 12$/.test(l)).length, 3, lines.join("\n"));
 });
+
+Deno.test("UcxCommunicator.create refuses a bad spinUs before it creates anything", async () => {
+  const { UcxCommunicator } = await import("../../lib/collective/mod.ts");
+  for (const spinUs of [-1, NaN, Infinity, 2e6]) {
+    await assert.rejects(
+      UcxCommunicator.create({ config: cfg(0, 1, 1), spinUs }),
+      (e: unknown) => e instanceof InvalidArgumentError && /spinUs/.test(String(e)),
+    );
+  }
+});

@@ -32,6 +32,14 @@ for (const n of [2, 3, 4]) {
   });
 }
 
+for (const [n, spin] of [[2, 50], [3, 50], [2, 0]]) {
+  Deno.test(`ucx collectives: spinning fast path and late ranks on ${n} ranks (spinUs ${spin})`, async () => {
+    const r = await run(n, "rank_spin.ts", [String(spin)]);
+    assert.ok(r.success, `${r.reason}\n${r.text}`);
+    assert.equal(r.lines.filter((l) => /spin ok 120/.test(l)).length, n, r.text);
+  });
+}
+
 for (const n of [2, 3, 4]) {
   Deno.test(`ucx collectives: a rank killed mid-allreduce fails the ${n - 1} survivor(s) with PeerError`, async () => {
     const timeoutMs = 15_000;

@@ -11,7 +11,8 @@
  */
 import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../../errors.ts";
 import type { Endpoint, Worker } from "../../ucx/mod.ts";
-import { DONE } from "../../ucx/endpoint.ts";
+import { DONE, MAX_TAG } from "../../ucx/endpoint.ts";
+import { type OpResult, SyncOp } from "../../ucx/ops.ts";
 import type { DType } from "../dtype.ts";
 import type { ReduceOp } from "../ops.ts";
 import { reduceNative } from "./reduce.ts";
@@ -39,6 +40,39 @@ export interface Link {
   takeScratch(bytes: number): ArrayBuffer;
   /** Gives scratch memory back once nothing can write into it any more. */
   giveScratch(buf: ArrayBuffer): void;
+  /** How long {@link Call.exchange} spins on the worker before it waits asynchronously. */
+  readonly spinNs: number;
+  /** Whether that spin gives the CPU away between progress calls (more ranks than cores). */
+  readonly yieldCpu: boolean;
+}
+
+/**
+ * A collective algorithm written as a generator that yields a promise only when it must
+ * wait (see {@link drive}): small calls then finish without a single promise.
+ */
+export type Steps = Generator<Promise<unknown>, void, undefined>;
+
+/**
+ * Runs `g` synchronously as far as it gets: `undefined` when it finished so, else the
+ * promise of the rest (each yielded promise awaited, a rejection thrown into `g`).
+ */
+export function drive(g: Steps): Promise<void> | undefined {
+  const first = g.next();
+  if (first.done) return undefined;
+  return (async () => {
+    let p = first.value;
+    for (;;) {
+      let r: IteratorResult<Promise<unknown>, void>;
+      try {
+        await p;
+        r = g.next();
+      } catch (e) {
+        r = g.throw(e);
+      }
+      if (r.done) return;
+      p = r.value;
+    }
+  })();
 }
 
 /** A collective call: tags, point-to-point messages, scratch and failure. */
@@ -120,29 +154,96 @@ export class Call {
       return handled(Promise.reject(e));
     }
     this.waiting.set(peer, (this.waiting.get(peer) ?? 0) + 1);
-    this.#ac ??= new AbortController();
     // tagRecv reports bad input as a rejected promise, never by throwing.
     return handled(
-      this.#link.worker.tagRecv(tag, buf, { signal: this.#ac.signal })
+      this.#link.worker.tagRecv(tag, buf, { signal: this.#signal() })
         .then((r) => {
           this.#received(peer);
-          // UCX 1.12 leaves the receive info unset when a receive completes at once (the
-          // message was already there): length and tag read 0 although the data landed.
-          // Only a longer message is then detected (EMSGSIZE), not a shorter one.
-          const got = r.length === 0 && r.tag === 0n ? buf.length : r.length;
-          if (got !== buf.length) {
-            throw new PeerError(
-              `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were ` +
-                `expected (do all ranks call the same collectives with the same lengths ` +
-                `and roots?)`,
-            );
-          }
+          this.#checkLength(peer, buf, r.length, r.tag === 0n);
         }, (e) => {
           this.#received(peer);
-          if (this.#failure) throw this.#failure;
-          throw this.#peerFailed(peer, e);
+          throw this.#recvFailed(peer, e);
         }),
     );
+  }
+
+  /**
+   * Sends `data` to rank `to` and receives `buf.length` bytes from rank `from` into
+   * `buf`, both as message `step`. The fast path of small messages: it spins on the
+   * worker for up to the link's `spinNs` and returns `undefined` when both finished
+   * meanwhile (no promise at all); else a promise of both (marked handled like
+   * {@link Call.send}).
+   */
+  exchange(
+    step: number,
+    to: number,
+    data: Uint8Array,
+    from: number,
+    buf: Uint8Array,
+  ): Promise<void> | undefined {
+    if (this.#failure) return handled(Promise.reject(this.#failure));
+    const link = this.#link;
+    const op = new SyncOp(this.what, buf);
+    let sent: Promise<void>;
+    try {
+      const ep = link.endpoint(to);
+      if (from !== to) link.endpoint(from); // so that UCX's keep-alive watches it
+      const now = link.worker.tagRecvSync(this.#tag(step, from), MAX_TAG, buf, op);
+      sent = ep.tagSend(this.#tag(step, this.rank), data);
+      if (!now) link.worker.waitSync(op, link.spinNs, link.yieldCpu);
+    } catch (e) {
+      return handled(Promise.reject(e));
+    }
+    if (op.done && sent === DONE) {
+      if (op.failed) return handled(Promise.reject(this.#recvFailed(from, op.error)));
+      try {
+        const r = op.result!;
+        this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
+      } catch (e) {
+        return handled(Promise.reject(e));
+      }
+      return undefined;
+    }
+    this.waiting.set(from, (this.waiting.get(from) ?? 0) + 1);
+    const got = link.worker.settleLater(op, this.#signal()).then((r: OpResult) => {
+      this.#received(from);
+      this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
+    }, (e) => {
+      this.#received(from);
+      throw this.#recvFailed(from, e);
+    });
+    const out = sent === DONE ? got : Promise.all([
+      got,
+      sent.catch((e) => {
+        throw this.#peerFailed(to, e);
+      }),
+    ]);
+    return handled(out as Promise<void>);
+  }
+
+  #signal(): AbortSignal {
+    return (this.#ac ??= new AbortController()).signal;
+  }
+
+  /**
+   * A received message must fill `buf` exactly (else the ranks disagree on the call).
+   * `noInfo`: UCX 1.12 leaves the receive info unset when a receive completes at once
+   * (the message was already there): length and tag read 0 although the data landed,
+   * and only a longer message is then detected (EMSGSIZE), not a shorter one.
+   */
+  #checkLength(peer: number, buf: Uint8Array, length: number, noInfo: boolean): void {
+    const got = length === 0 && noInfo ? buf.length : length;
+    if (got !== buf.length) {
+      throw new PeerError(
+        `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were ` +
+          `expected (do all ranks call the same collectives with the same lengths ` +
+          `and roots?)`,
+      );
+    }
+  }
+
+  #recvFailed(peer: number, e: unknown): PluvioError {
+    return this.#failure ?? this.#peerFailed(peer, e);
   }
 
   #received(peer: number): void {

@@ -51,6 +51,10 @@ export class Group {
   /** UCX peer-failure handling of the endpoints (see `UcxCommunicatorOptions`). */
   readonly errorHandling: "peer" | "none";
   nextComm = 1;
+  /** How long small calls spin on the worker before waiting asynchronously (ns). */
+  spinNs = 50_000;
+  /** Whether that spin gives the CPU away (more ranks than cores). */
+  yieldCpu = false;
   /** Why the group is broken (a rank died), or null. */
   dead: PluvioError | null = null;
   readonly #departed = new Set<number>();

@@ -12,6 +12,7 @@ export const UCX_SYMBOLS = {
   pluvio_ucx_worker_efd: { parameters: ["pointer"], result: "i32" },
   pluvio_ucx_worker_arm: { parameters: ["pointer"], result: "i32" },
   pluvio_ucx_worker_poll: { parameters: ["pointer"], result: "i32" },
+  pluvio_ucx_worker_wait: { parameters: ["pointer", "u32", "u32", "u32"], result: "i32" },
   pluvio_ucx_worker_ring: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_worker_arena: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_worker_imm: { parameters: ["pointer"], result: "pointer" },

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Call } from "../call.ts";
+import { type Call, drive, type Steps } from "../call.ts";
 
 /**
  * Scatter by direct send: the root sends block `i` of `send` (byte ranges `blk`) to
@@ -77,13 +77,16 @@ export async function alltoallPairwise(
 const TOKEN = new Uint8Array(1);
 
 /** Dissemination barrier: ceil(log2 p) rounds of one-byte messages. */
-export async function barrierDissemination(c: Call): Promise<void> {
+export function barrierDissemination(c: Call): Promise<void> | undefined {
+  return drive(barrierSteps(c));
+}
+
+function* barrierSteps(c: Call): Steps {
   const p = c.size, r = c.rank;
+  const token = c.scratch(1);
   let step = 0;
   for (let dist = 1; dist < p; dist *= 2, step++) {
-    const got = c.recv((r - dist + p) % p, step, new Uint8Array(1));
-    const sent = c.send((r + dist) % p, step, TOKEN);
-    await got;
-    await sent;
+    const wait = c.exchange(step, (r + dist) % p, TOKEN, (r - dist + p) % p, token);
+    if (wait !== undefined) yield wait;
   }
 }

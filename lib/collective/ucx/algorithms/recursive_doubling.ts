@@ -4,21 +4,29 @@
  * ranks pair up: even ones hand their data to the odd ones, sit out, and get the result
  * back at the end (MPICH's scheme).
  *
+ * Written as {@link Steps}: each exchange first spins on the worker, so a small call
+ * whose peers are ready finishes synchronously, without a promise per message.
+ *
  * @module
  */
 import type { DType } from "../../dtype.ts";
 import type { ReduceOp } from "../../ops.ts";
-import type { Call } from "../call.ts";
+import { DONE } from "../../../ucx/endpoint.ts";
+import { type Call, drive, type Steps } from "../call.ts";
 
-/** Recursive-doubling allreduce of `buf`, in place. */
-export async function allreduceRecursiveDoubling(
+/** Recursive-doubling allreduce of `buf`, in place (`undefined`: finished synchronously). */
+export function allreduceRecursiveDoubling(
   c: Call,
   buf: Uint8Array,
   d: DType,
   op: ReduceOp,
-): Promise<void> {
+): Promise<void> | undefined {
+  if (c.size === 1 || buf.length === 0) return undefined;
+  return drive(steps(c, buf, d, op));
+}
+
+function* steps(c: Call, buf: Uint8Array, d: DType, op: ReduceOp): Steps {
   const p = c.size, r = c.rank;
-  if (p === 1 || buf.length === 0) return;
   let pof2 = 1;
   while (pof2 * 2 <= p) pof2 *= 2;
   const rem = p - pof2;
@@ -26,10 +34,11 @@ export async function allreduceRecursiveDoubling(
   let vr: number;
   if (r < 2 * rem) {
     if (r % 2 === 0) {
-      await c.send(r + 1, 0, buf);
+      const s = c.send(r + 1, 0, buf);
+      if (s !== DONE) yield s;
       vr = -1;
     } else {
-      await c.recv(r - 1, 0, tmp);
+      yield c.recv(r - 1, 0, tmp);
       c.reduce(op, d, buf, tmp);
       vr = r >> 1;
     }
@@ -39,16 +48,17 @@ export async function allreduceRecursiveDoubling(
     for (let mask = 1; mask < pof2; mask <<= 1, step++) {
       const vd = vr ^ mask;
       const peer = vd < rem ? vd * 2 + 1 : vd + rem;
-      const got = c.recv(peer, step, tmp);
-      const sent = c.send(peer, step, buf);
-      await got;
-      await sent; // buf is read by the send: reduce into it only afterwards
+      // Resolves once tmp is filled and buf was sent: only then reduce into buf.
+      const wait = c.exchange(step, peer, buf, peer, tmp);
+      if (wait !== undefined) yield wait;
       c.reduce(op, d, buf, tmp);
     }
   }
   const last = 64;
   if (r < 2 * rem) {
-    if (r % 2 === 1) await c.send(r - 1, last, buf);
-    else await c.recv(r + 1, last, buf);
+    if (r % 2 === 1) {
+      const s = c.send(r - 1, last, buf);
+      if (s !== DONE) yield s;
+    } else yield c.recv(r + 1, last, buf);
   }
 }
