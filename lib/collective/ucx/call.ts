@@ -15,7 +15,7 @@ import { DONE, MAX_TAG } from "../../ucx/endpoint.ts";
 import { type OpResult, SyncOp } from "../../ucx/ops.ts";
 import type { DType } from "../dtype.ts";
 import type { ReduceOp } from "../ops.ts";
-import { reduceNative } from "./reduce.ts";
+import { reduceBytes } from "./reduce.ts";
 
 /** Limits of the tag fields. */
 export const MAX_COMMS = 1 << 12;
@@ -88,9 +88,8 @@ export class Call {
   #ac: AbortController | null = null;
   #failure: PluvioError | null = null;
   #onFail: ((e: PluvioError) => void) | null = null;
-  #scratch: ArrayBuffer[] = [];
-  /** Outstanding receives per source rank (to name who did not answer). */
-  readonly waiting: Map<number, number> = new Map();
+  #scratch: ArrayBuffer[] | null = null;
+  #waiting: Map<number, number> | null = null;
   /** When the call times out (`performance.now()` ms; Infinity: never). */
   deadline = Infinity;
   /** The timeout the deadline came from, for the message. */
@@ -103,6 +102,11 @@ export class Call {
     this.size = link.size;
     this.what = what;
     this.#hi = BigInt(comm * SEQ_SPAN + seq) << 32n;
+  }
+
+  /** Outstanding receives per source rank (to name who did not answer). */
+  get waiting(): Map<number, number> {
+    return this.#waiting ??= new Map();
   }
 
   /** The failure that ended the call, if any. */
@@ -247,9 +251,10 @@ export class Call {
   }
 
   #received(peer: number): void {
-    const w = this.waiting.get(peer)! - 1;
-    if (w === 0) this.waiting.delete(peer);
-    else this.waiting.set(peer, w);
+    const m = this.waiting;
+    const w = m.get(peer)! - 1;
+    if (w === 0) m.delete(peer);
+    else m.set(peer, w);
   }
 
   #peerFailed(peer: number, e: unknown): PluvioError {
@@ -272,18 +277,13 @@ export class Call {
   /** Scratch bytes for this call (returned to the pool when it succeeds). */
   scratch(bytes: number): Uint8Array {
     const b = this.#link.takeScratch(bytes);
-    this.#scratch.push(b);
+    (this.#scratch ??= []).push(b);
     return new Uint8Array(b, 0, bytes);
   }
 
   /** `dst op= src` over the elements of two equally long byte ranges. */
   reduce(op: ReduceOp, d: DType, dst: Uint8Array, src: Uint8Array): void {
-    const n = dst.length / d.bytes;
-    reduceNative(
-      op,
-      new d.ctor(dst.buffer as ArrayBuffer, dst.byteOffset, n),
-      new d.ctor(src.buffer as ArrayBuffer, src.byteOffset, n),
-    );
+    reduceBytes(op, d, dst, src);
   }
 
   /** Registers who hears about the failure (the communicator's race). */
@@ -299,7 +299,7 @@ export class Call {
   fail(e: PluvioError): void {
     if (this.#failure) return;
     this.#failure = e;
-    this.#scratch = []; // a cancelled receive may still be writing: never reuse
+    this.#scratch = null; // a cancelled receive may still be writing: never reuse
     this.#ac?.abort(e);
     this.#onFail?.(e);
   }
@@ -317,9 +317,10 @@ export class Call {
 
   /** Returns the scratch memory after success. */
   finish(): void {
-    if (this.#failure) return;
-    for (const b of this.#scratch) this.#link.giveScratch(b);
-    this.#scratch = [];
+    const list = this.#scratch;
+    if (this.#failure || list === null) return;
+    for (let i = 0; i < list.length; i++) this.#link.giveScratch(list[i]);
+    this.#scratch = null;
   }
 }
 

@@ -360,10 +360,13 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const d = bufferType(W, buf, "buf");
     checkOp(op, d);
     const alg = options?.algorithm ?? this.#alg.allreduce;
-    checkAlgorithm("allreduce", alg);
+    const what = ALLREDUCE_WHAT[alg]; // also the check of alg (undefined: unknown)
+    if (typeof what !== "string") {
+      checkAlgorithm("allreduce", alg);
+    }
     const u8 = bytesOf(buf);
     const p = this.#run(
-      ALLREDUCE_WHAT[alg],
+      what,
       options,
       (c) =>
         alg === "ring"

@@ -25,17 +25,21 @@ const CTL = BigInt((MAX_COMMS - 1) * SEQ_SPAN) << 32n;
 const CTL_MASK = 0xffff_ffff_ffff_0000n;
 const GOODBYE = 0, DEAD = 1;
 
-/** Scratch buffers kept per size class (powers of two). */
+/** Scratch buffers kept per size class (powers of two from 64 B). */
 class ScratchPool {
-  #free = new Map<number, ArrayBuffer[]>();
+  #free: ArrayBuffer[][] = [];
   take(bytes: number): ArrayBuffer {
-    const cls = bytes <= 64 ? 64 : 2 ** Math.ceil(Math.log2(bytes));
-    return this.#free.get(cls)?.pop() ?? new ArrayBuffer(cls);
+    const k = bytes <= 64
+      ? 6
+      : bytes > 2 ** 31
+      ? Math.ceil(Math.log2(bytes))
+      : 32 - Math.clz32(bytes - 1);
+    return this.#free[k]?.pop() ?? new ArrayBuffer(2 ** k);
   }
   give(b: ArrayBuffer): void {
-    const list = this.#free.get(b.byteLength) ?? [];
+    const k = Math.round(Math.log2(b.byteLength));
+    const list = this.#free[k] ??= [];
     if (list.length < 4) list.push(b);
-    this.#free.set(b.byteLength, list);
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { check, coreLib } from "../../ffi/library.ts";
-import { dtypeOf, type NumericArray } from "../dtype.ts";
+import { type DType, dtypeOf, type NumericArray } from "../dtype.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
 
@@ -35,4 +35,23 @@ export function reduceNative<T extends NumericArray>(op: ReduceOp, dst: T, src: 
     check(lib.pluvio_reduce(dt.index, op.index, d, s, n), `reduce ${op.name} on ${dt.name}`);
   }
   return dst;
+}
+
+/**
+ * `dst op= src` over two equally long byte ranges holding elements of `d`, for callers
+ * that already checked the type, the op and the lengths (the collectives' inner loops:
+ * no typed-array views, one FFI call).
+ */
+export function reduceBytes(op: ReduceOp, d: DType, dst: Uint8Array, src: Uint8Array): void {
+  const n = dst.length / d.bytes;
+  if (n > MAX_CHUNK) {
+    reduceNative(
+      op,
+      new d.ctor(dst.buffer as ArrayBuffer, dst.byteOffset, n),
+      new d.ctor(src.buffer as ArrayBuffer, src.byteOffset, n),
+    );
+    return;
+  }
+  const rc = coreLib().pluvio_reduce(d.index, op.index, dst, src, n);
+  if (rc < 0) check(rc, `reduce ${op.name} on ${d.name}`);
 }
