@@ -1,7 +1,9 @@
 /**
  * The pluvio side of the UCX benchmark: spawns `pong.ts`, connects by worker address and
  * measures AM ping-pong latency and windowed AM bandwidth. Prints one JSON line:
- * `{ lat: { [size]: one-way µs }, bw: { [size]: MiB/s } }` (medians over rounds).
+ * `{ lat, latEvent: { [size]: one-way µs }, bw: { [size]: MiB/s } }` (medians over
+ * rounds; `lat` with both sides busy-waiting up to `PLUVIO_BENCH_SPIN_US` (default 50) for
+ * the next message, `latEvent` without: woken through the runtime's reactor).
  *
  * Usage: `deno run -A bench/ucx/pluvio_client.ts <sizes,comma> <rounds>` (UCX_* from env;
  * `PLUVIO_BENCH_EH=peer` connects with peer-failure handling, else without, like
@@ -31,14 +33,19 @@ function bwCount(size: number): number {
   return size >= 1 << 20 ? 1500 : size >= 4096 ? 100_000 : 200_000;
 }
 
-async function latency(w: Worker, ep: Endpoint, size: number): Promise<number> {
+/** Microseconds each side busy-waits for the next ping/pong (`PLUVIO_BENCH_SPIN_US`, 50). */
+const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
+
+async function latency(w: Worker, ep: Endpoint, size: number, spinUs: number): Promise<number> {
   const s = w.amStream(2);
   const payload = new Uint8Array(size);
+  // The header tells the pong side whether to busy-wait for the next ping.
+  const header = new Uint8Array([spinUs > 0 ? 1 : 0]);
+  const opts = { spinUs };
   let buf = new Uint8Array(size);
   const one = async () => {
-    const r = s.recv();
-    await ep.amSend(1, undefined, payload);
-    const m = await r;
+    await ep.amSend(1, header, payload); // first: a spinning recv holds the thread
+    const m = await s.recv(opts);
     if (m.isRendezvous) {
       if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
       await m.recvData(buf);
@@ -70,7 +77,11 @@ async function bandwidth(w: Worker, ep: Endpoint, size: number, window = 32): Pr
 }
 
 const rt = new Runtime();
-const out: { lat: Record<number, number>; bw: Record<number, number> } = { lat: {}, bw: {} };
+const out: {
+  lat: Record<number, number>;
+  latEvent: Record<number, number>;
+  bw: Record<number, number>;
+} = { lat: {}, latEvent: {}, bw: {} };
 await rt.run(async () => {
   using ctx = new Context();
   using w = ctx.createWorker();
@@ -95,10 +106,13 @@ await rt.run(async () => {
     await ep.flush();
     for (const size of sizes) {
       const l: number[] = [];
+      const le: number[] = [];
       const b: number[] = [];
-      for (let r = 0; r < rounds; r++) l.push(await latency(w, ep, size));
+      for (let r = 0; r < rounds; r++) l.push(await latency(w, ep, size, SPIN_US));
+      for (let r = 0; r < rounds; r++) le.push(await latency(w, ep, size, 0));
       for (let r = 0; r < rounds; r++) b.push(await bandwidth(w, ep, size));
       out.lat[size] = median(l);
+      out.latEvent[size] = median(le);
       out.bw[size] = median(b);
     }
     await ep.amSend(9);

@@ -3,7 +3,8 @@
  *
  * Usage: `deno run -A bench/ucx/pong.ts <parent address, base64>`
  * Prints its worker address (base64) on one line, then:
- * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong);
+ * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
+ *   byte 1 asks it to busy-wait (`PLUVIO_BENCH_SPIN_US`, default 50) for the next ping;
  * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a reusable buffer;
  * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
  * - AM 9: exits.
@@ -14,6 +15,7 @@ import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
 import { Context } from "../../lib/ucx/mod.ts";
 
+const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 const rt = new Runtime();
 await rt.run(async () => {
   using ctx = new Context();
@@ -27,7 +29,15 @@ await rt.run(async () => {
   console.log(Buffer.from(worker.address()).toString("base64"));
   const pong = (async () => {
     let buf = new Uint8Array(1 << 20);
-    for await (const m of ping) {
+    let spinUs = 0; // the pinger's header says whether to busy-wait for the next ping
+    for (;;) {
+      let m;
+      try {
+        m = await ping.recv({ spinUs });
+      } catch {
+        return; // closed
+      }
+      spinUs = m.header[0] === 1 ? SPIN_US : 0;
       if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
       const d = m.data ?? await m.recvData(buf);
       await parent.amSend(2, m.header, d);

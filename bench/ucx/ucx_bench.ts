@@ -117,6 +117,7 @@ async function childJson(args: string[], env: Record<string, string>) {
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
   return JSON.parse(lines[lines.length - 1]) as {
     lat: Record<number, number>;
+    latEvent?: Record<number, number>;
     bw: Record<number, number>;
   };
 }
@@ -172,7 +173,7 @@ for (const c of configs) {
     rows.push(
       `| ${c.name} | ${fmtSize(s)} | ${f(pt.lat[s])} | ${f(pl.lat[s])} | ${
         f(pl.lat[s] / pt.lat[s])
-      }× | ` +
+      }× | ${f(pl.latEvent![s])} | ` +
         `${f(tcp.lat[s])} | ${f(tcp.lat[s] / pl.lat[s])}× | ${f(pt.bw[s])} | ${f(pl.bw[s])} | ` +
         `${f(pl.bw[s] / pt.bw[s])}× | ${f(tcp.bw[s])} |`,
     );
@@ -181,8 +182,8 @@ for (const c of configs) {
 const load1 = Deno.loadavg();
 
 const table = [
-  "| configuration | size | perftest lat µs | pluvio lat µs | pluvio/perftest | Deno TCP lat µs | TCP/pluvio | perftest MiB/s | pluvio MiB/s | pluvio/perftest | Deno TCP MiB/s |",
-  "|---|---|---|---|---|---|---|---|---|---|---|",
+  "| configuration | size | perftest lat µs | pluvio lat µs (spin) | pluvio/perftest | pluvio lat µs (no spin) | Deno TCP lat µs | TCP/pluvio | perftest MiB/s | pluvio MiB/s | pluvio/perftest | Deno TCP MiB/s |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
 console.log(table);
@@ -196,7 +197,9 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   server as two processes on 127.0.0.1.
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a
   pluvio \`Runtime\` (default idle policy: spin, yield, park on the UCX event fd). Latency =
-  AM ping-pong (payload echoed back), one-way = round trip / 2; bandwidth = AM sends of
+  AM ping-pong (payload echoed back), one-way = round trip / 2, measured twice: "spin" with
+  both sides receiving with \`recv({ spinUs: 50 })\` (busy-wait on the worker, like
+  perftest), "no spin" woken through the runtime's reactor; bandwidth = AM sends of
   the size with 32 in flight, the receiver pulling rendezvous payloads into its buffers,
   timed until the receiver confirms the last one.
 - Deno TCP: \`Deno.connect\`/\`Deno.listen\` on loopback (noDelay), same patterns

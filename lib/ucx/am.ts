@@ -5,7 +5,14 @@
  */
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
-import { type AmSendOptions, checkLength, type Endpoint, type SignalOptions } from "./endpoint.ts";
+import {
+  type AmSendOptions,
+  checkLength,
+  type Endpoint,
+  type SignalOptions,
+  spinNs,
+  type SpinOptions,
+} from "./endpoint.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
 import { checkUcx } from "./native.ts";
 
@@ -148,9 +155,32 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
     else this.#box.push(m);
   }
 
-  /** The next message (rejects with `ClosedError` once the stream or worker closed). */
-  recv(options: SignalOptions = {}): Promise<AmMessage> {
-    return this.#box.next(options.signal);
+  /**
+   * The next message (rejects with `ClosedError` once the stream or worker closed). With
+   * `spinUs`, when none is queued, busy-waits on the worker first (see
+   * {@link SpinOptions.spinUs}).
+   */
+  recv(options: SpinOptions = {}): Promise<AmMessage> {
+    const box = this.#box;
+    if (options.spinUs !== undefined) {
+      try {
+        const ns = spinNs(options);
+        if (ns > 0 && box.queued === 0 && !box.closed) this.#spin(ns);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return box.next(options.signal);
+  }
+
+  /** Spins until a message for this stream is queued or `ns` pass. */
+  #spin(ns: number): void {
+    const box = this.#box;
+    const end = performance.now() + ns / 1e6;
+    for (let left = ns; left > 0; left = Math.round((end - performance.now()) * 1e6)) {
+      this.#w.spin(left); // returns early on any event: perhaps another stream's
+      if (box.queued > 0 || box.closed) return;
+    }
   }
 
   /** Iterates messages until the stream or its worker is closed. */

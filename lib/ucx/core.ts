@@ -30,6 +30,11 @@ export interface WorkerCore {
     refs: unknown,
     signal?: AbortSignal,
   ): Promise<OpResult>;
+  /**
+   * Progresses the worker synchronously until any event arrives or `ns` nanoseconds
+   * pass, dispatching what arrived (throws `ClosedError` once the worker is closed).
+   */
+  spin(ns: number): void;
   /** Forgets a closed endpoint id. */
   dropEndpoint(id: number): void;
   /** Forgets a closed listener id. */

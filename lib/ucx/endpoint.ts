@@ -25,6 +25,27 @@ export interface SignalOptions {
   signal?: AbortSignal;
 }
 
+/** Options of the receives that can busy-wait first. */
+export interface SpinOptions extends SignalOptions {
+  /**
+   * When nothing has arrived yet, progress the worker synchronously for up to this many
+   * microseconds before waiting through the event loop (default 0; at most 1 000 000).
+   * Busy-waiting is how one-way latencies of a fraction of a microsecond are reached: it
+   * holds the JavaScript thread (no timers or other tasks run) for at most this long.
+   */
+  spinUs?: number;
+}
+
+/** `spinUs` in nanoseconds, checked (0 when not given). */
+export function spinNs(o: SpinOptions | undefined): number {
+  const us = o?.spinUs;
+  if (us === undefined || us === 0) return 0;
+  if (typeof us !== "number" || !(us >= 0 && us <= 1_000_000)) {
+    throw new InvalidArgumentError(`spinUs must be a number of µs in 0..1000000, got ${us}`);
+  }
+  return Math.round(us * 1000);
+}
+
 /** Options of {@link Endpoint.close}. */
 export interface CloseOptions extends SignalOptions {
   /** Close at once without flushing outstanding operations (they fail). */

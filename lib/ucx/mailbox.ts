@@ -36,6 +36,11 @@ export class Mailbox<T> {
     return this.#closed !== null;
   }
 
+  /** Items queued (arrived while nobody waited). */
+  get queued(): number {
+    return this.#items.length - this.#head;
+  }
+
   /** Hands `item` to the oldest waiter, or queues it. */
   push(item: T): void {
     const w = this.#waiters.shift();

@@ -22,7 +22,13 @@
  */
 export { Context } from "./context.ts";
 export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
-export { type AmSendOptions, type CloseOptions, Endpoint, type SignalOptions } from "./endpoint.ts";
+export {
+  type AmSendOptions,
+  type CloseOptions,
+  Endpoint,
+  type SignalOptions,
+  type SpinOptions,
+} from "./endpoint.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";
 export { AmMessage, AmStream } from "./am.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";

@@ -7,11 +7,19 @@ import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { checkPtr } from "../ffi/library.ts";
 import { AmMessage, AmStream } from "./am.ts";
 import { tagOf, type WorkerCore } from "./core.ts";
-import { checkLength, Endpoint, MAX_TAG, type SignalOptions, toTag } from "./endpoint.ts";
+import {
+  checkLength,
+  Endpoint,
+  MAX_TAG,
+  type SignalOptions,
+  spinNs,
+  type SpinOptions,
+  toTag,
+} from "./endpoint.ts";
 import { ConnectionRequest, Listener } from "./listener.ts";
 import { abortError } from "./mailbox.ts";
 import { asBytes, checkUcx, EMPTY, eventError, type UcxSymbols, utf8 } from "./native.ts";
-import { type OpResult, OpTable, type PendingOp, type SyncOp, whatOf } from "./ops.ts";
+import { type OpResult, OpTable, type PendingOp, SyncOp, whatOf } from "./ops.ts";
 import { UcxReactor } from "./reactor.ts";
 
 // Ring layout (native/src/ucx/ring.rs): 16 i32 words per event.
@@ -20,6 +28,8 @@ const EV_OP = 1, EV_AM = 2, EV_EP_ERROR = 3, EV_CONN = 4;
 const AM_RNDV = 1, AM_SPILLED = 2, AM_REPLY = 4;
 const TWO32 = 4294967296;
 const MAX_U32 = 0xffff_ffff;
+/** `op` of `pluvio_ucx_worker_wait` meaning "any event". */
+const WAIT_ANY = 0xffff_ffff;
 
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
@@ -41,7 +51,7 @@ function connectFlags(o: ConnectOptions): number {
 }
 
 /** Options of {@link Worker.tagRecv}. */
-export interface TagRecvOptions extends SignalOptions {
+export interface TagRecvOptions extends SpinOptions {
   /** Bits of the tag that must match (default: all). */
   mask?: bigint;
 }
@@ -125,6 +135,7 @@ export class Worker implements Disposable {
       ops: this.#ops,
       imm: this.#imm,
       pending: (id, what, refs, signal) => this.#pending(id, what, refs, signal),
+      spin: (ns) => this.#spinAny(ns),
       dropEndpoint: (id) => this.#eps.delete(id),
       dropListener: (id) => this.#listeners.delete(id),
       dropStream: (id) => {
@@ -263,6 +274,8 @@ export class Worker implements Disposable {
       const p = this.#handle();
       const signal = options?.signal;
       if (signal?.aborted) throw abortError(signal, what());
+      const ns = options?.spinUs === undefined ? 0 : spinNs(options);
+      if (ns > 0) return this.#tagRecvSpin(t, mask, buf, ns, what, signal);
       const op = this.#ops.reserve();
       const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, buf, buf.length, op);
       if (rc === 1) {
@@ -280,6 +293,35 @@ export class Worker implements Disposable {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** {@link Worker.tagRecv} that busy-waits up to `ns` before it waits asynchronously. */
+  #tagRecvSpin(
+    tag: bigint,
+    mask: bigint,
+    buf: Uint8Array,
+    ns: number,
+    what: () => string,
+    signal: AbortSignal | undefined,
+  ): Promise<TagRecvResult> {
+    const op = new SyncOp(what, buf);
+    if (!this.tagRecvSync(tag, mask, buf, op)) this.waitSync(op, ns, false);
+    if (op.done) {
+      if (op.failed) return Promise.reject(op.error);
+      const r = op.result!;
+      return Promise.resolve(new TagReceived(buf, r.length, r.tagLo, r.tagHi));
+    }
+    return this.settleLater(op, signal).then((r) =>
+      new TagReceived(buf, r.length, r.tagLo, r.tagHi)
+    );
+  }
+
+  /** Progresses until any event arrives or `ns` pass, dispatching it. */
+  #spinAny(ns: number): void {
+    const p = this.#handle();
+    const n = this.#sym.pluvio_ucx_worker_wait(p, WAIT_ANY, Math.min(ns, MAX_U32), 0);
+    if (n < 0) checkUcx(n, "progressing the UCX worker");
+    else if (n > 0) this.#dispatch(n);
   }
 
   #endpoint(id: number, peer: string, reply: boolean): Endpoint {

@@ -392,3 +392,35 @@ Deno.test("ucx: eager messages larger than the arena are spilled and delivered i
     rt.close();
   }
 });
+
+Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs values", async () => {
+  await withPeer("echo", async (w, peer) => {
+    const ep = w.connectAddr(peer.addr);
+    const s = w.amStream(2);
+    for (let i = 0; i < 300; i++) {
+      // Sent first: a spinning receive holds the thread, so the message must be on its way.
+      await ep.amSend(1, u32(i), pattern(1 + (i % 64), i));
+      const m = await s.recv({ spinUs: 2000 });
+      assert.equal(readU32(m.header), i);
+      assert.deepEqual(m.data, pattern(1 + (i % 64), i));
+    }
+    // Nothing comes: the spin ends and the receive waits through the event loop.
+    const late = s.recv({ spinUs: 100 });
+    await ep.amSend(1, u32(7), pattern(3, 7));
+    assert.equal(readU32((await late).header), 7);
+    const buf = new Uint8Array(16);
+    for (let i = 0; i < 300; i++) {
+      await ep.tagSend(BigInt(2 * i), pattern(16, i));
+      const r = await w.tagRecv(BigInt(2 * i + 1), buf, { spinUs: 2000 });
+      assert.equal(r.tag, BigInt(2 * i + 1));
+      assert.equal(r.length, 16);
+      assert.deepEqual(buf, pattern(16, i));
+    }
+    for (const spinUs of [-1, NaN, 2e6]) {
+      await assert.rejects(s.recv({ spinUs }), InvalidArgumentError);
+      await assert.rejects(w.tagRecv(1n, buf, { spinUs }), InvalidArgumentError);
+    }
+    await ep.amSend(9);
+    assert.equal((await peer.status()).code, 0);
+  });
+});

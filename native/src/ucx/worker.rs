@@ -319,11 +319,14 @@ pub extern "C" fn pluvio_ucx_worker_poll(w: *mut WorkerState) -> i32 {
 /// more ranks than cores, where spinning would starve the peer being waited for).
 pub const WAIT_YIELD: u32 = 1;
 
-/// Progresses the worker until operation `op` has completed, the ring is full, or
-/// `spin_ns` have passed, and moves finished events into the ring like
-/// [`pluvio_ucx_worker_poll`]; returns how many events the ring now holds. The
-/// synchronous fast path of small collectives: one FFI call instead of an executor turn
-/// per progress.
+/// `op` of [`pluvio_ucx_worker_wait`] that waits for any event instead of one operation.
+pub const WAIT_ANY: u32 = u32::MAX;
+
+/// Progresses the worker until operation `op` has completed (with [`WAIT_ANY`]: until
+/// any event is queued), the ring is full, or `spin_ns` have passed, and moves finished
+/// events into the ring like [`pluvio_ucx_worker_poll`]; returns how many events the
+/// ring now holds. The synchronous fast path of small messages: one FFI call instead of
+/// an executor turn per progress.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_worker_wait(w: *mut WorkerState, op: u32, spin_ns: u32, flags: u32) -> i32 {
     guard(|| {
@@ -336,17 +339,24 @@ pub extern "C" fn pluvio_ucx_worker_wait(w: *mut WorkerState, op: u32, spin_ns: 
         let h = unsafe { (*w).handle };
         let start = crate::sys::now_ns();
         let mut turns = 0u32;
+        let any = op == WAIT_ANY;
         // SAFETY: short borrows between the progress calls, as above.
-        while unsafe { (*w).in_flight(op) && (*w).ring.pending() < RING_CAP } {
+        while unsafe {
+            if any {
+                (*w).ring.pending() == 0
+            } else {
+                (*w).in_flight(op) && (*w).ring.pending() < RING_CAP
+            }
+        } {
             // SAFETY: h is live; callbacks borrow the state briefly.
             let progressed = unsafe { ucp_worker_progress(h) } != 0;
             turns = turns.wrapping_add(1);
-            // The clock costs ~20 ns: read it every 16th idle turn only.
-            if !progressed && turns.is_multiple_of(16) {
+            // The clock costs ~20 ns: read it every 16th turn only.
+            if turns.is_multiple_of(16) {
                 if crate::sys::now_ns().saturating_sub(start) >= u64::from(spin_ns) {
                     break;
                 }
-                if flags & WAIT_YIELD != 0 {
+                if !progressed && flags & WAIT_YIELD != 0 {
                     // SAFETY: sched_yield has no preconditions.
                     unsafe { libc::sched_yield() };
                 }
