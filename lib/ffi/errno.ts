@@ -22,6 +22,7 @@ export const E_MPI = -10_003;
 const NAMES: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
+  3: "ESRCH",
   4: "EINTR",
   5: "EIO",
   9: "EBADF",

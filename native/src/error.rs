@@ -6,8 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// A panic was caught at the boundary (a bug in pluvio, reported instead of aborting).
 pub const E_PANIC: i32 = -10_001;
 /// A UCX call failed; the message names the UCS status.
+#[cfg_attr(not(feature = "ucx"), allow(dead_code))]
 pub const E_UCX: i32 = -10_002;
 /// An MPI call failed; the message carries MPI's error string.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub const E_MPI: i32 = -10_003;
 
 thread_local! {

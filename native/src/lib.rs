@@ -12,6 +12,7 @@
 
 mod error;
 mod notifier;
+mod proc;
 mod reduce;
 mod sys;
 

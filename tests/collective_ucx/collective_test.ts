@@ -1,7 +1,8 @@
 /**
  * UCX collectives through the launcher with 2, 3 and 4 real rank processes: the whole
- * matrix (rank_matrix.ts), a rank killed mid-collective, and a bootstrap whose root
- * never appears.
+ * matrix (rank_matrix.ts), a rank killed mid-collective (with the default error
+ * handling; and with "auto" and "peer" named, mid-call and between calls), and a
+ * bootstrap whose root never appears.
  */
 import assert from "node:assert/strict";
 import { launch } from "../../lib/collective/ucx/launch.ts";
@@ -57,6 +58,34 @@ for (const n of [2, 3, 4]) {
     }
     assert.ok(performance.now() - t0 < 60_000);
   });
+}
+
+// The same scenario with each way of noticing the death named explicitly: "auto" (ranks on
+// this host watch each other's process through pidfds, over shared memory) and "peer"
+// (UCX peer-failure handling over TCP); the victim dies mid-call or between two calls.
+for (const mode of ["auto", "peer"] as const) {
+  for (const when of ["mid", "between"] as const) {
+    const name = `ucx collectives: errorHandling "${mode}": a rank killed ${
+      when === "mid" ? "mid-allreduce" : "between two calls"
+    } fails the survivors with PeerError`;
+    Deno.test(name, async () => {
+      const n = 3;
+      const r = await run(n, "rank_dead.ts", ["60000", mode, when], false);
+      assert.equal(r.codes[n - 1], null, `the victim was killed by a signal\n${r.text}`);
+      const survivors = r.lines.filter((l) => / SURVIVOR /.test(l));
+      for (let k = 0; k < n - 1; k++) {
+        assert.equal(r.codes[k], 0, `survivor ${k} exited cleanly\n${r.text}`);
+        const line = survivors.find((l) => l.startsWith(`[${k}] SURVIVOR `));
+        assert.match(line ?? "", /SURVIVOR PeerError /, `survivor ${k}\n${r.text}`);
+        assert.ok(r.lines.includes(`[${k}] AFTER PeerError`), `broken communicator\n${r.text}`);
+      }
+      // Who noticed first says how. Mid-call, the shared-memory transport may report the
+      // death itself under "auto"; between calls only the pidfd can.
+      const byPidfd = survivors.filter((l) => /exited without leaving the group/.test(l));
+      if (mode === "peer") assert.equal(byPidfd.length, 0, `no pidfds under "peer"\n${r.text}`);
+      else if (when === "between") assert.ok(byPidfd.length >= 1, `a pidfd noticed\n${r.text}`);
+    });
+  }
 }
 
 Deno.test("ucx collectives: a bootstrap whose root never appears fails with TimeoutError", async () => {

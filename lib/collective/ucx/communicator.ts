@@ -13,7 +13,9 @@ import {
   TimeoutError,
 } from "../../errors.ts";
 import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
-import { Group } from "./group.ts";
+import { Group, type UcxErrorHandling } from "./group.ts";
+import { encodePeerRecord, parsePeerRecord, type PeerRecord, sameHost } from "./peer.ts";
+import { hostId } from "../../ffi/process.ts";
 import type { NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
 import {
@@ -107,13 +109,22 @@ export interface UcxCommunicatorOptions {
    */
   spinUs?: number;
   /**
-   * `"peer"` (default): endpoints with UCX peer-failure handling, so a dead rank fails
-   * the others with `PeerError` within the keep-alive interval; UCX 1.12 then uses TCP
-   * even between ranks on one host. `"none"`: shared memory on one host (several times
-   * lower latency for small messages), but a dead rank is only noticed when a call's
-   * `timeout` passes (a `TimeoutError`): give every call a timeout.
+   * How a dead peer is noticed, and so which transports UCX may use:
+   *
+   * - `"auto"` (default): a rank on this host (same kernel boot and PID namespace, told
+   *   through the bootstrap) is connected without UCX peer-failure handling, so UCX uses
+   *   shared memory, and its process is watched through a pidfd: one that exits without
+   *   leaving the group fails the calls in flight with `PeerError` (within the
+   *   watchdog's 50 ms tick). A rank on another host, or one whose pidfd cannot be
+   *   opened (no permission, no pidfd support), is connected as with `"peer"`.
+   * - `"peer"`: every endpoint with UCX peer-failure handling, so a dead rank fails the
+   *   others with `PeerError` within the keep-alive interval; UCX 1.12 then uses TCP
+   *   even between ranks on one host (2-3× slower collectives).
+   * - `"none"`: shared memory on one host and no failure detection at all: a dead rank
+   *   is only noticed when a call's `timeout` passes (a `TimeoutError`), so give every
+   *   call a timeout. Across hosts a dead rank may hang calls without a timeout.
    */
-  errorHandling?: "peer" | "none";
+  errorHandling?: UcxErrorHandling;
 }
 
 /** The name of each allreduce algorithm's calls, for messages (built once). */
@@ -136,9 +147,11 @@ const DEFAULTS: Algorithms = {
  * collectives may be in flight on one communicator, and several communicators
  * ({@link UcxCommunicator.dup}) at once; every rank must start them in the same order.
  *
- * A peer that dies makes the calls in flight fail with a `PeerError` once UCX notices
- * (keep-alive, see {@link UcxCommunicatorOptions.keepaliveMs}), and at the latest when
- * the call's `timeout` passes (a `TimeoutError` naming the ranks it still waited for).
+ * A peer that dies makes the calls in flight fail with a `PeerError` once it is noticed
+ * (its process exits, for a rank on this host; UCX keep-alive otherwise, see
+ * {@link UcxCommunicatorOptions.errorHandling} and
+ * {@link UcxCommunicatorOptions.keepaliveMs}), and at the latest when the call's
+ * `timeout` passes (a `TimeoutError` naming the ranks it still waited for).
  * After a peer failure the communicator is broken: later calls fail at once.
  */
 export class UcxCommunicator implements Collective, AsyncDisposable {
@@ -199,6 +212,12 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }
     const alg = { ...DEFAULTS, ...options.algorithms };
     for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
+    const eh = options.errorHandling ?? "auto";
+    if (eh !== "auto" && eh !== "peer" && eh !== "none") {
+      throw new InvalidArgumentError(
+        `errorHandling must be "auto", "peer" or "none", got ${String(eh)}`,
+      );
+    }
     let owned: Group["owned"];
     let worker: Worker;
     {
@@ -215,24 +234,30 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       worker = ctx.createWorker();
       owned = { ctx, worker };
     }
-    let table: Uint8Array[];
+    // Every rank tells the others its host and pid along with its worker address.
+    let host: Uint8Array, peers: PeerRecord[];
     try {
-      table = await bootstrap(config, worker.address(), {
+      host = hostId() ?? new Uint8Array(0);
+      const mine = encodePeerRecord({ host, pid: Deno.pid, address: worker.address() });
+      const table = await bootstrap(config, mine, {
         timeoutMs: options.bootstrapTimeoutMs,
         signal: options.signal,
       });
+      peers = table.map((b, r) => parsePeerRecord(b, r));
     } catch (e) {
       owned.worker.close();
       owned.ctx.close();
       throw e;
     }
-    const eh = options.errorHandling ?? "peer";
-    if (eh !== "peer" && eh !== "none") {
-      throw new InvalidArgumentError(`errorHandling must be "peer" or "none", got ${String(eh)}`);
-    }
-    const g = new Group(worker, config.rank, table, owned, eh);
+    const g = new Group(worker, config.rank, peers, owned, eh, host);
     g.spinNs = Math.round(spinUs * 1000);
-    g.yieldCpu = config.size > navigator.hardwareConcurrency;
+    // Ranks on this host share its cores: more of them than cores, and a spin starves
+    // the very peer it waits for, unless it gives the CPU away.
+    // (No host identity: count every rank as local.)
+    const local = host.length === 0
+      ? peers.length
+      : peers.filter((p) => sameHost(p.host, host)).length;
+    g.yieldCpu = local > navigator.hardwareConcurrency;
     return new UcxCommunicator(g, config.rank, 0, options.timeout, alg);
   }
 
@@ -578,11 +603,11 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }
     this.#closed = true;
     if (this.id !== 0) return;
-    await g.sayGoodbye();
+    const ms = options.timeoutMs ?? 5000;
+    await g.sayGoodbye(ms);
     const peers = g.eps.flatMap((e, r) => (e !== undefined && !e.error ? [r] : []));
     const eps = g.eps.filter((e): e is Endpoint => e !== undefined);
     g.eps.fill(undefined);
-    const ms = options.timeoutMs ?? 5000;
     await Promise.all(eps.map(async (ep) => {
       const ac = new AbortController();
       const t = setTimeout(() => ac.abort(), ms);
@@ -596,6 +621,10 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }));
     await g.awaitGoodbyes(g.dead === null ? peers : [], 250);
     g.stopTimers();
+    g.closePidfds();
+    // Let UCX finish what it queued: UCX 1.12 asserts when a worker is destroyed with
+    // shared-memory copies still queued (e.g. reads from a rank on this host that died).
+    for (let k = 0; k < 16 && g.worker.poll() > 0; k++);
     g.owned.worker.close();
     g.owned.ctx.close();
   }

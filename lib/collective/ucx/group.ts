@@ -2,12 +2,16 @@
  * What the communicators sharing one worker share: endpoints (connected on first use),
  * scratch memory, communicator ids, and the liveness of the ranks.
  *
- * Liveness: UCX reports a dead peer on our endpoint to it (keep-alive). A rank that
- * leaves normally sends a goodbye first, so its endpoint's later error is not taken for
- * a crash. A rank that notices a crash tells every other rank (a control message), so
- * ranks that never talked to the dead one fail too instead of waiting for a timeout.
- * Control messages use the last communicator id; they are picked up by the watchdog
- * that runs while calls are in flight.
+ * Liveness: UCX reports a dead peer on our endpoint to it (keep-alive), for endpoints
+ * with peer-failure handling. Under `"auto"`, a peer on this host (same boot id and PID
+ * namespace) is connected without it, so UCX may use shared memory, and its process is
+ * watched through a pidfd instead (opened when the endpoint is first connected: the
+ * ranks we exchange messages with are the ones we say goodbye to). A rank that leaves
+ * normally sends a goodbye first, so its endpoint's later error, or its exit, is not
+ * taken for a crash. A rank that notices a crash tells every other rank (a control
+ * message), so ranks that never talked to the dead one fail too instead of waiting for a
+ * timeout. Control messages use the last communicator id; they are picked up by the
+ * watchdog that runs while calls are in flight.
  *
  * Timers are shared, not per call (a Node-compatible timer costs ~1.5 µs to create and
  * clear, more than a small collective's own work): one deadline timer armed for the
@@ -16,8 +20,13 @@
  * @module
  */
 import { PeerError, type PluvioError } from "../../errors.ts";
+import { Pidfd } from "../../ffi/process.ts";
 import type { Context, Endpoint, Worker } from "../../ucx/mod.ts";
 import { type Call, MAX_COMMS, SEQ_SPAN } from "./call.ts";
+import { type PeerRecord, sameHost } from "./peer.ts";
+
+/** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
+export type UcxErrorHandling = "auto" | "peer" | "none";
 
 /** How often in-flight calls look for dead peers and control messages. */
 const WATCH_MS = 50;
@@ -47,13 +56,14 @@ class ScratchPool {
 export class Group {
   readonly worker: Worker;
   readonly rank: number;
+  /** Every rank's worker address. */
   readonly table: Uint8Array[];
   readonly eps: (Endpoint | undefined)[];
   readonly pool: ScratchPool = new ScratchPool();
   readonly calls: Set<Call> = new Set();
   readonly owned: { ctx: Context; worker: Worker };
-  /** UCX peer-failure handling of the endpoints (see `UcxCommunicatorOptions`). */
-  readonly errorHandling: "peer" | "none";
+  /** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
+  readonly errorHandling: UcxErrorHandling;
   nextComm = 1;
   /** How long small calls spin on the worker before waiting asynchronously (ns). */
   spinNs = 50_000;
@@ -61,31 +71,80 @@ export class Group {
   yieldCpu = false;
   /** Why the group is broken (a rank died), or null. */
   dead: PluvioError | null = null;
+  readonly #peers: PeerRecord[];
+  readonly #host: Uint8Array;
+  /** Pidfds of the peers connected without UCX peer-failure handling under "auto". */
+  readonly #pidfds: (Pidfd | undefined)[];
   readonly #departed = new Set<number>();
+  /** Ranks known to have died (noticed here or reported by another rank). */
+  readonly #lost = new Set<number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #watching = false;
   /** The deadline timer (see {@link Group.track}) and the time it fires at. */
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Infinity;
 
+  /**
+   * `peers` are every rank's bootstrap records and `host` this rank's host identity
+   * (empty when unknown: then no peer counts as local).
+   */
   constructor(
     worker: Worker,
     rank: number,
-    table: Uint8Array[],
+    peers: PeerRecord[],
     owned: { ctx: Context; worker: Worker },
-    errorHandling: "peer" | "none" = "peer",
+    errorHandling: UcxErrorHandling = "peer",
+    host: Uint8Array = new Uint8Array(0),
   ) {
     this.errorHandling = errorHandling;
     this.worker = worker;
     this.rank = rank;
-    this.table = table;
-    this.eps = new Array(table.length);
+    this.#peers = peers;
+    this.#host = host;
+    this.table = peers.map((p) => p.address);
+    this.eps = new Array(peers.length);
+    this.#pidfds = new Array(peers.length);
     this.owned = owned;
   }
 
   endpoint(rank: number): Endpoint {
-    return this.eps[rank] ??= this.worker.connectAddr(this.table[rank], {
-      errorHandling: this.errorHandling,
+    return this.eps[rank] ?? this.#connect(rank);
+  }
+
+  #connect(rank: number): Endpoint {
+    const errorHandling = this.#mode(rank);
+    try {
+      return this.eps[rank] = this.worker.connectAddr(this.table[rank], { errorHandling });
+    } catch (e) {
+      this.#pidfds[rank]?.close();
+      this.#pidfds[rank] = undefined;
+      throw e;
+    }
+  }
+
+  /** The UCX error handling of a new endpoint to `rank` (opening its pidfd under "auto"). */
+  #mode(rank: number): "peer" | "none" {
+    if (this.errorHandling !== "auto") return this.errorHandling;
+    if (rank === this.rank) return "none"; // ourselves: nothing to watch
+    const p = this.#peers[rank];
+    if (!sameHost(this.#host, p.host)) return "peer";
+    if (this.#pidfds[rank] === undefined) {
+      try {
+        this.#pidfds[rank] = Pidfd.open(p.pid);
+      } catch {
+        return "peer"; // gone already (ESRCH), not allowed (EPERM), no pidfds (ENOSYS)
+      }
+    }
+    return "none";
+  }
+
+  /** Closes the pidfds (the communicators are closed). */
+  closePidfds(): void {
+    this.#pidfds.forEach((f, r) => {
+      this.#pidfds[r] = undefined;
+      try {
+        f?.close();
+      } catch { /* already closed */ }
     });
   }
 
@@ -163,8 +222,40 @@ export class Group {
         });
         this.#declareDead(r, err, true);
       }
+      await this.#checkPidfds();
     } finally {
       this.#watching = false;
+    }
+  }
+
+  /**
+   * Declares dead a watched peer whose process exited without its goodbye. Before that,
+   * progresses the worker and takes the control messages once more: a goodbye sent just
+   * before the exit may still sit in the shared-memory queue.
+   */
+  async #checkPidfds(): Promise<void> {
+    const exited = (r: number): boolean => {
+      const f = this.#pidfds[r];
+      if (!f || this.#departed.has(r)) return false;
+      try {
+        return f.exited();
+      } catch {
+        return false; // closed meanwhile
+      }
+    };
+    if (this.dead || !this.#pidfds.some((_, r) => exited(r))) return;
+    try {
+      this.worker.poll();
+    } catch { /* the worker is closed */ }
+    for (let k = 0; k < 64 && await this.#probe(); k++);
+    for (let r = 0; r < this.#pidfds.length; r++) {
+      if (this.dead || !exited(r)) continue;
+      const pid = this.#peers[r].pid;
+      this.#declareDead(
+        r,
+        new PeerError(`rank ${r} (pid ${pid}, this host) exited without leaving the group`),
+        true,
+      );
     }
   }
 
@@ -196,6 +287,7 @@ export class Group {
 
   #declareDead(r: number, e: PluvioError, tell: boolean): void {
     this.dead ??= e;
+    this.#lost.add(r);
     for (const c of [...this.calls]) c.fail(new PeerError(`${c.what}: ${e.message}`, { cause: e }));
     if (!tell) return;
     const msg = new Uint8Array(8);
@@ -230,17 +322,29 @@ export class Group {
     }
   }
 
-  /** Tells the peers we talked to that we leave on purpose (before closing endpoints). */
-  async sayGoodbye(): Promise<void> {
+  /**
+   * Tells the peers we talked to that we leave on purpose (before closing endpoints).
+   * Skips the ranks known to be dead (a send to a dead process over shared memory may
+   * never complete) and gives up on the others after `ms`.
+   */
+  async sayGoodbye(ms: number): Promise<void> {
     const msg = new Uint8Array(8);
     new DataView(msg.buffer).setUint32(0, GOODBYE, true);
     new DataView(msg.buffer).setUint32(4, this.rank, true);
     const sends: Promise<void>[] = [];
     this.eps.forEach((ep, q) => {
-      if (ep && !ep.error && q !== this.rank) {
-        sends.push(ep.tagSend(CTL | BigInt(this.rank), msg).catch(() => {}));
-      }
+      if (!ep || ep.error || q === this.rank || this.#lost.has(q)) return;
+      try {
+        if (this.#pidfds[q]?.exited()) return;
+      } catch { /* closed: say goodbye anyway */ }
+      sends.push(ep.tagSend(CTL | BigInt(this.rank), msg).catch(() => {}));
     });
-    await Promise.all(sends);
+    if (sends.length === 0) return;
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(sends),
+      new Promise((r) => t = setTimeout(r, ms)),
+    ]);
+    clearTimeout(t);
   }
 }

@@ -39,6 +39,7 @@ export {
   type UcxCommunicatorOptions,
 } from "./communicator.ts";
 export type { PipelineOptions } from "./algorithms/pipelined.ts";
+export type { UcxErrorHandling } from "./group.ts";
 export { AdaptiveCommunicator } from "./adaptive.ts";
 export {
   checkTuning,

@@ -1,5 +1,5 @@
 /** Symbols every build of the native library exports: ABI, features, errors, clock,
- * affinity and the parking notifier. @module */
+ * affinity, the parking notifier, and host identity and pidfds. @module */
 
 /** FFI symbol table of the core (backend-independent) exports. */
 export const CORE_SYMBOLS = {
@@ -24,5 +24,9 @@ export const CORE_SYMBOLS = {
   pluvio_notifier_kick: { parameters: ["pointer"], result: "i32" },
   pluvio_notifier_fired_ns: { parameters: ["pointer"], result: "u64" },
   pluvio_notifier_destroy: { parameters: ["pointer"], result: "i32" },
+  pluvio_host_id: { parameters: ["buffer", "usize"], result: "i64" },
+  pluvio_pidfd_open: { parameters: ["i32"], result: "i32" },
+  pluvio_pidfd_exited: { parameters: ["i32"], result: "i32" },
+  pluvio_fd_close: { parameters: ["i32"], result: "i32" },
   pluvio_reduce: { parameters: ["u32", "u32", "buffer", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
