@@ -30,6 +30,8 @@ export interface PendingOp {
   settled: boolean;
   /** Removes the abort listener. */
   unlisten?: () => void;
+  /** True while a {@link SyncOp} is only spun on: the reactor does not count it. */
+  uncounted?: boolean;
 }
 
 /** Slots of in-flight operations; ids are dense so native code can index by them. */
@@ -112,6 +114,7 @@ export class SyncOp implements PendingOp {
   refs: unknown;
   what: string | (() => string);
   unlisten?: () => void;
+  uncounted = false;
   #then: ((r: OpResult) => void) | null = null;
   #catch: ((e: unknown) => void) | null = null;
 

@@ -381,8 +381,10 @@ export class Worker implements Disposable {
       checkUcx(rc, whatOf(op));
     }
     op.id = id;
+    // Not counted by the reactor while only spun on: waking the executor for an op that
+    // usually finishes within the spin would cost an executor turn per message.
+    op.uncounted = true;
     this.#ops.set(id, op);
-    this.#reactor.begin();
     return false;
   }
 
@@ -406,6 +408,10 @@ export class Worker implements Disposable {
    * abort of `signal` rejects it and cancels the receive.
    */
   settleLater(op: SyncOp, signal?: AbortSignal): Promise<OpResult> {
+    if (!op.done && op.uncounted) {
+      op.uncounted = false; // now the reactor must poll for it
+      this.#reactor.begin();
+    }
     return new Promise<OpResult>((resolve, reject) => {
       if (!op.done && signal) {
         if (signal.aborted) {
@@ -480,7 +486,7 @@ export class Worker implements Disposable {
     const r = this.#ring;
     const op = this.#ops.take(r[b + 1]);
     if (op === undefined) return;
-    this.#reactor.end();
+    if (!op.uncounted) this.#reactor.end();
     op.unlisten?.();
     if (op.settled) return;
     op.settled = true;
@@ -574,7 +580,7 @@ export class Worker implements Disposable {
     const closed = new ClosedError("the UCX worker was closed");
     for (const [id, op] of this.#ops.entries()) {
       this.#ops.take(id);
-      this.#reactor.end();
+      if (!op.uncounted) this.#reactor.end();
       op.unlisten?.();
       if (!op.settled) {
         op.settled = true;

@@ -1,6 +1,6 @@
 /**
  * The timing loop shared by `deno task tune` and `deno task bench:coll` (the statistic
- * of `bench/mpi/osu_coll.c`): warm up (20 000 calls up to 1 KiB: JIT tiers), run `iters`
+ * of `bench/mpi/osu_coll.c`): warm up (30 000 calls up to 1 KiB: JIT tiers), run `iters`
  * calls in 5 batches, take the median batch's mean per call, and the maximum of that over
  * the ranks.
  *
@@ -42,8 +42,8 @@ export async function timeCalls(
 ): Promise<number> {
   const per = Math.max(1, Math.floor(iters / BATCHES));
   // JavaScript reaches its optimised code only after thousands of calls: warm small
-  // messages up for 20 000 calls (a few tens of ms), larger ones for a tenth of the loop.
-  const warm = bytes <= 1024 ? 20_000 : Math.floor(iters / 10) + 1;
+  // messages up for 30 000 calls, larger ones for a tenth of the loop.
+  const warm = bytes <= 1024 ? 30_000 : Math.floor(iters / 10) + 1;
   for (let i = 0; i < warm; i++) await one();
   await c.barrier();
   const batch: number[] = [];
