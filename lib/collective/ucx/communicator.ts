@@ -13,8 +13,9 @@ import {
   TimeoutError,
 } from "../../errors.ts";
 import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
+import { spinNs } from "../../ucx/endpoint.ts";
 import { Group, type UcxErrorHandling } from "./group.ts";
-import { encodePeerRecord, parsePeerRecord, type PeerRecord, sameHost } from "./peer.ts";
+import { encodePeerRecord, parsePeerRecord, type PeerRecord } from "./peer.ts";
 import { hostId } from "../../ffi/process.ts";
 import type { NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
@@ -204,12 +205,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       throw new InvalidArgumentError(`at most ${MAX_RANKS} ranks are supported`);
     }
     checkTimeout(options.timeout, "UcxCommunicator.create: timeout");
-    const spinUs = options.spinUs ?? spinFromEnv();
-    if (!Number.isFinite(spinUs) || spinUs < 0 || spinUs > 1_000_000) {
-      throw new InvalidArgumentError(
-        `spinUs (or PLUVIO_COLL_SPIN_US) must be a number of µs in 0..1000000, got ${spinUs}`,
-      );
-    }
+    const spin = spinNs({ spinUs: options.spinUs ?? spinFromEnv() });
     const alg = { ...DEFAULTS, ...options.algorithms };
     for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
     const eh = options.errorHandling ?? "auto";
@@ -249,15 +245,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       owned.ctx.close();
       throw e;
     }
-    const g = new Group(worker, config.rank, peers, owned, eh, host);
-    g.spinNs = Math.round(spinUs * 1000);
-    // Ranks on this host share its cores: more of them than cores, and a spin starves
-    // the very peer it waits for, unless it gives the CPU away.
-    // (No host identity: count every rank as local.)
-    const local = host.length === 0
-      ? peers.length
-      : peers.filter((p) => sameHost(p.host, host)).length;
-    g.yieldCpu = local > navigator.hardwareConcurrency;
+    const g = new Group(worker, config.rank, peers, owned, eh, host, spin);
     return new UcxCommunicator(g, config.rank, 0, options.timeout, alg);
   }
 
@@ -643,7 +631,7 @@ function equalBlocks(len: number, p: number): [number, number][] {
   return Array.from({ length: p }, (_, i) => [i * len, (i + 1) * len] as [number, number]);
 }
 
-/** The spin of small calls, in µs: `PLUVIO_COLL_SPIN_US` or 50. */
+/** The spin of small calls, in µs: `PLUVIO_COLL_SPIN_US` or 50 (checked by `spinNs`). */
 function spinFromEnv(): number {
   let v: string | undefined;
   try {

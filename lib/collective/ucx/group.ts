@@ -66,9 +66,12 @@ export class Group {
   readonly errorHandling: UcxErrorHandling;
   nextComm = 1;
   /** How long small calls spin on the worker before waiting asynchronously (ns). */
-  spinNs = 50_000;
-  /** Whether that spin gives the CPU away (more ranks than cores). */
-  yieldCpu = false;
+  readonly spinNs: number;
+  /**
+   * Whether that spin gives the CPU away: ranks on this host share its cores, and with
+   * more of them than cores a spin would starve the very peer it waits for.
+   */
+  readonly yieldCpu: boolean;
   /** Why the group is broken (a rank died), or null. */
   dead: PluvioError | null = null;
   readonly #peers: PeerRecord[];
@@ -86,7 +89,8 @@ export class Group {
 
   /**
    * `peers` are every rank's bootstrap records and `host` this rank's host identity
-   * (empty when unknown: then no peer counts as local).
+   * (empty when unknown: then no peer counts as local for the error handling, and every
+   * rank counts as local for the CPU sharing of the spin).
    */
   constructor(
     worker: Worker,
@@ -95,7 +99,13 @@ export class Group {
     owned: { ctx: Context; worker: Worker },
     errorHandling: UcxErrorHandling = "peer",
     host: Uint8Array = new Uint8Array(0),
+    spinNs = 50_000,
   ) {
+    this.spinNs = spinNs;
+    const local = host.length === 0
+      ? peers.length
+      : peers.filter((p) => sameHost(p.host, host)).length;
+    this.yieldCpu = local > navigator.hardwareConcurrency;
     this.errorHandling = errorHandling;
     this.worker = worker;
     this.rank = rank;
