@@ -85,13 +85,17 @@ const out: {
 await rt.run(async () => {
   using ctx = new Context();
   using w = ctx.createWorker();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./pong.ts", import.meta.url).pathname,
-      Buffer.from(w.address()).toString("base64"),
-    ],
+  // PLUVIO_BENCH_PONG_CPU pins the pong process (the caller pins this one), as the
+  // bench pins ucx_perftest's server and client.
+  const pongCpu = Deno.env.get("PLUVIO_BENCH_PONG_CPU");
+  const pongArgs = [
+    "run",
+    "-A",
+    new URL("./pong.ts", import.meta.url).pathname,
+    Buffer.from(w.address()).toString("base64"),
+  ];
+  const child = new Deno.Command(pongCpu ? "taskset" : Deno.execPath(), {
+    args: pongCpu ? ["-c", pongCpu, Deno.execPath(), ...pongArgs] : pongArgs,
     stdout: "piped",
     stdin: "null",
   }).spawn();

@@ -32,9 +32,11 @@ export interface WorkerCore {
   ): Promise<OpResult>;
   /**
    * Progresses the worker synchronously until any event arrives or `ns` nanoseconds
-   * pass, dispatching what arrived (throws `ClosedError` once the worker is closed).
+   * pass (with `resume`: until the deadline of the previous spin without it),
+   * dispatching what arrived; returns the events (0: the time is up). Throws
+   * `ClosedError` once the worker is closed.
    */
-  spin(ns: number): void;
+  spin(ns: number, resume: boolean): number;
   /** Forgets a closed endpoint id. */
   dropEndpoint(id: number): void;
   /** Forgets a closed listener id. */

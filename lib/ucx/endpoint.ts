@@ -135,27 +135,27 @@ export class Endpoint implements Disposable, AsyncDisposable {
     options?: AmSendOptions,
   ): Promise<void> {
     // Not `async`: a send that UCX finishes at once (most small ones) returns a shared
-    // resolved promise, and the description string is only built when needed.
+    // resolved promise, and the description is only built when needed (no per-call
+    // string or closure).
     try {
-      const what = () => `amSend(id ${id}) to ${this.peer}`;
-      if (this.#closed) this.#assertOpen(what());
+      if (this.#closed) this.#assertOpen(this.#amWhat(id));
       if (!(id >>> 0 === id && id <= 0xffff)) {
-        throw new InvalidArgumentError(`${what()}: AM id must be an integer in 0..65535`);
+        throw new InvalidArgumentError(`${this.#amWhat(id)}: AM id must be an integer in 0..65535`);
       }
-      const h = asBytes(header);
-      const d = asBytes(data);
-      if (h.length > MAX_U32) checkLength(h, `${what()}: header`);
-      if (d.length > MAX_U32) checkLength(d, `${what()}: data`);
+      const h = header instanceof Uint8Array ? header : asBytes(header);
+      const d = data instanceof Uint8Array ? data : asBytes(data);
+      if (h.length > MAX_U32) checkLength(h, `${this.#amWhat(id)}: header`);
+      if (d.length > MAX_U32) checkLength(d, `${this.#amWhat(id)}: data`);
       let flags = 0;
       let signal: AbortSignal | undefined;
       if (options !== undefined) {
         signal = options.signal;
-        if (signal?.aborted) throw abortError(signal, what());
+        if (signal?.aborted) throw abortError(signal, this.#amWhat(id));
         if (options.needReply) flags |= 1;
         if (options.proto === "eager") flags |= 2;
         else if (options.proto === "rndv") flags |= 4;
         else if (options.proto !== undefined) {
-          throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
+          throw new InvalidArgumentError(`${this.#amWhat(id)}: proto must be "eager" or "rndv"`);
         }
       }
       const w = this.#w;
@@ -167,12 +167,16 @@ export class Endpoint implements Disposable, AsyncDisposable {
       }
       if (rc < 0) {
         w.ops.release(op);
-        this.#fail(rc, what());
+        this.#fail(rc, this.#amWhat(id));
       }
-      return settle(w.pending(op, what(), [h, d], signal));
+      return settle(w.pending(op, this.#amWhat(id), [h, d], signal));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  #amWhat(id: number): string {
+    return `amSend(id ${id}) to ${this.peer}`;
   }
 
   /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */

@@ -16,8 +16,11 @@ interface Waiter<T> {
 
 /** Arrivals and the receivers waiting for them. */
 export class Mailbox<T> {
-  #items: T[] = [];
+  // A ring of queued items (power-of-two capacity): a drained queue costs nothing,
+  // where resetting an array's length is a runtime call.
+  #items: (T | undefined)[] = new Array(8).fill(undefined);
   #head = 0;
+  #count = 0;
   #waiters: Waiter<T>[] = [];
   #closed: Error | null = null;
   #reactor: UcxReactor;
@@ -38,32 +41,45 @@ export class Mailbox<T> {
 
   /** Items queued (arrived while nobody waited). */
   get queued(): number {
-    return this.#items.length - this.#head;
+    return this.#count;
   }
 
   /** Hands `item` to the oldest waiter, or queues it. */
   push(item: T): void {
-    const w = this.#waiters.shift();
-    if (w !== undefined) {
+    if (this.#waiters.length > 0) {
+      const w = this.#waiters.shift()!;
       this.#reactor.end();
       w.unlisten?.();
       w.resolve(item);
       return;
     }
-    this.#items.push(item);
+    let items = this.#items;
+    if (this.#count === items.length) items = this.#grow();
+    items[(this.#head + this.#count++) & (items.length - 1)] = item;
+  }
+
+  #grow(): (T | undefined)[] {
+    const old = this.#items;
+    const items = new Array<T | undefined>(old.length * 2).fill(undefined);
+    for (let i = 0; i < this.#count; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
+    this.#head = 0;
+    return this.#items = items;
+  }
+
+  /** The oldest queued arrival, taken off the queue, or undefined when none is queued. */
+  take(): T | undefined {
+    if (this.#count === 0) return undefined;
+    const items = this.#items;
+    const item = items[this.#head];
+    items[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (items.length - 1);
+    this.#count--;
+    return item;
   }
 
   /** The next arrival: at once when one is queued, else when it comes. */
   next(signal?: AbortSignal): Promise<T> {
-    if (this.#head < this.#items.length) {
-      const item = this.#items[this.#head];
-      this.#items[this.#head++] = undefined as T;
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#head = 0;
-      }
-      return Promise.resolve(item);
-    }
+    if (this.#count > 0) return Promise.resolve(this.take()!);
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(abortError(signal, this.#what));
     return new Promise<T>((resolve, reject) => {
@@ -93,9 +109,7 @@ export class Mailbox<T> {
       w.unlisten?.();
       w.reject(this.#closed);
     }
-    for (let i = this.#head; i < this.#items.length; i++) this.#drop(this.#items[i]);
-    this.#items = [];
-    this.#head = 0;
+    for (let item = this.take(); item !== undefined; item = this.take()) this.#drop(item);
   }
 }
 

@@ -6,6 +6,7 @@
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { checkPtr } from "../ffi/library.ts";
 import { AmMessage, AmStream } from "./am.ts";
+import { CopyPool, MAX_POOLED } from "./copies.ts";
 import { tagOf, type WorkerCore } from "./core.ts";
 import {
   checkLength,
@@ -30,6 +31,8 @@ const TWO32 = 4294967296;
 const MAX_U32 = 0xffff_ffff;
 /** `op` of `pluvio_ucx_worker_wait` meaning "any event". */
 const WAIT_ANY = 0xffff_ffff;
+/** Flag of `pluvio_ucx_worker_wait`: spin until the previous wait's deadline. */
+const WAIT_RESUME = 2;
 
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
@@ -103,6 +106,7 @@ export class Worker implements Disposable {
   #ops = new OpTable();
   #ring: Int32Array;
   #arena: Uint8Array;
+  #copies = new CopyPool();
   #imm: Uint32Array;
   #eps = new Map<number, Endpoint>();
   #listeners = new Map<number, Listener>();
@@ -135,7 +139,7 @@ export class Worker implements Disposable {
       ops: this.#ops,
       imm: this.#imm,
       pending: (id, what, refs, signal) => this.#pending(id, what, refs, signal),
-      spin: (ns) => this.#spinAny(ns),
+      spin: (ns, resume) => this.#spinAny(ns, resume),
       dropEndpoint: (id) => this.#eps.delete(id),
       dropListener: (id) => this.#listeners.delete(id),
       dropStream: (id) => {
@@ -316,12 +320,17 @@ export class Worker implements Disposable {
     );
   }
 
-  /** Progresses until any event arrives or `ns` pass, dispatching it. */
-  #spinAny(ns: number): void {
+  /**
+   * Progresses until any event arrives or `ns` pass (with `resume`, until the deadline of
+   * the previous spin), dispatching what arrived; returns the events (0: time is up).
+   */
+  #spinAny(ns: number, resume: boolean): number {
     const p = this.#handle();
-    const n = this.#sym.pluvio_ucx_worker_wait(p, WAIT_ANY, Math.min(ns, MAX_U32), 0);
+    const flags = resume ? WAIT_RESUME : 0;
+    const n = this.#sym.pluvio_ucx_worker_wait(p, WAIT_ANY, Math.min(ns, MAX_U32), flags);
     if (n < 0) checkUcx(n, "progressing the UCX worker");
     else if (n > 0) this.#dispatch(n);
+    return n;
   }
 
   #endpoint(id: number, peer: string, reply: boolean): Endpoint {
@@ -523,13 +532,20 @@ export class Worker implements Disposable {
         data = all.subarray(hdrLen);
       }
     } else if (rndv || len === 0) {
-      header = hdrLen === 0 ? EMPTY : this.#arena.slice(hdrOff, hdrOff + hdrLen);
+      header = hdrLen === 0 ? EMPTY : this.#copies.copy(this.#arena, hdrOff, hdrOff + hdrLen);
       if (!rndv) data = EMPTY;
     } else if (hdrLen === 0) {
-      data = this.#arena.slice(dataOff, dataOff + len);
+      data = this.#copies.copy(this.#arena, dataOff, dataOff + len);
       header = EMPTY;
+    } else if (dataOff + len - hdrOff <= MAX_POOLED) {
+      // Native code put the payload right after the header: one copy for both, the
+      // payload aligned.
+      const skip = dataOff - hdrOff;
+      const copies = this.#copies;
+      const at = copies.put(this.#arena, hdrOff, dataOff + len, skip);
+      header = copies.chunk.subarray(at, at + hdrLen);
+      data = copies.chunk.subarray(at + skip, at + skip + len);
     } else {
-      // Native code put the payload right after the header: one copy for both.
       const both = this.#arena.slice(hdrOff, dataOff + len);
       header = both.subarray(0, hdrLen);
       data = both.subarray(dataOff - hdrOff);

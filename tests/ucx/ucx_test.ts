@@ -393,6 +393,47 @@ Deno.test("ucx: eager messages larger than the arena are spilled and delivered i
   }
 });
 
+Deno.test("ucx: tryRecv takes messages synchronously; kept copies stay intact and aligned", async () => {
+  await withPeer("echo", async (w, peer) => {
+    const ep = w.connectAddr(peer.addr);
+    const s = w.amStream(2);
+    // Nothing sent yet: a short spin finds nothing.
+    assert.equal(s.tryRecv(), null);
+    assert.equal(s.tryRecv({ spinUs: 100 }), null);
+    // Enough small messages to fill several 64 KiB copy chunks; all are kept and checked
+    // at the end, so a copy overwritten by a later arrival would show.
+    const kept: AmMessage[] = [];
+    for (let i = 0; i < 3000; i++) {
+      void ep.amSend(1, u32(i), pattern(1 + (i % 200), i));
+      let m: AmMessage | null = null;
+      for (let spins = 0; m === null; spins++) {
+        assert.ok(spins < 10_000, `message ${i} did not come back`);
+        m = s.tryRecv({ spinUs: 2000 });
+      }
+      kept.push(m);
+    }
+    for (let i = 0; i < kept.length; i++) {
+      assert.equal(readU32(kept[i].header), i);
+      assert.deepEqual(kept[i].data, pattern(1 + (i % 200), i));
+      assert.equal(kept[i].data!.byteOffset % 8, 0, "payload 8-byte aligned");
+    }
+    // Queued messages are returned without progressing the worker.
+    const burst = 20;
+    for (let i = 0; i < burst; i++) await ep.amSend(1, u32(i), pattern(4, i));
+    const got: number[] = [];
+    for (let spins = 0; got.length < burst && spins < 10_000; spins++) {
+      const m = s.tryRecv({ spinUs: 1000 });
+      if (m !== null) got.push(readU32(m.header));
+    }
+    assert.deepEqual(got, Array.from({ length: burst }, (_, i) => i));
+    assert.throws(() => s.tryRecv({ spinUs: -1 }), InvalidArgumentError);
+    s.close();
+    assert.throws(() => s.tryRecv(), ClosedError);
+    await ep.amSend(9);
+    assert.equal((await peer.status()).code, 0);
+  });
+});
+
 Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs values", async () => {
   await withPeer("echo", async (w, peer) => {
     const ep = w.connectAddr(peer.addr);
