@@ -1,67 +1,71 @@
 /**
- * The pluvio side of the UCX benchmark: spawns `pong.ts`, connects by worker address and
- * measures AM ping-pong latency and windowed AM bandwidth. Prints one JSON line:
- * `{ lat, latEvent: { [size]: one-way µs }, bw: { [size]: MiB/s } }` (medians over
- * rounds; `lat` with both sides busy-waiting up to `PLUVIO_BENCH_SPIN_US` (default 50) for
- * the next message, `latEvent` without: woken through the runtime's reactor).
+ * The pluvio side of the UCX benchmark: spawns `pong.ts`, connects by worker address,
+ * then runs one measurement per command line read from stdin and prints one JSON line
+ * each, so that `ucx_bench.ts` can alternate pluvio and `ucx_perftest` rounds (this
+ * machine's shared-memory latency changes by 4× over minutes: only rounds taken side by
+ * side compare).
  *
- * Usage: `deno run -A bench/ucx/pluvio_client.ts <sizes,comma> <rounds>` (UCX_* from env;
+ * Commands:
+ * - `lat <size> <mode> <iters>` → `{ "us": one-way µs }`: AM ping-pong, payload echoed.
+ *   `sync`: both sides receive with `stream.tryRecv({ spinUs })`; `spin`:
+ *   `await stream.recv({ spinUs })`; `event`: `await stream.recv()` (woken through the
+ *   runtime's reactor). Sends are awaited in every mode.
+ * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight, the receiver
+ *   pulling rendezvous payloads into its buffers, timed until it confirms the last one.
+ * - `quit`.
+ *
+ * Usage: `deno run -A bench/ucx/pluvio_client.ts` (UCX_* from the environment;
  * `PLUVIO_BENCH_EH=peer` connects with peer-failure handling, else without, like
- * `ucx_perftest` without `-e`).
+ * `ucx_perftest` without `-e`; `PLUVIO_BENCH_PONG_CPU` pins the pong process, the caller
+ * pins this one; `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of `sync` and `spin`).
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
-import { Context, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
+import { type AmMessage, Context, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
 
-const sizes = (Deno.args[0] ?? "8,4096,1048576").split(",").map(Number);
-const rounds = Number(Deno.args[1] ?? 5);
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
-/** Iterations per latency round, by size (about the same time per round). */
-function latIters(size: number): number {
-  return size >= 1 << 20 ? 300 : size >= 4096 ? 10_000 : 20_000;
-}
-
-/** Messages per bandwidth round, by size. */
-function bwCount(size: number): number {
-  return size >= 1 << 20 ? 1500 : size >= 4096 ? 100_000 : 200_000;
-}
-
-/** Microseconds each side busy-waits for the next ping/pong (`PLUVIO_BENCH_SPIN_US`, 50). */
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
+/** Header byte 0 of a ping: how the pong side receives the next one. */
+const MODES: Record<string, number> = { event: 0, spin: 1, sync: 2 };
 
-async function latency(w: Worker, ep: Endpoint, size: number, spinUs: number): Promise<number> {
+async function latency(
+  w: Worker,
+  ep: Endpoint,
+  size: number,
+  mode: string,
+  n: number,
+): Promise<number> {
   const s = w.amStream(2);
   const payload = new Uint8Array(size);
-  // The header tells the pong side whether to busy-wait for the next ping.
-  const header = new Uint8Array([spinUs > 0 ? 1 : 0]);
-  const opts = { spinUs };
+  const header = new Uint8Array([MODES[mode]]);
+  const opts = { spinUs: mode === "event" ? 0 : SPIN_US };
   let buf = new Uint8Array(size);
-  const one = async () => {
-    await ep.amSend(1, header, payload); // first: a spinning recv holds the thread
-    const m = await s.recv(opts);
-    if (m.isRendezvous) {
-      if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
-      await m.recvData(buf);
-    }
+  // The reply's payload lands in `buf` (one copy for eager, a pull for rendezvous).
+  const pull = async (m: AmMessage) => {
+    if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
+    await m.recvData(buf);
   };
-  const n = latIters(size);
-  for (let i = 0; i < n / 10; i++) await one(); // warm-up
+  const one = mode === "sync"
+    ? async () => {
+      await ep.amSend(1, header, payload); // first: a spinning receive holds the thread
+      let m = s.tryRecv(opts);
+      while (m === null) m = s.tryRecv(opts);
+      await pull(m);
+    }
+    : async () => {
+      await ep.amSend(1, header, payload);
+      await pull(await s.recv(opts));
+    };
+  for (let i = 0; i < Math.min(n, 2000); i++) await one(); // settles the pong side's mode
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await one();
   return ((performance.now() - t0) * 1000) / n / 2;
 }
 
-async function bandwidth(w: Worker, ep: Endpoint, size: number, window = 32): Promise<number> {
+async function bandwidth(w: Worker, ep: Endpoint, size: number, count: number, window = 32) {
   const done = w.amStream(5);
   const payload = new Uint8Array(size);
-  const count = bwCount(size);
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
@@ -77,16 +81,9 @@ async function bandwidth(w: Worker, ep: Endpoint, size: number, window = 32): Pr
 }
 
 const rt = new Runtime();
-const out: {
-  lat: Record<number, number>;
-  latEvent: Record<number, number>;
-  bw: Record<number, number>;
-} = { lat: {}, latEvent: {}, bw: {} };
 await rt.run(async () => {
   using ctx = new Context();
   using w = ctx.createWorker();
-  // PLUVIO_BENCH_PONG_CPU pins the pong process (the caller pins this one), as the
-  // bench pins ucx_perftest's server and client.
   const pongCpu = Deno.env.get("PLUVIO_BENCH_PONG_CPU");
   const pongArgs = [
     "run",
@@ -99,7 +96,7 @@ await rt.run(async () => {
     stdout: "piped",
     stdin: "null",
   }).spawn();
-  const kill = setTimeout(() => child.kill("SIGKILL"), 240_000);
+  const kill = setTimeout(() => child.kill("SIGKILL"), 1_800_000);
   try {
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const line = (await reader.read()).value ?? "";
@@ -108,16 +105,28 @@ await rt.run(async () => {
       errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none",
     });
     await ep.flush();
-    for (const size of sizes) {
-      const l: number[] = [];
-      const le: number[] = [];
-      const b: number[] = [];
-      for (let r = 0; r < rounds; r++) l.push(await latency(w, ep, size, SPIN_US));
-      for (let r = 0; r < rounds; r++) le.push(await latency(w, ep, size, 0));
-      for (let r = 0; r < rounds; r++) b.push(await bandwidth(w, ep, size));
-      out.lat[size] = median(l);
-      out.latEvent[size] = median(le);
-      out.bw[size] = median(b);
+    // JIT warm-up of every path before the first timed round.
+    for (const mode of Object.keys(MODES)) await latency(w, ep, 8, mode, 30_000);
+    console.log(JSON.stringify({ ready: true }));
+    const stdin = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = "";
+    for (;;) {
+      const nl = pending.indexOf("\n");
+      if (nl < 0) {
+        const r = await stdin.read();
+        if (r.done) break;
+        pending += r.value;
+        continue;
+      }
+      const [cmd, ...a] = pending.slice(0, nl).trim().split(/\s+/);
+      pending = pending.slice(nl + 1);
+      if (cmd === "quit") break;
+      if (cmd === "lat") {
+        const us = await latency(w, ep, Number(a[0]), a[1], Number(a[2]));
+        console.log(JSON.stringify({ us }));
+      } else if (cmd === "bw") {
+        console.log(JSON.stringify({ mibs: await bandwidth(w, ep, Number(a[0]), Number(a[1])) }));
+      } else throw new Error(`unknown command ${cmd}`);
     }
     await ep.amSend(9);
     await child.status;
@@ -126,4 +135,3 @@ await rt.run(async () => {
   }
 });
 rt.close();
-console.log(JSON.stringify(out));

@@ -4,7 +4,8 @@
  * Usage: `deno run -A bench/ucx/pong.ts <parent address, base64>`
  * Prints its worker address (base64) on one line, then:
  * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
- *   byte 1 asks it to busy-wait (`PLUVIO_BENCH_SPIN_US`, default 50) for the next ping;
+ *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
+ *   2 `tryRecv({ spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
  * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a reusable buffer;
  * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
  * - AM 9: exits.
@@ -13,7 +14,7 @@
  */
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
-import { Context } from "../../lib/ucx/mod.ts";
+import { type AmMessage, Context } from "../../lib/ucx/mod.ts";
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 const rt = new Runtime();
@@ -29,17 +30,21 @@ await rt.run(async () => {
   console.log(Buffer.from(worker.address()).toString("base64"));
   const pong = (async () => {
     let buf = new Uint8Array(1 << 20);
-    let spinUs = 0; // the pinger's header says whether to busy-wait for the next ping
+    let mode = 0; // the pinger's header byte 0: how to receive the next ping
+    const spin = { spinUs: SPIN_US };
     for (;;) {
-      let m;
+      let m: AmMessage | null = null;
       try {
-        m = await ping.recv({ spinUs });
+        if (mode === 2) {
+          // tryRecv spins; after a whole spin without a ping, wait through the runtime.
+          m = ping.tryRecv(spin) ?? ping.tryRecv(spin) ?? await ping.recv();
+        } else m = await ping.recv(mode === 1 ? spin : undefined);
       } catch {
         return; // closed
       }
-      spinUs = m.header[0] === 1 ? SPIN_US : 0;
+      mode = m.header[0];
       if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
-      const d = m.data ?? await m.recvData(buf);
+      const d = await m.recvData(buf); // eager: one copy, arena to buf; rendezvous: a pull
       await parent.amSend(2, m.header, d);
     }
   })();

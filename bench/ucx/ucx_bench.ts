@@ -8,6 +8,11 @@
  * `errorHandling: "peer"`). Prints a table of medians and ratios and writes it to
  * `bench/results/ucx.md`.
  *
+ * Each side's two processes are pinned to CPUs 0 and 1 (when there are two and `taskset`
+ * is there), and perftest and pluvio rounds alternate: on these VMs the cross-core
+ * latency moves between ~0.07 and ~0.3 µs over minutes, so only rounds taken side by
+ * side compare. Ratios are medians of the per-round ratios.
+ *
  * Usage: `deno run -A bench/ucx/ucx_bench.ts [rounds]`
  *
  * @module
@@ -30,6 +35,18 @@ function median(v: number[]): number {
 
 const PORT_BASE = 20000 + (Deno.pid % 20000);
 let portSeq = 0;
+
+/** Pins both processes of a pair to their own CPU when possible (client 0, server 1). */
+const PIN = navigator.hardwareConcurrency >= 2 &&
+  (await new Deno.Command("taskset", { args: ["-c", "0", "true"] }).output().then(
+    (o) => o.success,
+    () => false,
+  ));
+
+/** `exe args` run on `cpu` (through taskset when pinning). */
+function onCpu(cpu: number, exe: string, args: string[]): [string, string[]] {
+  return PIN ? ["taskset", ["-c", String(cpu), exe, ...args]] : [exe, args];
+}
 
 /** One ucx_perftest run (server + client); returns [one-way µs avg, MiB/s overall]. */
 async function perftest(
@@ -59,15 +76,17 @@ async function perftestOnce(
 ): Promise<{ lat: number; bw: number } | string> {
   const exe = perftestPath();
   const port = String(PORT_BASE + (portSeq++ % 1000));
-  const server = new Deno.Command(exe, {
-    args: ["-p", port, ...extra],
-    env,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const [sExe, sArgs] = onCpu(1, exe, ["-p", port, ...extra]);
+  const server = new Deno.Command(sExe, { args: sArgs, env, stdout: "null", stderr: "null" })
+    .spawn();
   await new Promise((r) => setTimeout(r, waitMs));
-  const client = new Deno.Command(exe, {
-    args: ["127.0.0.1", "-p", port, "-t", test, "-s", String(size), "-n", String(iters), ...extra],
+  const [cExe, cArgs] = onCpu(0, exe, [
+    "127.0.0.1",
+    ...["-p", port, "-t", test, "-s", String(size), "-n", String(iters)],
+    ...extra,
+  ]);
+  const client = new Deno.Command(cExe, {
+    args: cArgs,
     env,
     stdout: "piped",
     stderr: "piped",
@@ -88,54 +107,145 @@ async function perftestOnce(
   }
 }
 
-async function perftestSeries(env: Record<string, string>, extra: string[]) {
-  const lat: Record<number, number> = {}, bw: Record<number, number> = {};
-  for (const size of SIZES) {
-    const li = size >= 1 << 20 ? 1000 : 20_000;
-    const bi = size >= 1 << 20 ? 2000 : size >= 4096 ? 100_000 : 200_000;
-    const l: number[] = [], b: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      l.push((await perftest("ucp_am_lat", size, li, env, extra)).lat);
-    }
-    for (let r = 0; r < rounds; r++) b.push((await perftest("ucp_am_bw", size, bi, env, extra)).bw);
-    lat[size] = median(l);
-    bw[size] = median(b);
+/** A running `pluvio_client.ts` (and its pong process), driven one measurement at a time. */
+class PluvioPair {
+  #child: Deno.ChildProcess;
+  #in: WritableStreamDefaultWriter<Uint8Array>;
+  #out: ReadableStreamDefaultReader<string>;
+  #buf = "";
+
+  constructor(env: Record<string, string>) {
+    const [exe, args] = onCpu(0, Deno.execPath(), ["run", "-A", `${here}pluvio_client.ts`]);
+    this.#child = new Deno.Command(exe, {
+      args,
+      env: { ...env, ...(PIN ? { PLUVIO_BENCH_PONG_CPU: "1" } : {}) },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#in = this.#child.stdin.getWriter();
+    this.#out = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   }
-  return { lat, bw };
+
+  /** The next JSON line the client prints (bounded: a stuck client is killed). */
+  async line(): Promise<Record<string, number>> {
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 300_000);
+    try {
+      for (;;) {
+        const nl = this.#buf.indexOf("\n");
+        if (nl >= 0) {
+          const l = this.#buf.slice(0, nl);
+          this.#buf = this.#buf.slice(nl + 1);
+          return JSON.parse(l);
+        }
+        const r = await this.#out.read();
+        if (r.done) throw new Error("pluvio_client.ts exited");
+        this.#buf += r.value;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Runs one command (see pluvio_client.ts) and returns its result. */
+  async run(cmd: string): Promise<Record<string, number>> {
+    await this.#in.write(new TextEncoder().encode(cmd + "\n"));
+    return this.line();
+  }
+
+  async close(): Promise<void> {
+    await this.#in.write(new TextEncoder().encode("quit\n")).catch(() => {});
+    await this.#in.close().catch(() => {});
+    const t = setTimeout(() => this.#child.kill("SIGKILL"), 30_000);
+    await this.#child.status;
+    clearTimeout(t);
+  }
 }
 
-async function childJson(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
-    env,
-    stdout: "piped",
-    stderr: "inherit",
-    stdin: "null",
-    signal: AbortSignal.timeout(300_000),
-  }).output();
-  if (!out.success) throw new Error(`${args.join(" ")} failed (${out.code})`);
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]) as {
-    lat: Record<number, number>;
-    latEvent?: Record<number, number>;
-    bw: Record<number, number>;
-  };
+/** Latency iterations (perftest and pluvio alike), by size. */
+const latIters = (size: number) => size >= 1 << 20 ? 500 : 20_000;
+/** Bandwidth messages, by size. */
+const bwCount = (size: number) => size >= 1 << 20 ? 2000 : size >= 4096 ? 100_000 : 200_000;
+
+interface Row {
+  pt: number;
+  sync: number;
+  spin: number;
+  event: number;
+  ptBw: number;
+  bw: number;
+  rSync: number;
+  rSpin: number;
+  rBw: number;
+}
+
+/** One configuration: perftest and pluvio rounds alternating, size by size. */
+async function series(
+  env: Record<string, string>,
+  extra: string[],
+  eh: string,
+): Promise<Record<number, Row>> {
+  const pair = new PluvioPair({ ...env, PLUVIO_BENCH_EH: eh });
+  const rows: Record<number, Row> = {};
+  try {
+    await pair.line(); // connected and warmed up
+    for (const size of SIZES) {
+      const n = latIters(size);
+      const c = bwCount(size);
+      const all: Row[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const pt = (await perftest("ucp_am_lat", size, n, env, extra)).lat;
+        const sync = (await pair.run(`lat ${size} sync ${n}`)).us;
+        const spin = (await pair.run(`lat ${size} spin ${n}`)).us;
+        const event = (await pair.run(`lat ${size} event ${Math.min(n, 5000)}`)).us;
+        const ptBw = (await perftest("ucp_am_bw", size, c, env, extra)).bw;
+        const bw = (await pair.run(`bw ${size} ${c}`)).mibs;
+        const row = { pt, sync, spin, event, ptBw, bw, rSync: 0, rSpin: 0, rBw: 0 };
+        row.rSync = sync / pt;
+        row.rSpin = spin / pt;
+        row.rBw = bw / ptBw;
+        all.push(row);
+        console.error(`  ${size} B round ${r}: ${JSON.stringify(row)}`);
+      }
+      const med = (k: keyof Row) => median(all.map((x) => x[k]));
+      const keys = Object.keys(all[0]) as (keyof Row)[];
+      rows[size] = Object.fromEntries(keys.map((k) => [k, med(k)])) as unknown as Row;
+    }
+  } finally {
+    await pair.close();
+  }
+  return rows;
 }
 
 async function denoTcp() {
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${here}tcp_side.ts`, "server"],
-    stdout: "piped",
-    stdin: "null",
-  }).spawn();
+  const [exe, args] = onCpu(1, Deno.execPath(), ["run", "-A", `${here}tcp_side.ts`, "server"]);
+  const server = new Deno.Command(exe, { args, stdout: "piped", stdin: "null" }).spawn();
   const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const port = (await reader.read()).value!.trim();
   reader.releaseLock();
   try {
-    return await childJson(
-      [`${here}tcp_side.ts`, "client", port, SIZES.join(","), String(rounds)],
-      {},
-    );
+    const [cExe, cArgs] = onCpu(0, Deno.execPath(), [
+      "run",
+      "-A",
+      `${here}tcp_side.ts`,
+      "client",
+      port,
+      SIZES.join(","),
+      String(rounds),
+    ]);
+    const out = await new Deno.Command(cExe, {
+      args: cArgs,
+      stdout: "piped",
+      stderr: "inherit",
+      stdin: "null",
+      signal: AbortSignal.timeout(300_000),
+    }).output();
+    if (!out.success) throw new Error(`tcp_side.ts client failed (${out.code})`);
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    return JSON.parse(lines[lines.length - 1]) as {
+      lat: Record<number, number>;
+      bw: Record<number, number>;
+    };
   } finally {
     await server.status;
   }
@@ -162,28 +272,22 @@ const rows: string[] = [];
 const tcp = await denoTcp();
 console.error(`deno tcp: ${JSON.stringify(tcp)}`);
 for (const c of configs) {
-  const pt = await perftestSeries(c.env, c.extra);
-  console.error(`perftest ${c.name}: ${JSON.stringify(pt)}`);
-  const pl = await childJson([`${here}pluvio_client.ts`, SIZES.join(","), String(rounds)], {
-    ...c.env,
-    PLUVIO_BENCH_EH: c.eh,
-  });
-  console.error(`pluvio ${c.name}: ${JSON.stringify(pl)}`);
+  console.error(`${c.name}:`);
+  const r = await series(c.env, c.extra, c.eh);
   for (const s of SIZES) {
+    const x = r[s];
     rows.push(
-      `| ${c.name} | ${fmtSize(s)} | ${f(pt.lat[s])} | ${f(pl.lat[s])} | ${
-        f(pl.lat[s] / pt.lat[s])
-      }× | ${f(pl.latEvent![s])} | ` +
-        `${f(tcp.lat[s])} | ${f(tcp.lat[s] / pl.lat[s])}× | ${f(pt.bw[s])} | ${f(pl.bw[s])} | ` +
-        `${f(pl.bw[s] / pt.bw[s])}× | ${f(tcp.bw[s])} |`,
+      `| ${c.name} | ${fmtSize(s)} | ${f(x.pt)} | ${f(x.sync)} | ${f(x.rSync)}× | ${f(x.spin)} | ` +
+        `${f(x.rSpin)}× | ${f(x.event)} | ${f(tcp.lat[s])} | ${f(tcp.lat[s] / x.spin)}× | ` +
+        `${f(x.ptBw)} | ${f(x.bw)} | ${f(x.rBw)}× | ${f(tcp.bw[s])} |`,
     );
   }
 }
 const load1 = Deno.loadavg();
 
 const table = [
-  "| configuration | size | perftest lat µs | pluvio lat µs (spin) | pluvio/perftest | pluvio lat µs (no spin) | Deno TCP lat µs | TCP/pluvio | perftest MiB/s | pluvio MiB/s | pluvio/perftest | Deno TCP MiB/s |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "| configuration | size | perftest lat µs | pluvio tryRecv µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio MiB/s | ×perftest | Deno TCP MiB/s |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
 console.log(table);
@@ -196,18 +300,26 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   \`ucp_am_lat\` (average one-way latency) and \`ucp_am_bw\` (overall bandwidth), client and
   server as two processes on 127.0.0.1.
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a
-  pluvio \`Runtime\` (default idle policy: spin, yield, park on the UCX event fd). Latency =
-  AM ping-pong (payload echoed back), one-way = round trip / 2, measured twice: "spin" with
-  both sides receiving with \`recv({ spinUs: 50 })\` (busy-wait on the worker, like
-  perftest), "no spin" woken through the runtime's reactor; bandwidth = AM sends of
-  the size with 32 in flight, the receiver pulling rendezvous payloads into its buffers,
-  timed until the receiver confirms the last one.
+  pluvio \`Runtime\`. Latency = AM ping-pong (payload echoed back, sends awaited), one-way =
+  round trip / 2, with three ways of receiving on both sides: \`stream.tryRecv({ spinUs: 50 })\`
+  (synchronous, no promise per message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
+  like perftest, then resolves a promise), \`await stream.recv()\` (woken through the runtime's
+  reactor: spin, yield, park on the UCX event fd). Bandwidth = AM sends of the size with 32
+  in flight, the receiver pulling rendezvous payloads into its buffers, timed until the
+  receiver confirms the last one.
+- ${
+  PIN
+    ? "Pinned: each pair's client on CPU 0, its server (pong) on CPU 1, through `taskset`"
+    : "Not pinned (fewer than 2 CPUs or no `taskset`)"
+}.
+  perftest and pluvio rounds alternate (latency, then bandwidth, size by size): the
+  cross-core latency of these VMs moves between ~0.07 and ~0.3 µs over minutes, so only
+  side-by-side rounds compare. Figures are medians of ${rounds} rounds; the ×perftest
+  columns are medians of the per-round ratios.
 - Deno TCP: \`Deno.connect\`/\`Deno.listen\` on loopback (noDelay), same patterns
-  (\`bench/ucx/tcp_side.ts\`); shown next to each configuration, measured once.
-- Every figure is the median of ${rounds} rounds; ratios are taken within this run.
-- Machine: 2 cores, shared: load average ${load0.map((x) => x.toFixed(1)).join(" ")} at the
-  start, ${load1.map((x) => x.toFixed(1)).join(" ")} at the end (other engineers' builds and
-  benchmarks were running), so absolute figures are noisy; ratios are side by side.
+  (\`bench/ucx/tcp_side.ts\`, pinned the same way); measured once, before the rest.
+- Machine: 2 cores; load average ${load0.map((x) => x.toFixed(1)).join(" ")} at the start,
+  ${load1.map((x) => x.toFixed(1)).join(" ")} at the end.
 - UCX 1.12 cannot watch shared-memory peers: with peer-failure handling (pluvio's default,
   and \`ucx_perftest -e\`) Active Messages go over TCP even on one host.
 

@@ -14,17 +14,35 @@ import {
   type SpinOptions,
 } from "./endpoint.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
+import type { CopyPool } from "./copies.ts";
 import { checkUcx } from "./native.ts";
 
 /**
- * An arrived Active Message. Its `header` (and an eager payload) are already copied
- * out; a rendezvous payload (large messages) stays at the sender until
+ * Where an eager payload waits until it is copied out: the worker's message arena, valid
+ * until the worker is next progressed (the worker copies every payload still there
+ * before it progresses again).
+ */
+export interface ArenaRef {
+  /** The native arena. */
+  readonly arena: Uint8Array;
+  /** Where copies nobody asked a buffer for go. */
+  readonly copies: CopyPool;
+}
+
+/**
+ * An arrived Active Message. Its `header` is already copied out. An eager payload is
+ * copied out when first asked for ({@link AmMessage.data}, or straight into the caller's
+ * buffer by {@link AmMessage.recvData}), at the latest before the worker progresses
+ * again; a rendezvous payload (large messages) stays at the sender until
  * {@link AmMessage.recvData} pulls it: call that or {@link AmMessage.release}.
  */
 export class AmMessage {
   #w: WorkerCore;
   #msg: number;
   #data: Uint8Array | null;
+  /** Set while the eager payload still sits in the arena, at `#off`. */
+  #src: ArenaRef | null = null;
+  #off = 0;
   /** The Active Message id it was sent with. */
   readonly id: number;
   /** The header bytes (owned by this message). */
@@ -53,36 +71,79 @@ export class AmMessage {
     this.replyEndpoint = replyEndpoint;
   }
 
+  /** @internal The eager payload is at `off` in `src`'s arena until {@link AmMessage.detach}. */
+  inArena(src: ArenaRef, off: number): void {
+    this.#src = src;
+    this.#off = off;
+  }
+
+  /** @internal Copies an eager payload out of the arena (the worker is about to progress). */
+  detach(): void {
+    const src = this.#src;
+    if (src === null) return;
+    this.#src = null;
+    this.#data = src.copies.copy(src.arena, this.#off, this.#off + this.dataLength);
+  }
+
   /** Whether the payload is still at the sender (rendezvous) and not yet received. */
   get isRendezvous(): boolean {
     return this.#msg >= 0;
   }
 
-  /** The eager payload (already here), or null for a rendezvous or consumed payload. */
+  /**
+   * The eager payload (copied out of the worker on first use), or null for a rendezvous
+   * or released payload. After `recvData(buf)` it is the view of `buf` that received it.
+   */
   get data(): Uint8Array | null {
+    if (this.#src !== null) this.detach();
     return this.#data;
   }
 
   /**
    * The payload: copied into `buf` when given (it must hold {@link AmMessage.dataLength}
    * bytes; the result is a view of it), else in a new buffer (or the eager copy). A
-   * rendezvous payload is pulled from the sender, straight into the buffer. Can be
-   * called once for a rendezvous payload.
+   * rendezvous payload is pulled from the sender, straight into the buffer, and can be
+   * received once; an eager one still in the worker goes straight into `buf` (one copy).
    */
-  async recvData(buf?: Uint8Array, options: SignalOptions = {}): Promise<Uint8Array> {
-    const what = `receiving the ${this.dataLength}-byte payload of AM ${this.id}`;
-    if (buf !== undefined && buf.length < this.dataLength) {
-      throw new InvalidArgumentError(
-        `${what}: the buffer holds ${buf.length} bytes, the payload ${this.dataLength}`,
-      );
-    }
-    if (this.#msg < 0) {
-      const d = this.#data;
-      if (d === null) throw new InvalidArgumentError(`${what}: the payload was already received`);
-      if (buf === undefined) return d;
+  recvData(buf?: Uint8Array, options: SignalOptions = {}): Promise<Uint8Array> {
+    if (this.#msg >= 0) return this.#pull(buf, options);
+    try {
+      if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);
+      const src = this.#src;
+      if (src !== null && buf !== undefined) {
+        // Straight from the arena into the caller's buffer; later reads of `data` see it.
+        this.#src = null;
+        const n = this.dataLength;
+        if (n <= 16) { for (let i = 0; i < n; i++) buf[i] = src.arena[this.#off + i]; }
+        else buf.set(src.arena.subarray(this.#off, this.#off + n));
+        return Promise.resolve(this.#data = buf.subarray(0, n));
+      }
+      const d = this.data;
+      if (d === null) {
+        throw new InvalidArgumentError(`${this.#what()}: the payload was already received`);
+      }
+      if (buf === undefined) return Promise.resolve(d);
       buf.set(d);
-      return buf.subarray(0, d.length);
+      return Promise.resolve(buf.subarray(0, d.length));
+    } catch (e) {
+      return Promise.reject(e);
     }
+  }
+
+  #what(): string {
+    return `receiving the ${this.dataLength}-byte payload of AM ${this.id}`;
+  }
+
+  #tooSmall(buf: Uint8Array): never {
+    throw new InvalidArgumentError(
+      `${this.#what()}: the buffer holds ${buf.length} bytes, the payload ${this.dataLength}`,
+    );
+  }
+
+  /** Pulls a rendezvous payload. */
+  async #pull(buf: Uint8Array | undefined, options: SignalOptions): Promise<Uint8Array> {
+    const what = this.#what();
+    if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);
     if (options.signal?.aborted) throw abortError(options.signal, what);
     const target = buf ?? new Uint8Array(this.dataLength);
     checkLength(target, what);
@@ -107,6 +168,7 @@ export class AmMessage {
   release(): void {
     if (this.#msg < 0) {
       this.#data = null;
+      this.#src = null;
       return;
     }
     const msg = this.#msg;

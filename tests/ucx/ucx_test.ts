@@ -417,6 +417,26 @@ Deno.test("ucx: tryRecv takes messages synchronously; kept copies stay intact an
       assert.deepEqual(kept[i].data, pattern(1 + (i % 200), i));
       assert.equal(kept[i].data!.byteOffset % 8, 0, "payload 8-byte aligned");
     }
+    // A larger eager payload waits in the worker until asked for: straight into a buffer,
+    // or copied out when the worker progresses first.
+    const take = () => {
+      for (let spins = 0; spins < 10_000; spins++) {
+        const m = s.tryRecv({ spinUs: 2000 });
+        if (m !== null) return m;
+      }
+      throw new Error("no message");
+    };
+    const buf = new Uint8Array(2000);
+    await ep.amSend(1, u32(1), pattern(1500, 1));
+    const direct = take();
+    assert.deepEqual(await direct.recvData(buf), pattern(1500, 1));
+    assert.equal(direct.data!.buffer, buf.buffer, "data is the view of buf after recvData(buf)");
+    await ep.amSend(1, u32(2), pattern(1500, 2));
+    const later = take();
+    assert.equal(s.tryRecv({ spinUs: 200 }), null); // progresses: the payload is copied out
+    assert.deepEqual(await later.recvData(buf), pattern(1500, 2));
+    assert.deepEqual(later.data, pattern(1500, 2));
+    await assert.rejects(later.recvData(new Uint8Array(10)), InvalidArgumentError);
     // Queued messages are returned without progressing the worker.
     const burst = 20;
     for (let i = 0; i < burst; i++) await ep.amSend(1, u32(i), pattern(4, i));
