@@ -7,9 +7,12 @@
  *
  * Commands:
  * - `lat <size> <mode> <iters>` → `{ "us": one-way µs }`: AM ping-pong, payload echoed.
- *   `sync`: both sides receive with `stream.tryRecv({ spinUs })`; `spin`:
+ *   `sync`: both sides receive with `stream.tryRecv({ spinUs })` and read an eager
+ *   payload as `message.data` (all synchronous, no promise but the send's); `spin`:
  *   `await stream.recv({ spinUs })`; `event`: `await stream.recv()` (woken through the
- *   runtime's reactor). Sends are awaited in every mode.
+ *   runtime's reactor); in these two, payloads are received into a buffer with
+ *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
+ *   (1 MiB) spin like the receives (`spinUs` of `amSend` and `recvData`).
  * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight, the receiver
  *   pulling rendezvous payloads into its buffers, timed until it confirms the last one.
  * - `quit`.
@@ -44,17 +47,21 @@ async function latency(
   // The reply's payload lands in `buf` (one copy for eager, a pull for rendezvous).
   const pull = async (m: AmMessage) => {
     if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
-    await m.recvData(buf);
+    await m.recvData(buf, opts);
   };
+  // Rendezvous sends (1 MiB) spin in the spinning modes, like the receives.
+  const sendOpts = size > 8192 ? opts : undefined;
   const one = mode === "sync"
     ? async () => {
-      await ep.amSend(1, header, payload); // first: a spinning receive holds the thread
+      await ep.amSend(1, header, payload, sendOpts); // first: a spinning receive holds the thread
       let m = s.tryRecv(opts);
       while (m === null) m = s.tryRecv(opts);
-      await pull(m);
+      // Eager payloads are read synchronously; rendezvous ones pulled into `buf`.
+      if (m.isRendezvous) await pull(m);
+      else if (m.data!.length !== size) throw new Error("short reply");
     }
     : async () => {
-      await ep.amSend(1, header, payload);
+      await ep.amSend(1, header, payload, sendOpts);
       await pull(await s.recv(opts));
     };
   for (let i = 0; i < Math.min(n, 2000); i++) await one(); // settles the pong side's mode

@@ -44,8 +44,11 @@ await rt.run(async () => {
       }
       mode = m.header[0];
       if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
-      const d = await m.recvData(buf); // eager: one copy, arena to buf; rendezvous: a pull
-      await parent.amSend(2, m.header, d);
+      // Rendezvous payloads (and their sends) spin in modes 1 and 2 like the receives.
+      const o = mode === 0 || !m.isRendezvous ? undefined : spin;
+      // Mode 2 reads an eager payload synchronously (no promise); else one copy into buf.
+      const d = mode === 2 && !m.isRendezvous ? m.data! : await m.recvData(buf, o);
+      await parent.amSend(2, m.header, d, o);
     }
   })();
   const sink = (async () => {

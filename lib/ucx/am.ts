@@ -9,7 +9,6 @@ import {
   type AmSendOptions,
   checkLength,
   type Endpoint,
-  type SignalOptions,
   spinNs,
   type SpinOptions,
 } from "./endpoint.ts";
@@ -104,8 +103,10 @@ export class AmMessage {
    * bytes; the result is a view of it), else in a new buffer (or the eager copy). A
    * rendezvous payload is pulled from the sender, straight into the buffer, and can be
    * received once; an eager one still in the worker goes straight into `buf` (one copy).
+   * With `spinUs`, a pull busy-waits on the worker up to that long before it waits
+   * through the event loop.
    */
-  recvData(buf?: Uint8Array, options: SignalOptions = {}): Promise<Uint8Array> {
+  recvData(buf?: Uint8Array, options: SpinOptions = {}): Promise<Uint8Array> {
     if (this.#msg >= 0) return this.#pull(buf, options);
     try {
       if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);
@@ -141,9 +142,10 @@ export class AmMessage {
   }
 
   /** Pulls a rendezvous payload. */
-  async #pull(buf: Uint8Array | undefined, options: SignalOptions): Promise<Uint8Array> {
+  async #pull(buf: Uint8Array | undefined, options: SpinOptions): Promise<Uint8Array> {
     const what = this.#what();
     if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);
+    const ns = spinNs(options);
     if (options.signal?.aborted) throw abortError(options.signal, what);
     const target = buf ?? new Uint8Array(this.dataLength);
     checkLength(target, what);
@@ -160,7 +162,7 @@ export class AmMessage {
       w.ops.release(op);
       checkUcx(rc, what);
     }
-    const r = await w.pending(op, what, target, options.signal);
+    const r = await w.pending(op, what, target, options.signal, ns);
     return target.subarray(0, r.length);
   }
 

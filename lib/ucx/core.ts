@@ -22,13 +22,15 @@ export interface WorkerCore {
   readonly imm: Uint32Array;
   /**
    * Waits for in-flight op `id` (native returned 0), keeping `refs` alive until it ends.
-   * `what` describes it for errors (a function when building the text costs).
+   * `what` describes it for errors (a function when building the text costs). With
+   * `spinNs`, busy-waits on the worker that long first (no executor turn if it ends).
    */
   pending(
     id: number,
     what: string | (() => string),
     refs: unknown,
     signal?: AbortSignal,
+    spinNs?: number,
   ): Promise<OpResult>;
   /**
    * Progresses the worker synchronously until any event arrives or `ns` nanoseconds

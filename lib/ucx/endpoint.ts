@@ -11,6 +11,12 @@ import { lastError } from "../ffi/library.ts";
 
 /** Options of {@link Endpoint.amSend}. */
 export interface AmSendOptions {
+  /**
+   * When UCX cannot finish the send at once (a rendezvous payload waits for the
+   * receiver to pull it), busy-wait on the worker up to this many microseconds before
+   * waiting through the event loop (see {@link SpinOptions.spinUs}).
+   */
+  spinUs?: number;
   /** Let the receiver reply through `message.reply()` (UCX passes it a reply endpoint). */
   needReply?: boolean;
   /** Force a protocol: `"eager"` (copied through bounce buffers) or `"rndv"` (zero-copy pull). */
@@ -148,8 +154,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
       if (d.length > MAX_U32) checkLength(d, `${this.#amWhat(id)}: data`);
       let flags = 0;
       let signal: AbortSignal | undefined;
+      let ns = 0;
       if (options !== undefined) {
         signal = options.signal;
+        if (options.spinUs !== undefined) ns = spinNs(options);
         if (signal?.aborted) throw abortError(signal, this.#amWhat(id));
         if (options.needReply) flags |= 1;
         if (options.proto === "eager") flags |= 2;
@@ -169,7 +177,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
         w.ops.release(op);
         this.#fail(rc, this.#amWhat(id));
       }
-      return settle(w.pending(op, this.#amWhat(id), [h, d], signal));
+      return settle(w.pending(op, this.#amWhat(id), [h, d], signal, ns));
     } catch (e) {
       return Promise.reject(e);
     }

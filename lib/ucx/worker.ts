@@ -145,7 +145,10 @@ export class Worker implements Disposable {
       reactor: this.#reactor,
       ops: this.#ops,
       imm: this.#imm,
-      pending: (id, what, refs, signal) => this.#pending(id, what, refs, signal),
+      pending: (id, what, refs, signal, spinNs) =>
+        spinNs
+          ? this.#pendingSpin(id, what, refs, spinNs, signal)
+          : this.#pending(id, what, refs, signal),
       spin: (ns, resume) => this.#spinAny(ns, resume),
       dropEndpoint: (id) => this.#eps.delete(id),
       dropListener: (id) => this.#listeners.delete(id),
@@ -359,6 +362,23 @@ export class Worker implements Disposable {
       this.#ops.set(id, op);
       this.#reactor.begin();
     });
+  }
+
+  /** {@link Worker.#pending} that busy-waits up to `ns` first. */
+  #pendingSpin(
+    id: number,
+    what: string | (() => string),
+    refs: unknown,
+    ns: number,
+    signal?: AbortSignal,
+  ): Promise<OpResult> {
+    const op = new SyncOp(what, refs);
+    op.id = id;
+    op.uncounted = true; // counted by the reactor only if the spin is not enough
+    this.#ops.set(id, op);
+    this.waitSync(op, ns, false);
+    if (op.done) return op.failed ? Promise.reject(op.error) : Promise.resolve(op.result!);
+    return this.settleLater(op, signal);
   }
 
   /** Makes an abort of `signal` reject (and cancel) op `id`. */

@@ -477,9 +477,20 @@ Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs 
       assert.equal(r.length, 16);
       assert.deepEqual(buf, pattern(16, i));
     }
+    // Rendezvous: the send (done once the peer pulled) and the pull spin too.
+    const big = pattern(1 << 20, 5);
+    const into = new Uint8Array(1 << 20);
+    for (let i = 0; i < 3; i++) {
+      await ep.amSend(1, u32(5), big, { proto: "rndv", spinUs: 5000 });
+      const m = await s.recv({ spinUs: 5000 });
+      assert.equal(m.dataLength, 1 << 20);
+      into.fill(0);
+      assert.deepEqual(await m.recvData(into, { spinUs: 5000 }), big);
+    }
     for (const spinUs of [-1, NaN, 2e6]) {
       await assert.rejects(s.recv({ spinUs }), InvalidArgumentError);
       await assert.rejects(w.tagRecv(1n, buf, { spinUs }), InvalidArgumentError);
+      await assert.rejects(ep.amSend(1, u32(0), big, { spinUs }), InvalidArgumentError);
     }
     await ep.amSend(9);
     assert.equal((await peer.status()).code, 0);
