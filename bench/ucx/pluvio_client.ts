@@ -8,7 +8,8 @@
  * Commands:
  * - `lat <size> <mode> <iters>` → `{ "us": one-way µs }`: AM ping-pong, payload echoed.
  *   `sync`: both sides receive with `stream.tryRecv({ spinUs })` and read an eager
- *   payload as `message.data` (all synchronous, no promise but the send's); `spin`:
+ *   payload of ≤ 64 B as `message.data` (synchronous, no promise but the send's), larger
+ *   ones with `await message.recvData(buf)`; `spin`:
  *   `await stream.recv({ spinUs })`; `event`: `await stream.recv()` (woken through the
  *   runtime's reactor); in these two, payloads are received into a buffer with
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
@@ -56,8 +57,9 @@ async function latency(
       await ep.amSend(1, header, payload, sendOpts); // first: a spinning receive holds the thread
       let m = s.tryRecv(opts);
       while (m === null) m = s.tryRecv(opts);
-      // Eager payloads are read synchronously; rendezvous ones pulled into `buf`.
-      if (m.isRendezvous) await pull(m);
+      // Small eager payloads are read synchronously (`data`); larger ones go straight
+      // into `buf` (one copy, no allocation), rendezvous ones are pulled into it.
+      if (m.dataLength > 64 || m.isRendezvous) await pull(m);
       else if (m.data!.length !== size) throw new Error("short reply");
     }
     : async () => {

@@ -46,8 +46,9 @@ await rt.run(async () => {
       if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
       // Rendezvous payloads (and their sends) spin in modes 1 and 2 like the receives.
       const o = mode === 0 || !m.isRendezvous ? undefined : spin;
-      // Mode 2 reads an eager payload synchronously (no promise); else one copy into buf.
-      const d = mode === 2 && !m.isRendezvous ? m.data! : await m.recvData(buf, o);
+      // Mode 2 reads a small eager payload synchronously (no promise); else one copy into
+      // buf (eager) or a pull (rendezvous).
+      const d = mode === 2 && m.dataLength <= 64 ? m.data! : await m.recvData(buf, o);
       await parent.amSend(2, m.header, d, o);
     }
   })();
