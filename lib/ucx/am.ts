@@ -13,7 +13,7 @@ import {
   type SpinOptions,
 } from "./endpoint.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
-import type { CopyPool } from "./copies.ts";
+import { copyInto, type CopyPool } from "./copies.ts";
 import { checkUcx } from "./native.ts";
 
 /**
@@ -115,8 +115,7 @@ export class AmMessage {
         // Straight from the arena into the caller's buffer; later reads of `data` see it.
         this.#src = null;
         const n = this.dataLength;
-        if (n <= 16) { for (let i = 0; i < n; i++) buf[i] = src.arena[this.#off + i]; }
-        else buf.set(src.arena.subarray(this.#off, this.#off + n));
+        copyInto(buf, 0, src.arena, this.#off, this.#off + n);
         return Promise.resolve(this.#data = buf.subarray(0, n));
       }
       const d = this.data;
@@ -247,11 +246,10 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
   tryRecv(options: { spinUs?: number } = {}): AmMessage | null {
     const box = this.#box;
     let m = box.take();
-    if (m !== undefined) return m;
-    if (box.closed) throw new ClosedError(`AM stream ${this.id} is closed`);
-    const ns = spinNs(options);
-    this.#spin(ns > 0 ? ns : 1);
-    m = box.take();
+    if (m === undefined && !box.closed) {
+      this.#spin(spinNs(options) || 1);
+      m = box.take();
+    }
     if (m !== undefined) return m;
     if (box.closed) throw new ClosedError(`AM stream ${this.id} is closed`);
     return null;

@@ -13,7 +13,7 @@
 /** Bytes per chunk. */
 const CHUNK = 64 * 1024;
 /** Larger copies get their own buffer (a chunk would hold too few of them). */
-export const MAX_POOLED = 4096;
+const MAX_POOLED = 4096;
 
 /** Hands out copies of small byte ranges from shared chunks. */
 export class CopyPool {
@@ -33,10 +33,7 @@ export class CopyPool {
       this.chunk = new Uint8Array(CHUNK);
       at = (-alignAt) & 7; // the first offset where `alignAt` lands aligned
     }
-    const c = this.chunk;
-    // A loop beats `set` (and the view it needs) below ~16 bytes: 7 ns against 23.
-    if (n <= 16) { for (let i = 0; i < n; i++) c[at + i] = src[from + i]; }
-    else c.set(src.subarray(from, to), at);
+    copyInto(this.chunk, at, src, from, to);
     this.#off = at + n;
     return at;
   }
@@ -47,4 +44,17 @@ export class CopyPool {
     const at = this.put(src, from, to, 0);
     return this.chunk.subarray(at, at + to - from);
   }
+}
+
+/** Copies `src[from, to)` into `dst` at `at`. */
+export function copyInto(
+  dst: Uint8Array,
+  at: number,
+  src: Uint8Array,
+  from: number,
+  to: number,
+): void {
+  // A loop beats `set` (and the view it needs) below ~16 bytes: 7 ns against 23.
+  if (to - from <= 16) { for (let i = from; i < to; i++) dst[at++] = src[i]; }
+  else dst.set(src.subarray(from, to), at);
 }

@@ -148,8 +148,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
       if (!(id >>> 0 === id && id <= 0xffff)) {
         throw new InvalidArgumentError(`${this.#amWhat(id)}: AM id must be an integer in 0..65535`);
       }
-      const h = header instanceof Uint8Array ? header : asBytes(header);
-      const d = data instanceof Uint8Array ? data : asBytes(data);
+      const h = asBytes(header);
+      const d = asBytes(data);
       if (h.length > MAX_U32) checkLength(h, `${this.#amWhat(id)}: header`);
       if (d.length > MAX_U32) checkLength(d, `${this.#amWhat(id)}: data`);
       let flags = 0;

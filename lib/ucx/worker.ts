@@ -214,14 +214,7 @@ export class Worker implements Disposable {
       this.#sym.pluvio_ucx_ep_connect_socket(this.#handle(), b, BigInt(b.length), flags),
       `connecting to ${addr}`,
     );
-    const ep = this.#endpoint(id, addr, false);
-    try {
-      await ep.flush({ signal: options.signal });
-    } catch (e) {
-      await ep.close({ force: true }).catch(() => {});
-      throw e;
-    }
-    return ep;
+    return await this.#connected(this.#endpoint(id, addr, false), options.signal);
   }
 
   /** Listens on "host:port" (port 0 picks a free port: see `listener.address`). */
@@ -245,9 +238,13 @@ export class Worker implements Disposable {
       peer = req.clientAddress;
     } catch { /* informational only */ }
     const id = checkUcx(this.#sym.pluvio_ucx_ep_accept(p, req.take(), flags), `accepting ${peer}`);
-    const ep = this.#endpoint(id, peer, false);
+    return await this.#connected(this.#endpoint(id, peer, false), options.signal);
+  }
+
+  /** `ep` once its connection is up; force-closed when that fails. */
+  async #connected(ep: Endpoint, signal?: AbortSignal): Promise<Endpoint> {
     try {
-      await ep.flush({ signal: options.signal });
+      await ep.flush({ signal });
     } catch (e) {
       await ep.close({ force: true }).catch(() => {});
       throw e;
@@ -377,8 +374,7 @@ export class Worker implements Disposable {
     op.uncounted = true; // counted by the reactor only if the spin is not enough
     this.#ops.set(id, op);
     this.waitSync(op, ns, false);
-    if (op.done) return op.failed ? Promise.reject(op.error) : Promise.resolve(op.result!);
-    return this.settleLater(op, signal);
+    return this.settleLater(op, signal); // settles at once when the spin was enough
   }
 
   /** Makes an abort of `signal` reject (and cancel) op `id`. */
@@ -562,15 +558,13 @@ export class Worker implements Disposable {
         header = all.subarray(0, hdrLen);
         data = all.subarray(hdrLen);
       }
-    } else if (rndv || len === 0) {
+    } else if (rndv || len === 0 || len > EAGER_LAZY) {
       header = hdrLen === 0 ? EMPTY : this.#copies.copy(this.#arena, hdrOff, hdrOff + hdrLen);
-      if (!rndv) data = EMPTY;
-    } else if (len > EAGER_LAZY) {
-      // Left in the arena: `recvData(buf)` copies it once, straight into the caller's
-      // buffer (a new ArrayBuffer costs ~0.4 µs per KiB in Deno); else copied out before
-      // the worker next progresses.
-      header = hdrLen === 0 ? EMPTY : this.#copies.copy(this.#arena, hdrOff, hdrOff + hdrLen);
-      lazy = true;
+      // A larger eager payload is left in the arena: `recvData(buf)` copies it once,
+      // straight into the caller's buffer (a new ArrayBuffer costs ~0.4 µs per KiB in
+      // Deno); else it is copied out before the worker next progresses.
+      if (len === 0) data = EMPTY;
+      else lazy = !rndv;
     } else if (hdrLen === 0) {
       data = this.#copies.copy(this.#arena, dataOff, dataOff + len);
       header = EMPTY;
