@@ -7,9 +7,9 @@
  *
  * Commands:
  * - `lat <size> <mode> <iters>` → `{ "us": one-way µs }`: AM ping-pong, payload echoed.
- *   `sync`: both sides receive with `stream.tryRecv({ spinUs })` and read an eager
- *   payload of ≤ 64 B as `message.data` (synchronous, no promise but the send's), larger
- *   ones with `await message.recvData(buf)`; `spin`:
+ *   `sync`: both sides receive with `stream.tryRecvInto(buf, { header, spinUs })`
+ *   (synchronous: an eager payload lands in `buf` during the spin, no promise but the
+ *   send's), rendezvous payloads with `await message.recvData(buf)`; `spin`:
  *   `await stream.recv({ spinUs })`; `event`: `await stream.recv()` (woken through the
  *   runtime's reactor); in these two, payloads are received into a buffer with
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
@@ -52,23 +52,32 @@ async function latency(
   };
   // Rendezvous sends (1 MiB) spin in the spinning modes, like the receives.
   const sendOpts = size > 8192 ? opts : undefined;
-  const one = mode === "sync"
-    ? async () => {
-      await ep.amSend(1, header, payload, sendOpts); // first: a spinning receive holds the thread
-      let m = s.tryRecv(opts);
-      while (m === null) m = s.tryRecv(opts);
-      // Small eager payloads are read synchronously (`data`); larger ones go straight
-      // into `buf` (one copy, no allocation), rendezvous ones are pulled into it.
-      if (m.dataLength > 64 || m.isRendezvous) await pull(m);
-      else if (m.data!.length !== size) throw new Error("short reply");
+  // One loop per mode, no per-iteration function: an `await` between receiving the reply
+  // and sending the next ping would sit on the measured path.
+  const into = { header: new Uint8Array(1), spinUs: SPIN_US };
+  const run = mode === "sync"
+    ? async (k: number) => {
+      if (buf.length < size) buf = new Uint8Array(size);
+      for (let i = 0; i < k; i++) {
+        // The send's await overlaps the flight of the ping.
+        await ep.amSend(1, header, payload, sendOpts);
+        // Eager replies land in `buf` (header in `into.header`) during the spin;
+        // rendezvous ones are pulled into it.
+        let m = s.tryRecvInto(buf, into);
+        while (m === null) m = s.tryRecvInto(buf, into);
+        if (m.isRendezvous) await pull(m);
+        else if (m.dataLength !== size) throw new Error("short reply");
+      }
     }
-    : async () => {
-      await ep.amSend(1, header, payload, sendOpts);
-      await pull(await s.recv(opts));
+    : async (k: number) => {
+      for (let i = 0; i < k; i++) {
+        await ep.amSend(1, header, payload, sendOpts);
+        await pull(await s.recv(opts));
+      }
     };
-  for (let i = 0; i < Math.min(n, 2000); i++) await one(); // settles the pong side's mode
+  await run(Math.min(n, 2000)); // settles the pong side's mode
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) await one();
+  await run(n);
   return ((performance.now() - t0) * 1000) / n / 2;
 }
 

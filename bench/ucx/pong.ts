@@ -5,7 +5,7 @@
  * Prints its worker address (base64) on one line, then:
  * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
  *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
- *   2 `tryRecv({ spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
+ *   2 `tryRecvInto(buf, { header, spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
  * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a reusable buffer;
  * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
  * - AM 9: exits.
@@ -32,18 +32,34 @@ await rt.run(async () => {
     let buf = new Uint8Array(1 << 20);
     let mode = 0; // the pinger's header byte 0: how to receive the next ping
     const spin = { spinUs: SPIN_US };
+    const hbuf = new Uint8Array(1);
+    const into = { header: hbuf, spinUs: SPIN_US };
+    // Views of `buf` to send back, by length (no view per message).
+    let echo = buf.subarray(0, 0);
     for (;;) {
       let m: AmMessage | null = null;
       try {
         if (mode === 2) {
-          // tryRecv spins; after a whole spin without a ping, wait through the runtime.
-          m = ping.tryRecv(spin) ?? ping.tryRecv(spin) ?? await ping.recv();
+          // tryRecvInto spins with the header and payload landing in hbuf and buf; after
+          // a whole spin without a ping, wait through the runtime.
+          m = ping.tryRecvInto(buf, into) ?? ping.tryRecvInto(buf, into);
+          if (m !== null) {
+            mode = hbuf[0];
+            if (m.isRendezvous) await m.recvData(buf, spin);
+            if (echo.length !== m.dataLength) echo = buf.subarray(0, m.dataLength);
+            await parent.amSend(2, hbuf, echo, m.isRendezvous ? spin : undefined);
+            continue;
+          }
+          m = await ping.recv();
         } else m = await ping.recv(mode === 1 ? spin : undefined);
       } catch {
         return; // closed
       }
       mode = m.header[0];
-      if (buf.length < m.dataLength) buf = new Uint8Array(m.dataLength);
+      if (buf.length < m.dataLength) {
+        buf = new Uint8Array(m.dataLength);
+        echo = buf.subarray(0, 0);
+      }
       // Rendezvous payloads (and their sends) spin in modes 1 and 2 like the receives.
       const o = mode === 0 || !m.isRendezvous ? undefined : spin;
       // Mode 2 reads a small eager payload synchronously (no promise); else one copy into

@@ -13,8 +13,8 @@ import {
   type SpinOptions,
 } from "./endpoint.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
-import { copyInto, type CopyPool } from "./copies.ts";
-import { checkUcx } from "./native.ts";
+import { copyInto, type CopyPool, view } from "./copies.ts";
+import { checkUcx, EMPTY } from "./native.ts";
 
 /**
  * Where an eager payload waits until it is copied out: the worker's message arena, valid
@@ -42,10 +42,15 @@ export class AmMessage {
   /** Set while the eager payload still sits in the arena, at `#off`. */
   #src: ArenaRef | null = null;
   #off = 0;
+  /** The header view, or null until first asked for (then made of `#hdrBuf`). */
+  #hdr: Uint8Array | null;
+  #hdrBuf: Uint8Array | null = null;
+  /** The caller's buffer that received the payload (`tryRecvInto`): `data` is made of it. */
+  #dataBuf: Uint8Array | null = null;
   /** The Active Message id it was sent with. */
   readonly id: number;
-  /** The header bytes (owned by this message). */
-  readonly header: Uint8Array;
+  /** Length of the header in bytes. */
+  readonly headerLength: number;
   /** Length of the payload in bytes. */
   readonly dataLength: number;
   /** The endpoint to reply on, when the sender asked for replies (`needReply`). */
@@ -55,7 +60,8 @@ export class AmMessage {
   constructor(
     w: WorkerCore,
     id: number,
-    header: Uint8Array,
+    header: Uint8Array | null,
+    headerLength: number,
     dataLength: number,
     data: Uint8Array | null,
     msg: number,
@@ -63,11 +69,39 @@ export class AmMessage {
   ) {
     this.#w = w;
     this.id = id;
-    this.header = header;
+    this.#hdr = header;
+    this.headerLength = headerLength;
     this.dataLength = dataLength;
     this.#data = data;
     this.#msg = msg;
     this.replyEndpoint = replyEndpoint;
+  }
+
+  /**
+   * @internal A message received by `tryRecvInto`: header bytes in `hdrBuf` (null: none),
+   * eager payload in `dataBuf` (null: rendezvous or empty); views are made on first use.
+   */
+  static received(
+    w: WorkerCore,
+    id: number,
+    hdrBuf: Uint8Array | null,
+    hdrLen: number,
+    dataBuf: Uint8Array | null,
+    dataLength: number,
+    msg: number,
+    replyEndpoint: Endpoint | null,
+  ): AmMessage {
+    const h = hdrBuf === null ? EMPTY : null;
+    const m = new AmMessage(w, id, h, hdrLen, dataLength, null, msg, replyEndpoint);
+    m.#hdrBuf = hdrBuf;
+    if (dataBuf !== null) m.#dataBuf = dataBuf;
+    else if (dataLength === 0 && msg < 0) m.#data = EMPTY;
+    return m;
+  }
+
+  /** The header bytes (owned by this message, or a view of the buffer given to `tryRecvInto`). */
+  get header(): Uint8Array {
+    return this.#hdr ??= view(this.#hdrBuf!, 0, this.headerLength);
   }
 
   /** @internal The eager payload is at `off` in `src`'s arena until {@link AmMessage.detach}. */
@@ -84,6 +118,26 @@ export class AmMessage {
     this.#data = src.copies.copy(src.arena, this.#off, this.#off + this.dataLength);
   }
 
+  /** @internal Copies the header into `buf` (big enough); `header` becomes a view of it. */
+  landHeaderIn(buf: Uint8Array): void {
+    buf.set(this.header);
+    this.#hdr = null;
+    this.#hdrBuf = buf;
+  }
+
+  /** @internal Copies the eager payload into `buf` (big enough); `data` becomes a view of it. */
+  landIn(buf: Uint8Array): void {
+    const src = this.#src;
+    const n = this.dataLength;
+    if (src !== null) {
+      this.#src = null;
+      copyInto(buf, 0, src.arena, this.#off, this.#off + n);
+    } else if (this.#data !== null) copyInto(buf, 0, this.#data, 0, n);
+    else if (this.#dataBuf !== null) copyInto(buf, 0, this.#dataBuf, 0, n);
+    this.#data = null;
+    this.#dataBuf = buf;
+  }
+
   /** Whether the payload is still at the sender (rendezvous) and not yet received. */
   get isRendezvous(): boolean {
     return this.#msg >= 0;
@@ -95,6 +149,10 @@ export class AmMessage {
    */
   get data(): Uint8Array | null {
     if (this.#src !== null) this.detach();
+    else if (this.#dataBuf !== null) {
+      this.#data = view(this.#dataBuf, 0, this.dataLength);
+      this.#dataBuf = null;
+    }
     return this.#data;
   }
 
@@ -116,7 +174,7 @@ export class AmMessage {
         this.#src = null;
         const n = this.dataLength;
         copyInto(buf, 0, src.arena, this.#off, this.#off + n);
-        return Promise.resolve(this.#data = buf.subarray(0, n));
+        return Promise.resolve(this.#data = view(buf, 0, n));
       }
       const d = this.data;
       if (d === null) {
@@ -124,7 +182,7 @@ export class AmMessage {
       }
       if (buf === undefined) return Promise.resolve(d);
       buf.set(d);
-      return Promise.resolve(buf.subarray(0, d.length));
+      return Promise.resolve(view(buf, 0, d.length));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -155,14 +213,14 @@ export class AmMessage {
     const rc = w.sym.pluvio_ucx_am_recv_data(w.ptr, msg, target, target.length, op);
     if (rc === 1) {
       w.ops.release(op);
-      return target.subarray(0, w.imm[0]);
+      return view(target, 0, w.imm[0]);
     }
     if (rc < 0) {
       w.ops.release(op);
       checkUcx(rc, what);
     }
     const r = await w.pending(op, what, target, options.signal, ns);
-    return target.subarray(0, r.length);
+    return view(target, 0, r.length);
   }
 
   /** Drops a rendezvous payload without receiving it (frees it at the sender too). */
@@ -212,6 +270,16 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
     this.#box = new Mailbox(w.reactor, `AM stream ${id}`, (m) => m.release());
   }
 
+  /** Whether the stream (or its worker) was closed. */
+  get closed(): boolean {
+    return this.#box.closed;
+  }
+
+  /** @internal Messages queued (arrived while nobody waited). */
+  get queued(): number {
+    return this.#box.queued;
+  }
+
   /** @internal Hands an arrived message over. */
   deliver(m: AmMessage): void {
     if (this.#box.closed) m.release();
@@ -253,6 +321,49 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
     if (m !== undefined) return m;
     if (box.closed) throw new ClosedError(`AM stream ${this.id} is closed`);
     return null;
+  }
+
+  /**
+   * {@link AmStream.tryRecv} that lands the message in the caller's buffers: the header in
+   * `options.header` (when given), an eager payload in `data`, copied once from the
+   * worker without any other allocation. Returns the message (its `header` and `data` are
+   * views of those buffers, made only when read; `headerLength` and `dataLength` tell the
+   * sizes) or null when nothing arrived. A rendezvous payload stays at the sender: pull
+   * it with `await message.recvData(data)`. When the next message does not fit (payload
+   * longer than `data`, header longer than `options.header`), throws
+   * `InvalidArgumentError` and leaves it queued for `tryRecv`/`recv`. The cheapest
+   * receive of the API, for latency-bound loops.
+   */
+  tryRecvInto(
+    data: Uint8Array,
+    options: { header?: Uint8Array; spinUs?: number } = {},
+  ): AmMessage | null {
+    const box = this.#box;
+    const header = options.header ?? null;
+    if (box.queued === 0 && !box.closed) {
+      const m = this.#w.spinInto(this, spinNs(options) || 1, data, header ?? EMPTY);
+      if (m !== null) return m;
+    }
+    const m = box.peek();
+    if (m === undefined) {
+      if (box.closed) throw new ClosedError(`AM stream ${this.id} is closed`);
+      return null;
+    }
+    const hl = m.headerLength;
+    if (hl > 0 && header !== null && header.length < hl) {
+      throw new InvalidArgumentError(
+        `tryRecvInto on AM stream ${this.id}: the header buffer holds ${header.length} bytes, the header ${hl}`,
+      );
+    }
+    if (!m.isRendezvous && m.dataLength > data.length) {
+      throw new InvalidArgumentError(
+        `tryRecvInto on AM stream ${this.id}: the buffer holds ${data.length} bytes, the payload ${m.dataLength}`,
+      );
+    }
+    box.take();
+    if (hl > 0 && header !== null) m.landHeaderIn(header);
+    if (!m.isRendezvous) m.landIn(data);
+    return m;
   }
 
   /** Spins until a message for this stream is queued or `ns` pass. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AmMessage, AmStream } from "./am.ts";
 import type { UcxSymbols } from "./native.ts";
 import type { OpResult, OpTable } from "./ops.ts";
 import type { UcxReactor } from "./reactor.ts";
@@ -39,6 +40,12 @@ export interface WorkerCore {
    * `ClosedError` once the worker is closed.
    */
   spin(ns: number, resume: boolean): number;
+  /**
+   * `AmStream.tryRecvInto`'s spin: progresses until the next eager message of `stream`
+   * has landed in `data` and `header` (returned), the stream has queued messages or is
+   * closed, or `ns` pass (null).
+   */
+  spinInto(stream: AmStream, ns: number, data: Uint8Array, header: Uint8Array): AmMessage | null;
   /** Forgets a closed endpoint id. */
   dropEndpoint(id: number): void;
   /** Forgets a closed listener id. */

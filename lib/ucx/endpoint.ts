@@ -6,7 +6,7 @@
 import { ClosedError, InvalidArgumentError, type PluvioError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
 import { abortError } from "./mailbox.ts";
-import { asBytes, ucxError } from "./native.ts";
+import { asBytes, ucxError, type UcxSymbols } from "./native.ts";
 import { lastError } from "../ffi/library.ts";
 
 /** Options of {@link Endpoint.amSend}. */
@@ -86,6 +86,12 @@ export function checkLength(b: Uint8Array, what: string): void {
  */
 export class Endpoint implements Disposable, AsyncDisposable {
   #w: WorkerCore;
+  /**
+   * The worker's native handle and symbols, kept for the send paths (the worker marks its
+   * endpoints closed before it frees the handle, and sends check `#closed` first).
+   */
+  #ptr: Deno.PointerObject;
+  #sym: UcxSymbols;
   #id: number;
   #closed = false;
   #error: PluvioError | null = null;
@@ -97,6 +103,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
   /** @internal Endpoints come from `Worker.connectAddr`, `connectSocket` and `accept`. */
   constructor(w: WorkerCore, id: number, peer: string, isReply: boolean) {
     this.#w = w;
+    this.#ptr = w.ptr;
+    this.#sym = w.sym;
     this.#id = id;
     this.peer = peer;
     this.isReplyEndpoint = isReply;
@@ -168,7 +176,17 @@ export class Endpoint implements Disposable, AsyncDisposable {
       }
       const w = this.#w;
       const op = w.ops.reserve();
-      const rc = w.sym.pluvio_ucx_am_send(w.ptr, this.#id, id, h, h.length, d, d.length, flags, op);
+      const rc = this.#sym.pluvio_ucx_am_send(
+        this.#ptr,
+        this.#id,
+        id,
+        h,
+        h.length,
+        d,
+        d.length,
+        flags,
+        op,
+      );
       if (rc === 1) {
         w.ops.release(op);
         return DONE;
@@ -205,7 +223,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
       if (signal?.aborted) throw abortError(signal, what());
       const w = this.#w;
       const op = w.ops.reserve();
-      const rc = w.sym.pluvio_ucx_tag_send(w.ptr, this.#id, t, d, d.length, op);
+      const rc = this.#sym.pluvio_ucx_tag_send(this.#ptr, this.#id, t, d, d.length, op);
       if (rc === 1) {
         w.ops.release(op);
         return DONE;

@@ -66,6 +66,11 @@ export class Mailbox<T> {
     return this.#items = items;
   }
 
+  /** The oldest queued arrival (left queued), or undefined when none is queued. */
+  peek(): T | undefined {
+    return this.#count === 0 ? undefined : this.#items[this.#head];
+  }
+
   /** The oldest queued arrival, taken off the queue, or undefined when none is queued. */
   take(): T | undefined {
     if (this.#count === 0) return undefined;

@@ -6,7 +6,7 @@
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { checkPtr } from "../ffi/library.ts";
 import { AmMessage, AmStream, type ArenaRef } from "./am.ts";
-import { CopyPool } from "./copies.ts";
+import { CopyPool, view } from "./copies.ts";
 import { tagOf, type WorkerCore } from "./core.ts";
 import {
   checkLength,
@@ -35,6 +35,8 @@ const MAX_U32 = 0xffff_ffff;
 const WAIT_ANY = 0xffff_ffff;
 /** Flag of `pluvio_ucx_worker_wait`: spin until the previous wait's deadline. */
 const WAIT_RESUME = 2;
+/** Flag in the result of `pluvio_ucx_am_wait_into`: a message landed in the buffers. */
+const LANDED = 1 << 16;
 
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
@@ -91,7 +93,7 @@ class TagReceived implements TagRecvResult {
   }
 
   get data(): Uint8Array {
-    return this.#data ??= this.#buf.subarray(0, this.length);
+    return this.#data ??= view(this.#buf, 0, this.length);
   }
 }
 
@@ -150,6 +152,7 @@ export class Worker implements Disposable {
           ? this.#pendingSpin(id, what, refs, spinNs, signal)
           : this.#pending(id, what, refs, signal),
       spin: (ns, resume) => this.#spinAny(ns, resume),
+      spinInto: (stream, ns, data, header) => this.#spinInto(stream, ns, data, header),
       dropEndpoint: (id) => this.#eps.delete(id),
       dropListener: (id) => this.#listeners.delete(id),
       dropStream: (id) => {
@@ -339,6 +342,39 @@ export class Worker implements Disposable {
     if (n < 0) checkUcx(n, "progressing the UCX worker");
     else if (n > 0) this.#dispatch(n);
     return n;
+  }
+
+  /**
+   * Spins like {@link Worker.#spinAny} for `tryRecvInto` on `stream`, until the next
+   * eager message of the stream has been copied by native code straight into `data` and
+   * `header` (when it fits and no other message of the stream came first: those are
+   * queued as usual), the stream has queued messages or is closed, or `ns` pass. Returns
+   * the landed message, else null.
+   */
+  #spinInto(stream: AmStream, ns: number, data: Uint8Array, header: Uint8Array): AmMessage | null {
+    const p = this.#handle();
+    if (this.#lazyN > 0) this.#detachLazy();
+    const id = stream.id;
+    const t = Math.min(ns, MAX_U32);
+    const dl = Math.min(data.length, MAX_U32);
+    const hl = Math.min(header.length, MAX_U32);
+    for (let flags = 0;; flags = WAIT_RESUME) {
+      const rc = this.#sym.pluvio_ucx_am_wait_into(p, id, t, flags, data, dl, header, hl);
+      if (rc < 0) checkUcx(rc, "progressing the UCX worker");
+      const n = rc & 0xffff;
+      // Events in the ring came after a landed message: dispatching them queues them
+      // behind it.
+      if (n > 0) this.#dispatch(n);
+      if ((rc & LANDED) !== 0) {
+        const imm = this.#imm;
+        const hlen = imm[2];
+        const rid = imm[3] | 0;
+        const reply = rid >= 0 ? this.#replyEndpoint(rid) : null;
+        const h = hlen > 0 ? header : null;
+        return AmMessage.received(this.#core, id, h, hlen, data, imm[0], -1, reply);
+      }
+      if (n === 0 || stream.queued > 0 || stream.closed || this.#ptr === null) return null;
+    }
   }
 
   #endpoint(id: number, peer: string, reply: boolean): Endpoint {
@@ -547,6 +583,7 @@ export class Worker implements Disposable {
     const len = (r[b + 4] >>> 0) + (r[b + 5] >>> 0) * TWO32;
     const p = this.#ptr!;
     const rndv = (flags & AM_RNDV) !== 0;
+    const stream = this.#streams.get(id);
     let header: Uint8Array;
     let data: Uint8Array | null = null;
     let lazy = false;
@@ -574,25 +611,25 @@ export class Worker implements Disposable {
       const skip = dataOff - hdrOff;
       const copies = this.#copies;
       const at = copies.put(this.#arena, hdrOff, dataOff + len, skip);
-      header = copies.chunk.subarray(at, at + hdrLen);
-      data = copies.chunk.subarray(at + skip, at + skip + len);
+      const ab = copies.chunk.buffer; // chunks start at offset 0
+      header = new Uint8Array(ab, at, hdrLen);
+      data = new Uint8Array(ab, at + skip, len);
     }
-    let reply: Endpoint | null = null;
-    if (flags & AM_REPLY) {
-      const rid = r[b + 13];
-      reply = this.#eps.get(rid) ?? this.#endpoint(rid, "reply endpoint", true);
-    }
-    const stream = this.#streams.get(id);
+    const reply = flags & AM_REPLY ? this.#replyEndpoint(r[b + 13]) : null;
     if (stream === undefined) {
       if (rndv) this.#sym.pluvio_ucx_am_release(p, msg);
       return;
     }
-    const m = new AmMessage(this.#core, id, header, len, data, rndv ? msg : -1, reply);
+    const m = new AmMessage(this.#core, id, header, hdrLen, len, data, rndv ? msg : -1, reply);
     if (lazy) {
       m.inArena(this.#arenaRef, dataOff);
       this.#lazy[this.#lazyN++] = m;
     }
     stream.deliver(m);
+  }
+
+  #replyEndpoint(rid: number): Endpoint {
+    return this.#eps.get(rid) ?? this.#endpoint(rid, "reply endpoint", true);
   }
 
   /**

@@ -454,6 +454,105 @@ Deno.test("ucx: tryRecv takes messages synchronously; kept copies stay intact an
   });
 });
 
+Deno.test("ucx: tryRecvInto lands messages in the caller's buffers, in order, losing none", async () => {
+  await withPeer("echo", async (w, peer) => {
+    const ep = w.connectAddr(peer.addr);
+    const s = w.amStream(2);
+    const buf = new Uint8Array(256);
+    const hb = new Uint8Array(4);
+    assert.equal(s.tryRecvInto(buf), null);
+    assert.equal(s.tryRecvInto(buf, { header: hb, spinUs: 100 }), null);
+    const take = (data: Uint8Array, header?: Uint8Array) => {
+      for (let spins = 0; spins < 10_000; spins++) {
+        const m = s.tryRecvInto(data, { header, spinUs: 2000 });
+        if (m !== null) return m;
+      }
+      throw new Error("no message");
+    };
+    // One at a time: each lands straight in buf and hb.
+    for (let i = 0; i < 500; i++) {
+      const len = i % 200; // 0 included: a header-only message
+      await ep.amSend(1, u32(i), pattern(len, i));
+      const m = take(buf, hb);
+      assert.equal(m.headerLength, 4);
+      assert.equal(readU32(hb), i);
+      assert.equal(m.dataLength, len);
+      assert.deepEqual(buf.subarray(0, len), pattern(len, i));
+      assert.equal(m.data!.buffer, buf.buffer, "data is a view of buf");
+      assert.equal(m.header.buffer, hb.buffer, "header is a view of hb");
+      assert.equal(m.isRendezvous, false);
+    }
+    // A burst: the first lands, the rest are queued; order is kept and each is intact.
+    for (let i = 0; i < 20; i++) await ep.amSend(1, u32(i), pattern(8 + i, i));
+    for (let i = 0; i < 20; i++) {
+      const m = take(buf, hb);
+      assert.equal(readU32(hb), i);
+      assert.deepEqual(m.data, pattern(8 + i, i));
+      assert.equal(m.header.buffer, hb.buffer);
+    }
+    // Too small a buffer (payload or header): an error, and the message stays queued.
+    await ep.amSend(1, u32(77), pattern(100, 77));
+    assert.throws(() => take(new Uint8Array(10), hb), InvalidArgumentError);
+    assert.throws(() => take(buf, new Uint8Array(2)), InvalidArgumentError);
+    const kept = take(buf, hb);
+    assert.equal(readU32(hb), 77);
+    assert.deepEqual(kept.data, pattern(100, 77));
+    // Without a header buffer, the header is the message's own copy.
+    await ep.amSend(1, u32(5), pattern(16, 5));
+    const own = take(buf);
+    assert.equal(readU32(own.header), 5);
+    assert.deepEqual(own.data, pattern(16, 5));
+    // A rendezvous message is announced (its payload pulled with recvData); an eager one
+    // sent after it comes after it.
+    const big = pattern(1 << 20, 9);
+    const sent = ep.amSend(1, u32(9), big, { proto: "rndv" });
+    await ep.amSend(1, u32(10), pattern(32, 10));
+    const large = new Uint8Array(1 << 20);
+    const r = take(large, hb);
+    assert.equal(r.isRendezvous, true);
+    assert.equal(readU32(hb), 9);
+    assert.deepEqual(await deadline(r.recvData(large), 30_000, "rendezvous pull"), big);
+    await sent;
+    const after = take(buf, hb);
+    assert.equal(readU32(hb), 10);
+    assert.deepEqual(after.data, pattern(32, 10));
+    assert.throws(() => s.tryRecvInto(buf, { spinUs: -1 }), InvalidArgumentError);
+    s.close();
+    assert.throws(() => s.tryRecvInto(buf), ClosedError);
+    await ep.amSend(9);
+    assert.equal((await peer.status()).code, 0);
+  });
+});
+
+Deno.test("ucx: tryRecvInto keeps the reply endpoint of a landed message", async () => {
+  const rt = new Runtime();
+  await rt.run(async () => {
+    using ctx = new Context();
+    using a = ctx.createWorker();
+    using b = ctx.createWorker();
+    const ep = a.connectAddr(b.address());
+    await ep.flush();
+    const s = b.amStream(1);
+    const answers = a.amStream(2);
+    const buf = new Uint8Array(16);
+    const hb = new Uint8Array(4);
+    for (let i = 0; i < 50; i++) {
+      await ep.amSend(1, u32(i), pattern(8, i), { needReply: true });
+      let m = null;
+      for (let spins = 0; m === null && spins < 10_000; spins++) {
+        m = s.tryRecvInto(buf, { header: hb, spinUs: 2000 });
+      }
+      assert.ok(m !== null && m.replyEndpoint !== null);
+      assert.equal(m.header.buffer, hb.buffer);
+      await m.reply(2, hb, buf.subarray(0, m.dataLength));
+      const back = await deadline(answers.recv(), 10_000, "reply");
+      assert.equal(readU32(back.header), i);
+      assert.deepEqual(back.data, pattern(8, i));
+    }
+  });
+  rt.close();
+});
+
 Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs values", async () => {
   await withPeer("echo", async (w, peer) => {
     const ep = w.connectAddr(peer.addr);

@@ -54,6 +54,10 @@ export const UCX_SYMBOLS = {
     parameters: ["pointer", "u32", "buffer", "u32", "u32"],
     result: "i32",
   },
+  pluvio_ucx_am_wait_into: {
+    parameters: ["pointer", "u32", "u32", "u32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
   pluvio_ucx_am_release: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_ucx_am_take: { parameters: ["pointer", "u32", "buffer", "usize"], result: "i64" },
   // tag messaging

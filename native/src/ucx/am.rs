@@ -35,6 +35,96 @@ pub const SEND_RNDV: u32 = 4;
 /// The largest AM id UCX accepts (ids travel as 16 bits).
 pub const AM_ID_MAX: u32 = 0xffff;
 
+/// Caller buffers that the next eager Active Message of one id is copied into, straight
+/// from UCX, during [`pluvio_ucx_am_wait_into`] (instead of the arena and the ring).
+pub struct Landing {
+    id: u32,
+    data: *mut u8,
+    data_cap: usize,
+    hdr: *mut u8,
+    hdr_cap: usize,
+    /// A message of `id` went to the ring first: later ones must not overtake it.
+    blocked: bool,
+    /// Set once a message landed: [payload length, header length, reply endpoint or -1].
+    landed: Option<(u64, u32, i32)>,
+}
+
+/// Flag in the result of [`pluvio_ucx_am_wait_into`]: a message landed in the buffers.
+pub const LANDED: i32 = 1 << 16;
+
+/// Copies an eager message into the landing buffers when it is the first of its id and
+/// fits; returns whether it did.
+fn land(w: &mut WorkerState, id: u32, hdr: &[u8], payload: &[u8], reply: i32) -> bool {
+    let Some(l) = w.landing.as_mut() else {
+        return false;
+    };
+    if l.id != id || l.landed.is_some() {
+        return false;
+    }
+    if l.blocked || payload.len() > l.data_cap || hdr.len() > l.hdr_cap {
+        l.blocked = true;
+        return false;
+    }
+    // SAFETY: the buffers hold data_cap and hdr_cap bytes and stay alive for the whole
+    // pluvio_ucx_am_wait_into call (JS passes them as arguments); UCX's bytes do not
+    // overlap them.
+    unsafe {
+        std::ptr::copy_nonoverlapping(payload.as_ptr(), l.data, payload.len());
+        std::ptr::copy_nonoverlapping(hdr.as_ptr(), l.hdr, hdr.len());
+    }
+    l.landed = Some((payload.len() as u64, hdr.len() as u32, reply));
+    true
+}
+
+/// Waits like `pluvio_ucx_worker_wait(WAIT_ANY)` and also until the next eager Active
+/// Message `id` has landed in `data` (payload) and `hdr` (header), copied straight from
+/// UCX; a message of `id` that does not fit, or that follows one that did not, goes to
+/// the ring as usual (so order is kept). Returns the events now in the ring, plus
+/// [`LANDED`] when a message landed: imm = [payload length, header length | reply
+/// endpoint (or -1) << 32].
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn pluvio_ucx_am_wait_into(
+    w: *mut WorkerState,
+    id: u32,
+    spin_ns: u32,
+    flags: u32,
+    data: *mut u8,
+    data_cap: u32,
+    hdr: *mut u8,
+    hdr_cap: u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker (or null, refused here).
+        let ws = unsafe { worker(w) }?;
+        ws.landing = Some(Landing {
+            id,
+            data,
+            data_cap: data_cap as usize,
+            hdr,
+            hdr_cap: hdr_cap as usize,
+            // Events not yet handed over might be of `id`.
+            blocked: ws.ring.pending() != 0,
+            landed: None,
+        });
+        // SAFETY: w is live; no borrow is held across the call.
+        let n = unsafe {
+            super::worker::spin(w, spin_ns, flags, |s| {
+                s.ring.pending() != 0 || s.landing.as_ref().is_some_and(|l| l.landed.is_some())
+            })
+        };
+        // SAFETY: as above, after the progress calls.
+        let ws = unsafe { &mut *w };
+        Ok(match ws.landing.take().and_then(|l| l.landed) {
+            Some((len, hlen, reply)) => {
+                ws.imm = [len, u64::from(hlen) | (u64::from(reply as u32) << 32)];
+                n | LANDED
+            }
+            None => n,
+        })
+    })
+}
+
 fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
     if let Some(&id) = w.ep_ids.get(&(ep as usize)) {
         return id as i32;
@@ -88,6 +178,9 @@ unsafe extern "C" fn am_cb(
     if param.recv_attr & ucp_am_recv_attr_t::UCP_AM_RECV_ATTR_FLAG_RNDV as u64 != 0 {
         // The payload is still at the sender: keep the descriptor for recv_data.
         ev.flags |= AM_RNDV;
+        if let Some(l) = w.landing.as_mut().filter(|l| l.id == ctx.id && l.landed.is_none()) {
+            l.blocked = true; // eager messages after it must not overtake it
+        }
         ev.msg = w.msgs.insert(Msg::Rndv { desc: data, len }) as i32;
         if let Some([h, _]) = w.ring.arena_put([hdr, &[]]) {
             ev.hdr_off = h;
@@ -102,6 +195,9 @@ unsafe extern "C" fn am_cb(
         // UCX receive buffer stays held by a slow consumer.
         // SAFETY: UCX passes `len` bytes of payload.
         let payload = unsafe { bytes(data as *const u8, len as usize) };
+        if land(w, ctx.id, hdr, payload, ev.reply_ep) {
+            return ucs_status_t::UCS_OK;
+        }
         if let Some([h, d]) = w.ring.arena_put([hdr, payload]) {
             ev.hdr_off = h;
             ev.data_off = d;

@@ -50,6 +50,9 @@ pub struct WorkerState {
     /// ns): a spin interrupted by another stream's event resumes it without a clock read
     /// in JS (`performance.now()` costs ~80 ns there).
     wait_deadline: u64,
+    /// Where the next eager Active Message of one id lands during
+    /// [`super::am::pluvio_ucx_am_wait_into`].
+    pub landing: Option<super::am::Landing>,
     efd: i32,
 }
 
@@ -122,6 +125,7 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         pending: Vec::new(),
         imm: [0; 2],
         wait_deadline: 0,
+        landing: None,
         efd,
     }))
 }
@@ -342,44 +346,62 @@ pub extern "C" fn pluvio_ucx_worker_wait(w: *mut WorkerState, op: u32, spin_ns: 
         if w.is_null() {
             return Err(Error::errno(libc::EBADF, "UCX worker handle is null".into()));
         }
-        // SAFETY: w is live; this borrow ends before UCX runs callbacks that borrow it.
-        unsafe { (*w).ring.begin_poll() };
-        // SAFETY: as above.
-        let h = unsafe { (*w).handle };
-        // SAFETY: short borrows, as above.
-        let deadline = unsafe {
-            if flags & WAIT_RESUME == 0 {
-                (*w).wait_deadline = crate::sys::now_ns().saturating_add(u64::from(spin_ns));
-            }
-            (*w).wait_deadline
-        };
-        let mut turns = 0u32;
         let any = op == WAIT_ANY;
-        // SAFETY: short borrows between the progress calls, as above.
-        while unsafe {
-            if any {
-                (*w).ring.pending() == 0
-            } else {
-                (*w).in_flight(op) && (*w).ring.pending() < RING_CAP
+        // SAFETY: w is live (checked non-null; JS passes live workers).
+        Ok(unsafe {
+            spin(w, spin_ns, flags, |s| {
+                if any {
+                    s.ring.pending() != 0
+                } else {
+                    !s.in_flight(op) || s.ring.pending() >= RING_CAP
+                }
+            })
+        })
+    })
+}
+
+/// Progresses `w` until `stop` holds or the spin ends (see [`pluvio_ucx_worker_wait`] for
+/// `spin_ns` and `flags`), then moves finished events into the ring; returns how many.
+///
+/// # Safety
+/// `w` must be a live worker, not borrowed by the caller across this call (UCX runs
+/// callbacks that borrow it).
+pub unsafe fn spin(
+    w: *mut WorkerState,
+    spin_ns: u32,
+    flags: u32,
+    stop: impl Fn(&WorkerState) -> bool,
+) -> i32 {
+    // SAFETY: w is live; this borrow ends before UCX runs callbacks that borrow it.
+    unsafe { (*w).ring.begin_poll() };
+    // SAFETY: as above.
+    let h = unsafe { (*w).handle };
+    // SAFETY: short borrows, as above.
+    let deadline = unsafe {
+        if flags & WAIT_RESUME == 0 {
+            (*w).wait_deadline = crate::sys::now_ns().saturating_add(u64::from(spin_ns));
+        }
+        (*w).wait_deadline
+    };
+    let mut turns = 0u32;
+    // SAFETY: short borrows between the progress calls, as above.
+    while !stop(unsafe { &*w }) {
+        // SAFETY: h is live; callbacks borrow the state briefly.
+        let progressed = unsafe { ucp_worker_progress(h) } != 0;
+        turns = turns.wrapping_add(1);
+        // The clock costs ~20 ns: read it every 16th turn only.
+        if turns.is_multiple_of(16) {
+            if crate::sys::now_ns() >= deadline {
+                break;
             }
-        } {
-            // SAFETY: h is live; callbacks borrow the state briefly.
-            let progressed = unsafe { ucp_worker_progress(h) } != 0;
-            turns = turns.wrapping_add(1);
-            // The clock costs ~20 ns: read it every 16th turn only.
-            if turns.is_multiple_of(16) {
-                if crate::sys::now_ns() >= deadline {
-                    break;
-                }
-                if !progressed && flags & WAIT_YIELD != 0 {
-                    // SAFETY: sched_yield has no preconditions.
-                    unsafe { libc::sched_yield() };
-                }
+            if !progressed && flags & WAIT_YIELD != 0 {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
             }
         }
-        // SAFETY: as above.
-        Ok(unsafe { (*w).ring.flush() } as i32)
-    })
+    }
+    // SAFETY: as above.
+    unsafe { (*w).ring.flush() as i32 }
 }
 
 /// Pointer to the ring ([`RING_CAP`] events of 64 bytes).
