@@ -6,7 +6,8 @@
  * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
  *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
  *   2 `tryRecvInto(buf, { header, spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
- * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a reusable buffer;
+ * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a free buffer, up to
+ *   `PLUVIO_BENCH_PULLS` (default 8) at once;
  * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
  * - AM 9: exits.
  *
@@ -17,6 +18,7 @@ import { Runtime } from "../../mod.ts";
 import { type AmMessage, Context } from "../../lib/ucx/mod.ts";
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
+const PULLS = Number(Deno.env.get("PLUVIO_BENCH_PULLS") ?? 8);
 const rt = new Runtime();
 await rt.run(async () => {
   using ctx = new Context();
@@ -69,8 +71,8 @@ await rt.run(async () => {
     }
   })();
   const sink = (async () => {
-    const bufs = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
-    let k = 0;
+    // Up to PULLS payloads are pulled at once, each into a buffer of its own.
+    const free = Array.from({ length: PULLS }, () => new Uint8Array(1 << 20));
     const pulls = new Set<Promise<unknown>>();
     for await (const m of bw) {
       if (m.header.length > 0) {
@@ -80,11 +82,14 @@ await rt.run(async () => {
         continue;
       }
       if (!m.isRendezvous) continue;
-      let b = bufs[k++ & 1];
-      if (b.length < m.dataLength) b = bufs[(k - 1) & 1] = new Uint8Array(m.dataLength);
-      const p = m.recvData(b).finally(() => pulls.delete(p));
+      while (free.length === 0) await Promise.race(pulls);
+      let b = free.pop()!;
+      if (b.length < m.dataLength) b = new Uint8Array(m.dataLength);
+      const p = m.recvData(b).finally(() => {
+        pulls.delete(p);
+        free.push(b);
+      });
       pulls.add(p);
-      if (pulls.size >= 2) await Promise.race(pulls);
     }
   })();
   await exit;

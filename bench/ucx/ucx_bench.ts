@@ -286,7 +286,7 @@ for (const c of configs) {
 const load1 = Deno.loadavg();
 
 const table = [
-  "| configuration | size | perftest lat µs | pluvio tryRecv µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio MiB/s | ×perftest | Deno TCP MiB/s |",
+  "| configuration | size | perftest lat µs | pluvio tryRecvInto µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio MiB/s | ×perftest | Deno TCP MiB/s |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
@@ -301,12 +301,14 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   server as two processes on 127.0.0.1.
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a
   pluvio \`Runtime\`. Latency = AM ping-pong (payload echoed back, sends awaited), one-way =
-  round trip / 2, with three ways of receiving on both sides: \`stream.tryRecv({ spinUs: 50 })\`
-  (synchronous, no promise per message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
+  round trip / 2, with three ways of receiving on both sides:
+  \`stream.tryRecvInto(buf, { header, spinUs: 50 })\` (synchronous, no promise per message;
+  eager payloads land in \`buf\` straight from UCX; the send's \`await\` overlaps the flight
+  of the message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
   like perftest, then resolves a promise), \`await stream.recv()\` (woken through the runtime's
   reactor: spin, yield, park on the UCX event fd). Bandwidth = AM sends of the size with 32
-  in flight, the receiver pulling rendezvous payloads into its buffers, timed until the
-  receiver confirms the last one.
+  in flight (perftest's \`ucp_am_bw\` window), the receiver pulling rendezvous payloads into
+  free buffers (up to 8 at once), timed until the receiver confirms the last one.
 - ${
   PIN
     ? "Pinned: each pair's client on CPU 0, its server (pong) on CPU 1, through `taskset`"
