@@ -61,7 +61,6 @@ async function latency(
   const into = { header: new Uint8Array(1), spinUs: SPIN_US };
   const run = mode === "sync"
     ? async (k: number) => {
-      if (buf.length < size) buf = allocAligned(size);
       for (let i = 0; i < k; i++) {
         // The send's await overlaps the flight of the ping.
         await ep.amSend(1, header, payload, sendOpts);

@@ -20,6 +20,7 @@ import { Runtime } from "../../mod.ts";
 // its mmap threshold has grown).
 import { allocAligned } from "../../lib/uring/mod.ts";
 import { type AmMessage, Context } from "../../lib/ucx/mod.ts";
+import { ClosedError } from "../../lib/errors.ts";
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 const PULLS = Number(Deno.env.get("PLUVIO_BENCH_PULLS") ?? 8);
@@ -58,8 +59,9 @@ await rt.run(async () => {
           }
           m = await ping.recv();
         } else m = await ping.recv(mode === 1 ? spin : undefined);
-      } catch {
-        return; // closed
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        throw e;
       }
       mode = m.header[0];
       if (buf.length < m.dataLength) {

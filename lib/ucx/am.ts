@@ -78,24 +78,22 @@ export class AmMessage {
   }
 
   /**
-   * @internal A message received by `tryRecvInto`: header bytes in `hdrBuf` (null: none),
-   * eager payload in `dataBuf` (null: rendezvous or empty); views are made on first use.
+   * @internal An eager message that landed in `tryRecvInto`'s buffers: header bytes in
+   * `hdrBuf` (null: none), payload in `dataBuf`; views are made on first use.
    */
-  static received(
+  static landed(
     w: WorkerCore,
     id: number,
     hdrBuf: Uint8Array | null,
     hdrLen: number,
-    dataBuf: Uint8Array | null,
+    dataBuf: Uint8Array,
     dataLength: number,
-    msg: number,
     replyEndpoint: Endpoint | null,
   ): AmMessage {
     const h = hdrBuf === null ? EMPTY : null;
-    const m = new AmMessage(w, id, h, hdrLen, dataLength, null, msg, replyEndpoint);
+    const m = new AmMessage(w, id, h, hdrLen, dataLength, null, -1, replyEndpoint);
     m.#hdrBuf = hdrBuf;
-    if (dataBuf !== null) m.#dataBuf = dataBuf;
-    else if (dataLength === 0 && msg < 0) m.#data = EMPTY;
+    m.#dataBuf = dataBuf;
     return m;
   }
 
@@ -125,7 +123,10 @@ export class AmMessage {
     this.#hdrBuf = buf;
   }
 
-  /** @internal Copies the eager payload into `buf` (big enough); `data` becomes a view of it. */
+  /**
+   * @internal Copies the eager payload of a queued message into `buf` (big enough);
+   * `data` becomes a view of it.
+   */
   landIn(buf: Uint8Array): void {
     const src = this.#src;
     const n = this.dataLength;
@@ -133,7 +134,6 @@ export class AmMessage {
       this.#src = null;
       copyInto(buf, 0, src.arena, this.#off, this.#off + n);
     } else if (this.#data !== null) copyInto(buf, 0, this.#data, 0, n);
-    else if (this.#dataBuf !== null) copyInto(buf, 0, this.#dataBuf, 0, n);
     this.#data = null;
     this.#dataBuf = buf;
   }

@@ -371,7 +371,7 @@ export class Worker implements Disposable {
         const rid = imm[3] | 0;
         const reply = rid >= 0 ? this.#replyEndpoint(rid) : null;
         const h = hlen > 0 ? header : null;
-        return AmMessage.received(this.#core, id, h, hlen, data, imm[0], -1, reply);
+        return AmMessage.landed(this.#core, id, h, hlen, data, imm[0], reply);
       }
       if (n === 0 || stream.queued > 0 || stream.closed || this.#ptr === null) return null;
     }

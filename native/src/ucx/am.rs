@@ -76,6 +76,17 @@ fn land(w: &mut WorkerState, id: u32, hdr: &[u8], payload: &[u8], reply: i32) ->
     true
 }
 
+/// Clears the worker's landing when dropped.
+struct ClearLanding(*mut WorkerState);
+
+impl Drop for ClearLanding {
+    fn drop(&mut self) {
+        // SAFETY: the worker outlives the pluvio_ucx_am_wait_into call that made this, and
+        // no other borrow of it is live when the call returns or unwinds.
+        unsafe { (*self.0).landing = None };
+    }
+}
+
 /// Waits like `pluvio_ucx_worker_wait(WAIT_ANY)` and also until the next eager Active
 /// Message `id` has landed in `data` (payload) and `hdr` (header), copied straight from
 /// UCX; a message of `id` that does not fit, or that follows one that did not, goes to
@@ -107,6 +118,9 @@ pub extern "C" fn pluvio_ucx_am_wait_into(
             blocked: ws.ring.pending() != 0,
             landed: None,
         });
+        // The landing points into JS buffers valid for this call only: clear it on every
+        // way out, unwinding included.
+        let _clear = ClearLanding(w);
         // SAFETY: w is live; no borrow is held across the call.
         let n = unsafe {
             super::worker::spin(w, spin_ns, flags, |s| {
