@@ -6,8 +6,10 @@
  * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
  *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
  *   2 `tryRecvInto(buf, { header, spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
- * - AM 3: a bandwidth message: pulls the payload (rendezvous) into a free buffer, up to
- *   `PLUVIO_BENCH_PULLS` (default 8) at once;
+ * - AM 3: a bandwidth message: received by an `AmReceiver` into one of
+ *   `PLUVIO_BENCH_PULLS` (default 8) posted buffers, reposted as they fill (rendezvous
+ *   payloads are pulled from the UCX callback); with `PLUVIO_BENCH_SINK=stream`, by an
+ *   `AmStream` whose messages are pulled into free buffers, up to that many at once;
  * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
  * - AM 9: exits.
  *
@@ -19,11 +21,13 @@ import { Runtime } from "../../mod.ts";
 // alignment measured up to 2.5x slower here (malloc places large ArrayBuffers anywhere once
 // its mmap threshold has grown).
 import { allocAligned } from "../../lib/uring/mod.ts";
-import { type AmMessage, Context } from "../../lib/ucx/mod.ts";
+import { type AmMessage, type AmReceiver, type AmStream, Context } from "../../lib/ucx/mod.ts";
 import { ClosedError } from "../../lib/errors.ts";
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 const PULLS = Number(Deno.env.get("PLUVIO_BENCH_PULLS") ?? 8);
+/** How bandwidth messages are received: `receiver` (posted buffers) or `stream`. */
+const SINK = Deno.env.get("PLUVIO_BENCH_SINK") ?? "receiver";
 const rt = new Runtime();
 await rt.run(async () => {
   using ctx = new Context();
@@ -32,7 +36,7 @@ await rt.run(async () => {
     errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none",
   });
   const ping = worker.amStream(1);
-  const bw = worker.amStream(3);
+  const bw = SINK === "stream" ? worker.amStream(3) : worker.amReceiver(3);
   const exit = worker.amStream(9).recv();
   console.log(Buffer.from(worker.address()).toString("base64"));
   const pong = (async () => {
@@ -76,11 +80,49 @@ await rt.run(async () => {
       await parent.amSend(2, m.header, d, o);
     }
   })();
-  const sink = (async () => {
+  const sink = SINK === "stream" ? streamSink() : receiverSink();
+  await exit;
+  ping.close();
+  bw.close();
+  await Promise.all([pong, sink]);
+
+  /** Bandwidth with an AmReceiver: PULLS posted buffers, reposted as they fill. */
+  async function receiverSink() {
+    const r = bw as AmReceiver;
+    // Receives still posted reject with ClosedError at the end: marked handled here,
+    // awaited in the loop.
+    const post = (buf: Uint8Array, header: Uint8Array) => {
+      const p = r.recvInto(buf, { header });
+      p.catch(() => {});
+      return p;
+    };
+    const slots = Array.from({ length: PULLS }, () => {
+      const buf = allocAligned(1 << 20);
+      const hdr = new Uint8Array(1);
+      return { buf, hdr, p: post(buf, hdr) };
+    });
+    // Completions are awaited in posting order (= arrival order): a round's end marker
+    // is handled after every message before it is in.
+    for (let i = 0;; i = (i + 1) % PULLS) {
+      const s = slots[i];
+      let m: AmMessage;
+      try {
+        m = await s.p;
+      } catch (e) {
+        if (e instanceof ClosedError) return;
+        throw e;
+      }
+      s.p = post(s.buf, s.hdr);
+      if (m.headerLength > 0) await parent.amSend(5);
+    }
+  }
+
+  /** Bandwidth with an AmStream: each message pulled into a free buffer, PULLS at once. */
+  async function streamSink() {
     // Up to PULLS payloads are pulled at once, each into a buffer of its own.
     const free = Array.from({ length: PULLS }, () => allocAligned(1 << 20));
     const pulls = new Set<Promise<unknown>>();
-    for await (const m of bw) {
+    for await (const m of bw as AmStream) {
       if (m.header.length > 0) {
         // End of a round: wait for the pulls in progress, then report.
         await Promise.all(pulls);
@@ -97,11 +139,7 @@ await rt.run(async () => {
       });
       pulls.add(p);
     }
-  })();
-  await exit;
-  ping.close();
-  bw.close();
-  await Promise.all([pong, sink]);
+  }
 });
 rt.close();
 Deno.exit(0);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { AmMessage, AmStream } from "./am.ts";
+import type { Endpoint } from "./endpoint.ts";
 import type { UcxSymbols } from "./native.ts";
 import type { OpResult, OpTable } from "./ops.ts";
 import type { UcxReactor } from "./reactor.ts";
@@ -52,6 +53,10 @@ export interface WorkerCore {
   dropListener(id: number): void;
   /** Forgets a closed AM stream id. */
   dropStream(id: number): void;
+  /** Forgets a closed AM receiver id. */
+  dropReceiver(id: number): void;
+  /** The endpoint a message's sender can be replied to on (native endpoint id). */
+  replyEndpoint(id: number): Endpoint;
 }
 
 /** Tag of a finished op, from its two 32-bit halves. */

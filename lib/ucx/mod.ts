@@ -31,6 +31,7 @@ export {
 } from "./endpoint.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";
 export { AmMessage, AmStream } from "./am.ts";
+export { AmReceiver, type RecvIntoOptions } from "./receiver.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
 export {

@@ -18,6 +18,7 @@ import {
   toTag,
 } from "./endpoint.ts";
 import { ConnectionRequest, Listener } from "./listener.ts";
+import { AmReceiver } from "./receiver.ts";
 import { abortError } from "./mailbox.ts";
 import { asBytes, checkUcx, EMPTY, eventError, type UcxSymbols, utf8 } from "./native.ts";
 import { type OpResult, OpTable, type PendingOp, SyncOp, whatOf } from "./ops.ts";
@@ -119,6 +120,7 @@ export class Worker implements Disposable {
   #eps = new Map<number, Endpoint>();
   #listeners = new Map<number, Listener>();
   #streams = new Map<number, AmStream>();
+  #receivers = new Map<number, AmReceiver>();
   #core: WorkerCore;
 
   /** @internal Use `Context.createWorker`. */
@@ -160,6 +162,12 @@ export class Worker implements Disposable {
           sym.pluvio_ucx_am_unregister(this.#ptr, id);
         }
       },
+      dropReceiver: (id) => {
+        if (this.#receivers.delete(id) && this.#ptr !== null) {
+          sym.pluvio_ucx_am_unregister(this.#ptr, id);
+        }
+      },
+      replyEndpoint: (rid) => this.#replyEndpoint(rid),
     };
   }
 
@@ -255,16 +263,41 @@ export class Worker implements Disposable {
     return ep;
   }
 
-  /** The stream of Active Messages with `id` arriving here (one stream per id). */
+  /**
+   * The stream of Active Messages with `id` arriving here (one stream per id; an id with
+   * an {@link AmReceiver} cannot also have a stream).
+   */
   amStream(id: number): AmStream {
-    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
-      throw new InvalidArgumentError(`AM id must be an integer in 0..65535, got ${id}`);
-    }
+    this.#checkAmId(id, this.#receivers, "a receiver");
     if (this.#streams.has(id)) return this.#streams.get(id)!;
     checkUcx(this.#sym.pluvio_ucx_am_register(this.#handle(), id), `registering AM id ${id}`);
     const s = new AmStream(this.#core, id);
     this.#streams.set(id, s);
     return s;
+  }
+
+  /**
+   * The receiver of Active Messages with `id`: messages go straight into buffers posted
+   * with {@link AmReceiver.recvInto} (one receiver per id; an id with an
+   * {@link AmStream} cannot also have a receiver).
+   */
+  amReceiver(id: number): AmReceiver {
+    this.#checkAmId(id, this.#streams, "a stream");
+    if (this.#receivers.has(id)) return this.#receivers.get(id)!;
+    checkUcx(
+      this.#sym.pluvio_ucx_am_receiver_open(this.#handle(), id),
+      `opening an AM receiver for id ${id}`,
+    );
+    const r = new AmReceiver(this.#core, id);
+    this.#receivers.set(id, r);
+    return r;
+  }
+
+  #checkAmId(id: number, other: Map<number, unknown>, what: string): void {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
+      throw new InvalidArgumentError(`AM id must be an integer in 0..65535, got ${id}`);
+    }
+    if (other.has(id)) throw new InvalidArgumentError(`AM id ${id} already has ${what}`);
   }
 
   /**
@@ -670,6 +703,7 @@ export class Worker implements Disposable {
     if (p === null) return;
     this.#detachLazy(); // queued messages stay readable
     for (const s of this.#streams.values()) s.shut();
+    for (const r of this.#receivers.values()) r.shut();
     for (const l of this.#listeners.values()) l.shut();
     this.#reactor.removeWorker(this, this.#efd);
     this.#ptr = null;
@@ -677,6 +711,7 @@ export class Worker implements Disposable {
     this.#eps.clear();
     this.#listeners.clear();
     this.#streams.clear();
+    this.#receivers.clear();
     const closed = new ClosedError("the UCX worker was closed");
     for (const [id, op] of this.#ops.entries()) {
       this.#ops.take(id);

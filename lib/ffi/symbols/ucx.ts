@@ -59,6 +59,13 @@ export const UCX_SYMBOLS = {
     result: "i32",
   },
   pluvio_ucx_am_release: { parameters: ["pointer", "u32"], result: "i32" },
+  pluvio_ucx_am_receiver_open: { parameters: ["pointer", "u32"], result: "i32" },
+  pluvio_ucx_am_post: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "u32"],
+    result: "i32",
+  },
+  pluvio_ucx_am_unpost: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  pluvio_ucx_am_held: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_ucx_am_take: { parameters: ["pointer", "u32", "buffer", "usize"], result: "i64" },
   // tag messaging
   pluvio_ucx_tag_send: {

@@ -5,6 +5,7 @@
 use super::endpoint::{ep_handle, Ep};
 use super::request::{complete, send_param, submitted};
 use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
+use super::receiver::{self, Receiver};
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
@@ -23,6 +24,8 @@ pub enum Msg {
 pub struct AmCtx {
     worker: *mut WorkerState,
     id: u32,
+    /// Set for an id received through posted buffers ([`super::receiver`]).
+    pub receiver: Option<Receiver>,
 }
 
 /// Send flag from JavaScript: ask UCX to pass a reply endpoint to the receiver.
@@ -163,8 +166,9 @@ unsafe extern "C" fn am_cb(
     len: u64,
     param: *const ucp_am_recv_param_t,
 ) -> ucs_status_t {
-    // SAFETY: arg is the boxed AmCtx, alive while the handler is registered.
-    let ctx = unsafe { &*(arg as *const AmCtx) };
+    // SAFETY: arg is the boxed AmCtx, alive while the handler is registered; nothing
+    // else borrows it during the progress call that runs this.
+    let ctx = unsafe { &mut *(arg as *mut AmCtx) };
     // SAFETY: the worker outlives its handlers; no other borrow is held across the
     // progress call that runs this.
     let w = unsafe { &mut *ctx.worker };
@@ -188,8 +192,13 @@ unsafe extern "C" fn am_cb(
         ev.flags |= AM_REPLY;
         ev.reply_ep = reply_ep(w, param.reply_ep);
     }
+    let rndv = param.recv_attr & ucp_am_recv_attr_t::UCP_AM_RECV_ATTR_FLAG_RNDV as u64 != 0;
+    if let Some(r) = ctx.receiver.as_mut() {
+        // SAFETY: the worker runs this callback; `w` is not used again below.
+        return unsafe { receiver::arrived(ctx.worker, r, hdr, data, len, rndv, ev.reply_ep) };
+    }
     let status;
-    if param.recv_attr & ucp_am_recv_attr_t::UCP_AM_RECV_ATTR_FLAG_RNDV as u64 != 0 {
+    if rndv {
         // The payload is still at the sender: keep the descriptor for recv_data.
         ev.flags |= AM_RNDV;
         if let Some(l) = w.landing.as_mut().filter(|l| l.id == ctx.id && l.landed.is_none()) {
@@ -279,7 +288,12 @@ pub fn init_handler_table(h: ucp_worker_h) -> Result<(), Error> {
 /// Starts delivering Active Messages with `id` as events.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {
-    guard(|| {
+    guard(|| register(w, id, None))
+}
+
+/// Registers the handler of `id`: ring events, or posted receives with `receiver`.
+pub fn register(w: *mut WorkerState, id: u32, receiver: Option<Receiver>) -> Result<i32, Error> {
+    {
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
         if id > AM_ID_MAX {
@@ -293,11 +307,15 @@ pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {
                 format!("AM id {id} already has a stream"),
             ));
         }
-        let mut ctx = Box::new(AmCtx { worker: w, id });
+        let mut ctx = Box::new(AmCtx {
+            worker: w,
+            id,
+            receiver,
+        });
         set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
         ws.am_handlers.insert(id, ctx);
         Ok(0)
-    })
+    }
 }
 
 /// Stops delivering Active Messages with `id` (UCX then drops them).
@@ -310,7 +328,11 @@ pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 
             return Err(einval(format!("AM id {id} has no stream")));
         }
         set_handler(ws, id, None, std::ptr::null_mut())?;
-        ws.am_handlers.remove(&id);
+        if let Some(mut ctx) = ws.am_handlers.remove(&id) {
+            if let Some(r) = ctx.receiver.as_mut() {
+                receiver::release_held(ws.handle, r);
+            }
+        }
         Ok(0)
     })
 }

@@ -13,7 +13,8 @@
 //!
 //! Layout: [`context`] (UCP context), [`worker`] (worker state, poll, parking),
 //! [`ring`] (completion ring + message arena shared with TypeScript), [`request`]
-//! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`tag`],
+//! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`receiver`]
+//! (posted AM receives), [`tag`],
 //! [`sockaddr`] and [`parkset`] (one epoll fd over several worker fds).
 
 pub mod am;
@@ -22,6 +23,7 @@ pub mod endpoint;
 pub mod listener;
 pub mod parkset;
 pub mod probe;
+pub mod receiver;
 pub mod request;
 pub mod ring;
 pub mod slab;

@@ -14,6 +14,9 @@ use ucx1_sys::*;
 pub struct ReqInfo {
     pub worker: *mut WorkerState,
     pub op: u32,
+    /// Reported in the completion's tag field by callbacks that use it (posted AM
+    /// receives: header length and reply endpoint).
+    pub extra: u64,
 }
 
 /// What a submission did: 1 = finished at once (no event will follow), 0 = in flight
@@ -30,13 +33,22 @@ pub fn submitted(
     if UCS_PTR_IS_ERR(ptr) {
         return Err(ucs_err(what, UCS_PTR_RAW_STATUS(ptr)));
     }
+    Ok(submitted_with(w, ptr, op, 0))
+}
+
+/// [`submitted`] for a result already known not to be an error, recording `extra` in
+/// the request's [`ReqInfo`].
+pub fn submitted_with(w: *mut WorkerState, ptr: ucs_status_ptr_t, op: u32, extra: u64) -> i32 {
+    if ptr.is_null() {
+        return 1;
+    }
     // SAFETY: a non-error pointer is a live request whose user area is a ReqInfo; no
     // callback can run before the next progress/cancel call, so writing it now is safe.
-    unsafe { (ptr as *mut ReqInfo).write(ReqInfo { worker: w, op }) };
+    unsafe { (ptr as *mut ReqInfo).write(ReqInfo { worker: w, op, extra }) };
     // SAFETY: w is the live worker the request was submitted on; no other borrow of it
     // is active during a submission.
     unsafe { (*w).track(op, ptr as *mut c_void) };
-    Ok(0)
+    0
 }
 
 /// Finishes a request from its callback: records the event and frees the request.

@@ -201,6 +201,11 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
                 unsafe { ucp_am_data_release(h, desc) };
             }
         }
+        for ctx in unsafe { (*w).am_handlers.values_mut() } {
+            if let Some(r) = ctx.receiver.as_mut() {
+                super::receiver::release_held(h, r);
+            }
+        }
         let eps = unsafe { (*w).eps.drain() };
         for (_, ep) in eps {
             if !ep.adopted {

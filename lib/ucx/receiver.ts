@@ -1,0 +1,199 @@
+/**
+ * {@link AmReceiver}: Active Messages of one id received straight into buffers the caller
+ * posts ahead of time.
+ *
+ * @module
+ */
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import { AmMessage } from "./am.ts";
+import type { WorkerCore } from "./core.ts";
+import { checkLength, type SignalOptions } from "./endpoint.ts";
+import { abortError } from "./mailbox.ts";
+import { checkUcx, EMPTY } from "./native.ts";
+import type { OpResult, PendingOp } from "./ops.ts";
+
+/** Options of {@link AmReceiver.recvInto}. */
+export interface RecvIntoOptions extends SignalOptions {
+  /**
+   * Where the message's header goes. Without it only messages without a header fit
+   * (a message with one fails the receive and goes to the next).
+   */
+  header?: Uint8Array;
+}
+
+/** `tagHi` of a completion whose message did not fit (native `receiver::MISFIT`). */
+const MISFIT = -2;
+const TWO32 = 2 ** 32;
+
+/**
+ * Receives the Active Messages with one id into buffers posted ahead of time with
+ * {@link AmReceiver.recvInto}, the way MPI receives are pre-posted: each message goes to
+ * the oldest receive still waiting, in arrival order, without a JavaScript turn on the
+ * way. Native code copies an eager payload into the posted buffer inside the UCX
+ * callback, and starts pulling a rendezvous payload into it from there too (as
+ * `ucx_perftest` does), so several large messages stream into several posted buffers
+ * at once. Messages that arrive while nothing is posted are held by the worker and
+ * taken by the next `recvInto`. The bulk-transfer counterpart of {@link AmStream}; an id
+ * has either a receiver or a stream.
+ */
+export class AmReceiver implements Disposable {
+  #w: WorkerCore;
+  #closed = false;
+  /** Ops of the receives posted and not yet finished. */
+  #posted = new Set<number>();
+  /** The Active Message id. */
+  readonly id: number;
+
+  /** @internal Use `Worker.amReceiver`. */
+  constructor(w: WorkerCore, id: number) {
+    this.#w = w;
+    this.id = id;
+  }
+
+  /** Whether the receiver (or its worker) was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Receives posted and not yet finished. */
+  get pending(): number {
+    return this.#posted.size;
+  }
+
+  /** Messages held by the worker: arrived while no receive was posted (0 once closed). */
+  get held(): number {
+    if (this.#closed) return 0;
+    const w = this.#w;
+    return checkUcx(w.sym.pluvio_ucx_am_held(w.ptr, this.id), `AM receiver ${this.id}`);
+  }
+
+  /**
+   * Posts `data` (and `options.header`) for the next message not yet taken by an
+   * earlier `recvInto`; resolves with it once its payload is in `data` (the message's
+   * `data` is a view of it, its `header` a view of `options.header`). Both buffers must
+   * stay untouched until then. A message longer than `data`, or with a header longer
+   * than `options.header`, rejects this receive with `InvalidArgumentError` and goes to
+   * the next one: nothing is lost. Aborting withdraws a receive no message was matched
+   * to yet (rejecting with `CancelledError`); one already matched completes with its
+   * message. A transfer that fails (the sender died) rejects with `PeerError`.
+   * Rejects with `ClosedError` once the receiver or worker is closed.
+   */
+  recvInto(data: Uint8Array, options: RecvIntoOptions = {}): Promise<AmMessage> {
+    try {
+      const what = `recvInto on AM receiver ${this.id}`;
+      if (this.#closed) throw new ClosedError(`AM receiver ${this.id} is closed`);
+      const header = options.header ?? EMPTY;
+      checkLength(data, `${what}: data`);
+      checkLength(header, `${what}: header`);
+      const signal = options.signal;
+      if (signal?.aborted) throw abortError(signal, what);
+      const w = this.#w;
+      const p = w.ptr;
+      const op = w.ops.reserve();
+      const rc = w.sym.pluvio_ucx_am_post(
+        p,
+        this.id,
+        data,
+        data.length,
+        header,
+        header.length,
+        op,
+      );
+      if (rc === 1) {
+        w.ops.release(op);
+        const imm = w.imm;
+        return Promise.resolve(
+          this.#message(data, header, imm[0] + imm[1] * TWO32, imm[2], imm[3] | 0),
+        );
+      }
+      if (rc < 0) {
+        w.ops.release(op);
+        checkUcx(rc, what);
+      }
+      return new Promise<AmMessage>((resolve, reject) => {
+        const pop: PendingOp = {
+          resolve: (r: OpResult) => {
+            this.#posted.delete(op);
+            if (r.tagHi === MISFIT) reject(this.#misfit(data, header, r));
+            else resolve(this.#message(data, header, r.length, r.tagLo, r.tagHi));
+          },
+          reject: (e: unknown) => {
+            this.#posted.delete(op);
+            reject(e);
+          },
+          refs: [data, header],
+          what,
+          settled: false,
+        };
+        if (signal) {
+          const onAbort = () => this.#withdraw(op, pop, abortError(signal, what));
+          signal.addEventListener("abort", onAbort, { once: true });
+          pop.unlisten = () => signal.removeEventListener("abort", onAbort);
+        }
+        w.ops.set(op, pop);
+        w.reactor.begin();
+        this.#posted.add(op);
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #message(data: Uint8Array, header: Uint8Array, len: number, hlen: number, reply: number) {
+    const w = this.#w;
+    const ep = reply >= 0 ? w.replyEndpoint(reply) : null;
+    return AmMessage.landed(w, this.id, hlen > 0 ? header : null, hlen, data, len, ep);
+  }
+
+  #misfit(data: Uint8Array, header: Uint8Array, r: OpResult): InvalidArgumentError {
+    return new InvalidArgumentError(
+      `recvInto on AM receiver ${this.id}: the message has a ${r.tagLo}-byte header and a ${r.length}-byte payload; the buffers hold ${header.length} and ${data.length} bytes (the message goes to the next receive)`,
+    );
+  }
+
+  /** Withdraws posted receive `op` if no message was matched to it, rejecting it with `e`. */
+  #withdraw(op: number, pop: PendingOp, e: Error): void {
+    const w = this.#w;
+    if (pop.settled || w.ops.get(op) !== pop) return;
+    let p: Deno.PointerObject;
+    try {
+      p = w.ptr;
+    } catch {
+      return; // the worker closed: it rejected every op
+    }
+    // 0: a message was matched to it; its completion follows and settles it.
+    if (w.sym.pluvio_ucx_am_unpost(p, this.id, op) !== 1) return;
+    w.ops.take(op);
+    w.reactor.end();
+    pop.unlisten?.();
+    pop.settled = true;
+    pop.reject(e);
+  }
+
+  /** @internal Ends the receiver (the worker closed and rejected its receives). */
+  shut(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Stops receiving this id: receives no message was matched to reject with
+   * `ClosedError`, those already matched complete; held messages are released (UCX
+   * frees their rendezvous payloads at the senders). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const w = this.#w;
+    const closed = new ClosedError(`AM receiver ${this.id} is closed`);
+    for (const op of [...this.#posted]) {
+      const pop = w.ops.get(op);
+      if (pop !== undefined) this.#withdraw(op, pop, closed);
+    }
+    w.dropReceiver(this.id);
+  }
+
+  /** Same as {@link AmReceiver.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
