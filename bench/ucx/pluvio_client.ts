@@ -15,7 +15,8 @@
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
  *   (1 MiB) spin like the receives (`spinUs` of `amSend` and `recvData`).
  * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight, the receiver
- *   pulling rendezvous payloads into its buffers, timed until it confirms the last one.
+ *   receiving them into buffers posted with `AmReceiver.recvInto` (see `pong.ts`), timed
+ *   until it confirms the last one.
  * - `quit`.
  *
  * Usage: `deno run -A bench/ucx/pluvio_client.ts` (UCX_* from the environment;
