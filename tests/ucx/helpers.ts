@@ -4,6 +4,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { Runtime } from "../../mod.ts";
+import { Context, type Worker } from "../../lib/ucx/mod.ts";
 
 /** A running peer process. */
 export interface Peer {
@@ -105,4 +107,35 @@ async function* splitLines(s: ReadableStream<string>): AsyncGenerator<string> {
     }
   }
   if (rest) yield rest;
+}
+
+/**
+ * Runs `body` in a runtime with a fresh worker and a started peer (`mode` of
+ * tests/ucx/peer.ts), bounded by `ms`; always kills the peer and closes everything.
+ */
+export async function withPeer(
+  mode: string,
+  body: (w: Worker, peer: Peer) => Promise<void>,
+  ms = 60_000,
+): Promise<void> {
+  const rt = new Runtime();
+  const ctx = new Context();
+  const w = ctx.createWorker();
+  let peer: Peer | undefined;
+  try {
+    await deadline(
+      rt.run(async () => {
+        peer = await startPeer(mode, w.address());
+        await body(w, peer);
+      }),
+      ms,
+      "test body",
+    );
+  } finally {
+    peer?.kill();
+    await peer?.status().catch(() => {});
+    w.close();
+    ctx.close();
+    rt.close();
+  }
 }

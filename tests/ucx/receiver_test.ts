@@ -7,37 +7,9 @@ import assert from "node:assert/strict";
 import { Runtime } from "../../mod.ts";
 import { CancelledError, ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
 import { type AmReceiver, Context, type Worker } from "../../lib/ucx/mod.ts";
-import { deadline, pattern, type Peer, readU32, startPeer, u32, UCX_ENV } from "./helpers.ts";
+import { deadline, pattern, readU32, u32, UCX_ENV, withPeer } from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
-
-/** Runs `body` in a runtime with a fresh worker and a started peer; always cleans up. */
-async function withPeer(
-  mode: string,
-  body: (w: Worker, peer: Peer) => Promise<void>,
-  ms = 60_000,
-): Promise<void> {
-  const rt = new Runtime();
-  const ctx = new Context();
-  const w = ctx.createWorker();
-  let peer: Peer | undefined;
-  try {
-    await deadline(
-      rt.run(async () => {
-        peer = await startPeer(mode, w.address());
-        await body(w, peer);
-      }),
-      ms,
-      "test body",
-    );
-  } finally {
-    peer?.kill();
-    await peer?.status().catch(() => {});
-    w.close();
-    ctx.close();
-    rt.close();
-  }
-}
 
 /** Progresses `w` (through another stream's spin) until `r` holds `n` messages. */
 function waitHeld(w: Worker, r: AmReceiver, n: number): void {

@@ -3,7 +3,7 @@
 //! caller's buffer, and sends.
 
 use super::endpoint::{ep_handle, Ep};
-use super::request::{complete, send_param, submitted};
+use super::request::{complete, recv_am_param, send_param, submitted};
 use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
 use super::receiver::{self, Receiver};
 use super::worker::{worker, WorkerState};
@@ -433,16 +433,7 @@ pub extern "C" fn pluvio_ucx_am_recv_data(
         }
         ws.msgs.remove(msg);
         let mut got: u64 = 0;
-        // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
-        let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
-        p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32
-            | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
-        p.cb = ucp_request_param_t__bindgen_ty_1 {
-            recv_am: Some(recv_data_cb),
-        };
-        p.recv_info = ucp_request_param_t__bindgen_ty_2 {
-            length: &mut got as *mut u64 as *mut _,
-        };
+        let p = recv_am_param(Some(recv_data_cb), &mut got);
         let h = ws.handle;
         // SAFETY: desc is a held descriptor (UCX takes ownership now); JS keeps `buf`
         // alive until completion.

@@ -6,7 +6,7 @@
 //! while no buffer is posted are held (eager bytes copied, rendezvous descriptors kept)
 //! and matched by the next post, in order.
 
-use super::request::{complete, submitted_with, ReqInfo};
+use super::request::{complete, recv_am_param, submitted_with, ReqInfo};
 use super::ring::Event;
 use super::worker::{worker, WorkerState};
 use super::{einval, status_code, ucs_err};
@@ -92,16 +92,7 @@ fn start_pull(
     ext: u64,
 ) -> Result<i32, ucs_status_t> {
     let mut got: u64 = 0;
-    // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
-    let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
-    p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32
-        | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
-    p.cb = ucp_request_param_t__bindgen_ty_1 {
-        recv_am: Some(pull_cb),
-    };
-    p.recv_info = ucp_request_param_t__bindgen_ty_2 {
-        length: &mut got as *mut u64 as *mut _,
-    };
+    let p = recv_am_param(Some(pull_cb), &mut got);
     // SAFETY: w is live; short read.
     let h = unsafe { (*w).handle };
     // SAFETY: desc is a held rendezvous descriptor (UCX owns it from now on); `buf`

@@ -88,3 +88,17 @@ pub fn send_param(flags: u32) -> ucp_request_param_t {
     };
     p
 }
+
+/// Parameters of `ucp_am_recv_data_nbx`: completion callback `cb`, and `got` receiving
+/// the length when the receive finishes at once.
+pub fn recv_am_param(cb: ucp_am_recv_data_nbx_callback_t, got: &mut u64) -> ucp_request_param_t {
+    // SAFETY: plain data; UCX reads the fields named in op_attr_mask.
+    let mut p: ucp_request_param_t = unsafe { std::mem::zeroed() };
+    p.op_attr_mask = ucp_op_attr_t::UCP_OP_ATTR_FIELD_CALLBACK as u32
+        | ucp_op_attr_t::UCP_OP_ATTR_FIELD_RECV_INFO as u32;
+    p.cb = ucp_request_param_t__bindgen_ty_1 { recv_am: cb };
+    p.recv_info = ucp_request_param_t__bindgen_ty_2 {
+        length: got as *mut u64 as *mut _,
+    };
+    p
+}
