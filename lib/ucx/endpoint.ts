@@ -58,7 +58,8 @@ export interface CloseOptions extends SignalOptions {
   force?: boolean;
 }
 
-const MAX_U32 = 0xffff_ffff;
+/** The largest length a native call takes (lengths travel as u32). */
+export const MAX_U32 = 0xffff_ffff;
 /** The largest tag. */
 export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
 

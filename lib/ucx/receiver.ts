@@ -7,7 +7,7 @@
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { AmMessage } from "./am.ts";
 import type { WorkerCore } from "./core.ts";
-import { checkLength, type SignalOptions } from "./endpoint.ts";
+import { checkLength, MAX_U32, type SignalOptions } from "./endpoint.ts";
 import { abortError } from "./mailbox.ts";
 import { checkUcx, EMPTY } from "./native.ts";
 import type { OpResult, PendingOp } from "./ops.ts";
@@ -39,6 +39,8 @@ const TWO32 = 2 ** 32;
 export class AmReceiver implements Disposable {
   #w: WorkerCore;
   #closed = false;
+  /** What a receive is, for errors (built once: `recvInto` is a per-message call). */
+  #what: string;
   /** Ops of the receives posted and not yet finished. */
   #posted = new Set<number>();
   /** The Active Message id. */
@@ -48,6 +50,7 @@ export class AmReceiver implements Disposable {
   constructor(w: WorkerCore, id: number) {
     this.#w = w;
     this.id = id;
+    this.#what = `recvInto on AM receiver ${id}`;
   }
 
   /** Whether the receiver (or its worker) was closed. */
@@ -80,11 +83,11 @@ export class AmReceiver implements Disposable {
    */
   recvInto(data: Uint8Array, options: RecvIntoOptions = {}): Promise<AmMessage> {
     try {
-      const what = `recvInto on AM receiver ${this.id}`;
+      const what = this.#what;
       if (this.#closed) throw new ClosedError(`AM receiver ${this.id} is closed`);
       const header = options.header ?? EMPTY;
-      checkLength(data, `${what}: data`);
-      checkLength(header, `${what}: header`);
+      if (data.length > MAX_U32) checkLength(data, `${what}: data`);
+      if (header.length > MAX_U32) checkLength(header, `${what}: header`);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, what);
       const w = this.#w;
@@ -147,7 +150,7 @@ export class AmReceiver implements Disposable {
 
   #misfit(data: Uint8Array, header: Uint8Array, r: OpResult): InvalidArgumentError {
     return new InvalidArgumentError(
-      `recvInto on AM receiver ${this.id}: the message has a ${r.tagLo}-byte header and a ${r.length}-byte payload; the buffers hold ${header.length} and ${data.length} bytes (the message goes to the next receive)`,
+      `${this.#what}: the message has a ${r.tagLo}-byte header and a ${r.length}-byte payload; the buffers hold ${header.length} and ${data.length} bytes (the message goes to the next receive)`,
     );
   }
 

@@ -12,6 +12,7 @@ import {
   checkLength,
   Endpoint,
   MAX_TAG,
+  MAX_U32,
   type SignalOptions,
   spinNs,
   type SpinOptions,
@@ -31,7 +32,6 @@ const AM_RNDV = 1, AM_SPILLED = 2, AM_REPLY = 4;
 const TWO32 = 4294967296;
 /** Eager payloads above this many bytes stay in the arena until asked for. */
 const EAGER_LAZY = 64;
-const MAX_U32 = 0xffff_ffff;
 /** `op` of `pluvio_ucx_worker_wait` meaning "any event". */
 const WAIT_ANY = 0xffff_ffff;
 /** Flag of `pluvio_ucx_worker_wait`: spin until the previous wait's deadline. */

@@ -139,3 +139,24 @@ export async function withPeer(
     rt.close();
   }
 }
+
+/**
+ * Runs `body` in `rt` with two workers of one context in this process; always closes
+ * the workers, the runtime and the context.
+ */
+export async function withTwoWorkers(
+  body: (a: Worker, b: Worker) => Promise<void>,
+  rt: Runtime = new Runtime(),
+): Promise<void> {
+  const ctx = new Context();
+  const a = ctx.createWorker();
+  const b = ctx.createWorker();
+  try {
+    await rt.run(() => body(a, b));
+  } finally {
+    a.close();
+    b.close();
+    rt.close();
+    ctx.close();
+  }
+}

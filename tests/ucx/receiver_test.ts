@@ -4,10 +4,9 @@
  * posted buffers. Every test is bounded (peers are killed on failure or timeout).
  */
 import assert from "node:assert/strict";
-import { Runtime } from "../../mod.ts";
 import { CancelledError, ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
-import { type AmReceiver, Context, type Worker } from "../../lib/ucx/mod.ts";
-import { deadline, pattern, readU32, u32, UCX_ENV, withPeer } from "./helpers.ts";
+import type { AmReceiver, Worker } from "../../lib/ucx/mod.ts";
+import { deadline, pattern, readU32, u32, UCX_ENV, withPeer, withTwoWorkers } from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
 
@@ -172,11 +171,7 @@ Deno.test("ucx: AmReceiver: sender killed before its held rendezvous payload is 
 });
 
 Deno.test("ucx: AmReceiver messages keep the reply endpoint; a closed worker rejects receives", async () => {
-  const rt = new Runtime();
-  await rt.run(async () => {
-    using ctx = new Context();
-    using a = ctx.createWorker();
-    const b = ctx.createWorker();
+  await withTwoWorkers(async (a, b) => {
     const ep = a.connectAddr(b.address());
     await ep.flush();
     const r = b.amReceiver(1);
@@ -200,5 +195,4 @@ Deno.test("ucx: AmReceiver messages keep the reply endpoint; a closed worker rej
     assert.equal(r.held, 0);
     await assert.rejects(r.recvInto(buf), ClosedError);
   });
-  rt.close();
 });

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { Runtime } from "../../mod.ts";
 import { ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
-import { type AmMessage, Context, UcxReactor, type Worker } from "../../lib/ucx/mod.ts";
-import { deadline, pattern, readU32, u32, UCX_ENV, withPeer } from "./helpers.ts";
+import { type AmMessage, UcxReactor, type Worker } from "../../lib/ucx/mod.ts";
+import { deadline, pattern, readU32, u32, UCX_ENV, withPeer, withTwoWorkers } from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
 
@@ -109,42 +109,32 @@ Deno.test("ucx: listener connect (port 0) and several endpoints at once", async 
 });
 
 Deno.test("ucx: listener on this side, peer accepted; unreachable listener fails", async () => {
-  const rt = new Runtime();
-  using ctx = new Context();
-  const a = ctx.createWorker();
-  const b = ctx.createWorker();
-  try {
-    await rt.run(async () => {
-      using l = b.createListener("127.0.0.1:0");
-      assert.match(l.address, /^127\.0\.0\.1:\d+$/);
-      assert.ok(l.port > 0);
-      const [client, server] = await Promise.all([
-        a.connectSocket(l.address),
-        l.next().then((req) => {
-          assert.match(req.clientAddress, /^127\.0\.0\.1:\d+$/);
-          return b.accept(req);
-        }),
-      ]);
-      const s = a.amStream(11);
-      const got = s.recv();
-      await server.amSend(11, u32(5));
-      assert.equal(readU32((await got).header), 5);
-      await client.close();
-      await server.close({ force: true });
-      // Nobody listens on the port any more: connecting fails with a PeerError, no hang.
-      const port = l.port;
-      l.close();
-      await assert.rejects(
-        deadline(a.connectSocket(`127.0.0.1:${port}`), 15_000, "connect"),
-        PeerError,
-      );
-      assert.throws(() => a.createListener("not-an-address"), InvalidArgumentError);
-    });
-  } finally {
-    a.close();
-    b.close();
-    rt.close();
-  }
+  await withTwoWorkers(async (a, b) => {
+    using l = b.createListener("127.0.0.1:0");
+    assert.match(l.address, /^127\.0\.0\.1:\d+$/);
+    assert.ok(l.port > 0);
+    const [client, server] = await Promise.all([
+      a.connectSocket(l.address),
+      l.next().then((req) => {
+        assert.match(req.clientAddress, /^127\.0\.0\.1:\d+$/);
+        return b.accept(req);
+      }),
+    ]);
+    const s = a.amStream(11);
+    const got = s.recv();
+    await server.amSend(11, u32(5));
+    assert.equal(readU32((await got).header), 5);
+    await client.close();
+    await server.close({ force: true });
+    // Nobody listens on the port any more: connecting fails with a PeerError, no hang.
+    const port = l.port;
+    l.close();
+    await assert.rejects(
+      deadline(a.connectSocket(`127.0.0.1:${port}`), 15_000, "connect"),
+      PeerError,
+    );
+    assert.throws(() => a.createListener("not-an-address"), InvalidArgumentError);
+  });
 });
 
 Deno.test("ucx: tag send/recv with masks, pre-posted receive, truncation, cancel", async () => {
@@ -235,134 +225,95 @@ Deno.test("ucx: sender killed before its rendezvous payload is pulled: recvData 
 });
 
 Deno.test("ucx: closed endpoint, closed worker and garbage addresses give typed errors", async () => {
-  const rt = new Runtime();
-  using ctx = new Context();
-  const a = ctx.createWorker();
-  const b = ctx.createWorker();
-  try {
-    await rt.run(async () => {
-      const s = b.amStream(3);
-      const ep = a.connectAddr(b.address());
-      await ep.amSend(3, u32(1));
-      await s.recv();
-      await ep.close();
-      await assert.rejects(ep.amSend(3, u32(2)), ClosedError);
-      await assert.rejects(ep.tagSend(1n, u32(2)), ClosedError);
-      await assert.rejects(ep.flush(), ClosedError);
-      await ep.close(); // idempotent
-      // Garbage addresses.
-      assert.throws(() => a.connectAddr(new Uint8Array([1, 2, 3])), InvalidArgumentError);
-      const junk = crypto.getRandomValues(new Uint8Array(300));
-      assert.throws(() => a.connectAddr(junk), InvalidArgumentError);
-      const addr = b.address();
-      addr[addr.length - 12] ^= 0xff; // corrupt the UCX part: the checksum catches it
-      assert.throws(() => a.connectAddr(addr), /checksum/);
-      // Bad arguments.
-      assert.throws(() => a.amStream(70_000), InvalidArgumentError);
-      const ep2 = a.connectAddr(b.address());
-      await assert.rejects(ep2.amSend(-1), InvalidArgumentError);
-      await assert.rejects(ep2.tagSend(-1n, u32(1)), InvalidArgumentError);
-      // A waiting receive ends with ClosedError when its worker closes.
-      const waiting = s.recv();
-      b.close();
-      await assert.rejects(waiting, ClosedError);
-      assert.throws(() => b.address(), ClosedError);
-      await ep2.close({ force: true });
-    });
-  } finally {
-    a.close();
+  await withTwoWorkers(async (a, b) => {
+    const s = b.amStream(3);
+    const ep = a.connectAddr(b.address());
+    await ep.amSend(3, u32(1));
+    await s.recv();
+    await ep.close();
+    await assert.rejects(ep.amSend(3, u32(2)), ClosedError);
+    await assert.rejects(ep.tagSend(1n, u32(2)), ClosedError);
+    await assert.rejects(ep.flush(), ClosedError);
+    await ep.close(); // idempotent
+    // Garbage addresses.
+    assert.throws(() => a.connectAddr(new Uint8Array([1, 2, 3])), InvalidArgumentError);
+    const junk = crypto.getRandomValues(new Uint8Array(300));
+    assert.throws(() => a.connectAddr(junk), InvalidArgumentError);
+    const addr = b.address();
+    addr[addr.length - 12] ^= 0xff; // corrupt the UCX part: the checksum catches it
+    assert.throws(() => a.connectAddr(addr), /checksum/);
+    // Bad arguments.
+    assert.throws(() => a.amStream(70_000), InvalidArgumentError);
+    const ep2 = a.connectAddr(b.address());
+    await assert.rejects(ep2.amSend(-1), InvalidArgumentError);
+    await assert.rejects(ep2.tagSend(-1n, u32(1)), InvalidArgumentError);
+    // A waiting receive ends with ClosedError when its worker closes.
+    const waiting = s.recv();
     b.close();
-    rt.close();
-  }
+    await assert.rejects(waiting, ClosedError);
+    assert.throws(() => b.address(), ClosedError);
+    await ep2.close({ force: true });
+  });
   // Every operation and wait was accounted for: the in-flight counter is back to zero.
   assert.equal(UcxReactor.current().status(), 0);
 });
 
 Deno.test("ucx: errorHandling none (shared memory) and AMs for an unregistered id", async () => {
-  const rt = new Runtime();
-  using ctx = new Context();
-  const a = ctx.createWorker();
-  const b = ctx.createWorker();
-  try {
-    await rt.run(async () => {
-      const ep = a.connectAddr(b.address(), { errorHandling: "none" });
-      // No stream for id 77 on b: UCX 1.12 would read outside its handler table here;
-      // pluvio pre-fills the table, so the message is dropped (with a UCX warning).
-      await ep.amSend(77, u32(1));
-      const s = b.amStream(4);
-      const big = pattern(3 << 20, 11);
-      // A rendezvous send completes once the receiver has pulled the payload.
-      const sent = ep.amSend(4, u32(9), big);
-      const m = await s.recv();
-      assert.equal(readU32(m.header), 9);
-      assert.ok(m.isRendezvous);
-      assert.deepEqual(await m.recvData(), big);
-      await sent;
-      assert.throws(
-        () => a.connectAddr(b.address(), { errorHandling: "bogus" as "none" }),
-        InvalidArgumentError,
-      );
-      await ep.close();
-    });
-  } finally {
-    a.close();
-    b.close();
-    rt.close();
-  }
+  await withTwoWorkers(async (a, b) => {
+    const ep = a.connectAddr(b.address(), { errorHandling: "none" });
+    // No stream for id 77 on b: UCX 1.12 would read outside its handler table here;
+    // pluvio pre-fills the table, so the message is dropped (with a UCX warning).
+    await ep.amSend(77, u32(1));
+    const s = b.amStream(4);
+    const big = pattern(3 << 20, 11);
+    // A rendezvous send completes once the receiver has pulled the payload.
+    const sent = ep.amSend(4, u32(9), big);
+    const m = await s.recv();
+    assert.equal(readU32(m.header), 9);
+    assert.ok(m.isRendezvous);
+    assert.deepEqual(await m.recvData(), big);
+    await sent;
+    assert.throws(
+      () => a.connectAddr(b.address(), { errorHandling: "bogus" as "none" }),
+      InvalidArgumentError,
+    );
+    await ep.close();
+  });
 });
 
 Deno.test("ucx: a reactor registered by the application under its own name is used", async () => {
   const rt = new Runtime();
   rt.registerReactor("net", UcxReactor.current());
-  using ctx = new Context();
-  const a = ctx.createWorker();
-  const b = ctx.createWorker();
-  try {
-    await rt.run(async () => {
-      const s = b.amStream(5);
-      const ep = a.connectAddr(b.address());
-      const got = s.recv();
-      await ep.amSend(5, u32(42));
-      assert.equal(readU32((await deadline(got, 10_000, "AM")).header), 42);
-      assert.ok(rt.stats().reactors.net.polls > 0, "polled through the application's registration");
-      await ep.close();
-    });
-  } finally {
-    a.close();
-    b.close();
-    rt.close();
-  }
+  await withTwoWorkers(async (a, b) => {
+    const s = b.amStream(5);
+    const ep = a.connectAddr(b.address());
+    const got = s.recv();
+    await ep.amSend(5, u32(42));
+    assert.equal(readU32((await deadline(got, 10_000, "AM")).header), 42);
+    assert.ok(rt.stats().reactors.net.polls > 0, "polled through the application's registration");
+    await ep.close();
+  }, rt);
 });
 
 Deno.test("ucx: eager messages larger than the arena are spilled and delivered intact", async () => {
-  const rt = new Runtime();
-  using ctx = new Context();
-  const a = ctx.createWorker();
-  const b = ctx.createWorker();
-  try {
-    await rt.run(async () => {
-      const s = b.amStream(8);
-      for (const errorHandling of ["none", "peer"] as const) {
-        const ep = a.connectAddr(b.address(), { errorHandling });
-        // 6 MiB forced eager: UCX reassembles it and hands it over at once; it does not
-        // fit the 4 MiB arena, so it takes the spill path.
-        const big = pattern(6 << 20, 21);
-        const sent = ep.amSend(8, u32(1, 2), big, { proto: "eager" });
-        const m = await deadline(s.recv(), 20_000, `eager 6 MiB (${errorHandling})`);
-        await sent;
-        assert.equal(m.isRendezvous, false);
-        assert.deepEqual(m.header, u32(1, 2));
-        assert.equal(m.dataLength, big.length);
-        const d = await m.recvData();
-        assert.ok(d.length === big.length && d.every((v, i) => v === big[i]), "payload intact");
-        await ep.close();
-      }
-    });
-  } finally {
-    a.close();
-    b.close();
-    rt.close();
-  }
+  await withTwoWorkers(async (a, b) => {
+    const s = b.amStream(8);
+    for (const errorHandling of ["none", "peer"] as const) {
+      const ep = a.connectAddr(b.address(), { errorHandling });
+      // 6 MiB forced eager: UCX reassembles it and hands it over at once; it does not
+      // fit the 4 MiB arena, so it takes the spill path.
+      const big = pattern(6 << 20, 21);
+      const sent = ep.amSend(8, u32(1, 2), big, { proto: "eager" });
+      const m = await deadline(s.recv(), 20_000, `eager 6 MiB (${errorHandling})`);
+      await sent;
+      assert.equal(m.isRendezvous, false);
+      assert.deepEqual(m.header, u32(1, 2));
+      assert.equal(m.dataLength, big.length);
+      const d = await m.recvData();
+      assert.ok(d.length === big.length && d.every((v, i) => v === big[i]), "payload intact");
+      await ep.close();
+    }
+  });
 });
 
 Deno.test("ucx: tryRecv takes messages synchronously; kept copies stay intact and aligned", async () => {
@@ -497,11 +448,7 @@ Deno.test("ucx: tryRecvInto lands messages in the caller's buffers, in order, lo
 });
 
 Deno.test("ucx: tryRecvInto keeps the reply endpoint of a landed message", async () => {
-  const rt = new Runtime();
-  await rt.run(async () => {
-    using ctx = new Context();
-    using a = ctx.createWorker();
-    using b = ctx.createWorker();
+  await withTwoWorkers(async (a, b) => {
     const ep = a.connectAddr(b.address());
     await ep.flush();
     const s = b.amStream(1);
@@ -522,7 +469,6 @@ Deno.test("ucx: tryRecvInto keeps the reply endpoint of a landed message", async
       assert.deepEqual(back.data, pattern(8, i));
     }
   });
-  rt.close();
 });
 
 Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs values", async () => {

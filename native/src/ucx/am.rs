@@ -293,29 +293,27 @@ pub extern "C" fn pluvio_ucx_am_register(w: *mut WorkerState, id: u32) -> i32 {
 
 /// Registers the handler of `id`: ring events, or posted receives with `receiver`.
 pub fn register(w: *mut WorkerState, id: u32, receiver: Option<Receiver>) -> Result<i32, Error> {
-    {
-        // SAFETY: JS passes a live worker.
-        let ws = unsafe { worker(w) }?;
-        if id > AM_ID_MAX {
-            return Err(einval(format!(
-                "AM id {id} is out of range 0..={AM_ID_MAX}"
-            )));
-        }
-        if ws.am_handlers.contains_key(&id) {
-            return Err(Error::errno(
-                libc::EEXIST,
-                format!("AM id {id} already has a stream"),
-            ));
-        }
-        let mut ctx = Box::new(AmCtx {
-            worker: w,
-            id,
-            receiver,
-        });
-        set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
-        ws.am_handlers.insert(id, ctx);
-        Ok(0)
+    // SAFETY: JS passes a live worker.
+    let ws = unsafe { worker(w) }?;
+    if id > AM_ID_MAX {
+        return Err(einval(format!(
+            "AM id {id} is out of range 0..={AM_ID_MAX}"
+        )));
     }
+    if ws.am_handlers.contains_key(&id) {
+        return Err(Error::errno(
+            libc::EEXIST,
+            format!("AM id {id} already has a stream or receiver"),
+        ));
+    }
+    let mut ctx = Box::new(AmCtx {
+        worker: w,
+        id,
+        receiver,
+    });
+    set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
+    ws.am_handlers.insert(id, ctx);
+    Ok(0)
 }
 
 /// Stops delivering Active Messages with `id` (UCX then drops them).
@@ -325,7 +323,7 @@ pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 
         // SAFETY: JS passes a live worker.
         let ws = unsafe { worker(w) }?;
         if !ws.am_handlers.contains_key(&id) {
-            return Err(einval(format!("AM id {id} has no stream")));
+            return Err(einval(format!("AM id {id} has no stream or receiver")));
         }
         set_handler(ws, id, None, std::ptr::null_mut())?;
         if let Some(mut ctx) = ws.am_handlers.remove(&id) {

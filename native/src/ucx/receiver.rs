@@ -133,7 +133,7 @@ pub unsafe fn arrived(
         while let Some(p) = r.posts.pop_front() {
             if !fits(&p, hdr.len(), len) {
                 // This post ends with an error; the message tries the next one.
-                push(Event::op(p.op, 0, 0, len, ext_misfit(hdr.len())));
+                push(Event::op(p.op, 0, 0, len, extra(hdr.len(), MISFIT)));
                 continue;
             }
             land_header(&p, hdr);
@@ -173,11 +173,6 @@ pub unsafe fn arrived(
         reply,
     });
     st
-}
-
-/// The `extra` of a misfit completion: header length | [`MISFIT`] << 32.
-fn ext_misfit(hdr_len: usize) -> u64 {
-    extra(hdr_len, MISFIT)
 }
 
 /// Releases the held rendezvous descriptors of `r` (its id is being unregistered, or
