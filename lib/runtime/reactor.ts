@@ -33,6 +33,13 @@ export interface Reactor {
    * dispatched. Must never block.
    */
   poll(): number;
+  /**
+   * Whether the last `poll()` made progress that completed nothing yet (bytes of a
+   * transfer moved). The executor counts such a turn as busy, not idle: it keeps polling
+   * instead of backing off and parking while data flows, and still yields to the event
+   * loop every millisecond. Leave it undefined or false when nothing moved.
+   */
+  readonly active?: boolean;
   /** The number of operations in flight; O(1) (a counter, never a scan). */
   status(): number;
   /** Called once by `Runtime.registerReactor` with the runtime's hooks. */

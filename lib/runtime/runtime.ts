@@ -294,9 +294,13 @@ export class Runtime {
     }
   }
 
+  /** Whether a reactor's last poll moved data without completing anything. */
+  #moving = false;
+
   #pollActive(): number {
     const act = this.#active;
     let n = 0;
+    let moving = false;
     for (let i = 0; i < act.length;) {
       const e = act[i];
       const r = e.reactor;
@@ -304,12 +308,14 @@ export class Runtime {
       e.polls++;
       e.completions += c;
       n += c;
+      if (r.active) moving = true;
       if (r.status() === 0) {
         e.active = false;
         act[i] = act[act.length - 1];
         act.pop();
       } else i++;
     }
+    this.#moving = moving;
     return n;
   }
 
@@ -319,15 +325,20 @@ export class Runtime {
     let lastYield = performance.now();
     while (this.#live > 0) {
       this.#turns++;
-      const n = this.#active.length > 0 ? this.#pollActive() : 0;
-      idle = n > 0 ? 0 : idle + 1;
+      let n = 0;
+      if (this.#active.length > 0) n = this.#pollActive();
+      else this.#moving = false;
+      // A turn that moved data is busy too: backing off and parking mid-transfer would
+      // stall a transfer that needs this side's progress.
+      const busy = n > 0 || this.#moving;
+      idle = busy ? 0 : idle + 1;
       // Reading the clock costs ~50 ns: on idle turns (which are short) only every 16th.
-      if ((n > 0 || (this.#turns & 15) === 0) && performance.now() - lastYield >= 1) {
+      if ((busy || (this.#turns & 15) === 0) && performance.now() - lastYield >= 1) {
         // Event-loop citizenship: let timers and I/O of other code run.
         this.#yields++;
         await yieldMacrotask();
         lastYield = performance.now();
-      } else if (this.#active.length === 0 && n === 0) {
+      } else if (this.#active.length === 0 && !busy) {
         // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
         // submits work, spawns, or finishes.
         await this.#parkJs();

@@ -16,6 +16,8 @@ export interface PolledWorker {
   poll(): number;
   /** Arms the worker's event fd: false when it has work now. */
   arm(): boolean;
+  /** Whether the last poll made progress that finished nothing yet. */
+  readonly moved: boolean;
 }
 
 let current: UcxReactor | undefined;
@@ -106,18 +108,30 @@ export class UcxReactor implements Reactor {
         this.#selfDriving = false;
         return;
       }
-      idle = this.poll() > 0 ? 0 : idle + 1;
+      idle = this.poll() > 0 || this.active ? 0 : idle + 1;
       if (idle < 2000) setImmediate(loop);
       else setTimeout(loop, 1);
     };
     setImmediate(loop);
   }
 
+  /**
+   * Whether the last poll found a transfer moving with nothing finished yet (see
+   * {@link Reactor.active}): the executor keeps polling instead of parking, because the
+   * next step of a rendezvous over TCP or a pull needs this side's progress.
+   */
+  active = false;
+
   /** Polls every worker; returns the events dispatched. */
   poll(): number {
     let n = 0;
-    for (const w of this.#workers) n += w.poll();
-    if (n > 0) this.#quietParks = 0;
+    let moved = false;
+    for (const w of this.#workers) {
+      n += w.poll();
+      if (w.moved) moved = true;
+    }
+    this.active = moved;
+    if (n > 0 || moved) this.#quietParks = 0;
     return n;
   }
 

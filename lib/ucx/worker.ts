@@ -34,6 +34,8 @@ const TWO32 = 4294967296;
 const EAGER_LAZY = 64;
 /** `op` of `pluvio_ucx_worker_wait` meaning "any event". */
 const WAIT_ANY = 0xffff_ffff;
+/** What the native poll returns when UCX made progress but nothing finished. */
+const POLL_MOVED = 1 << 30;
 /** Flag of `pluvio_ucx_worker_wait`: spin until the previous wait's deadline. */
 const WAIT_RESUME = 2;
 /** Flag in the result of `pluvio_ucx_am_wait_into`: a message landed in the buffers. */
@@ -550,13 +552,20 @@ export class Worker implements Disposable {
     ids.clear();
   }
 
+  /**
+   * @internal Whether the last {@link Worker.poll} found UCX making progress (a transfer
+   * moving) with nothing finished yet.
+   */
+  moved = false;
+
   /** @internal Progresses UCX and dispatches what finished; returns the events handled. */
   poll(): number {
     const p = this.#ptr;
     if (p === null) return 0;
     if (this.#lazyN > 0) this.#detachLazy();
     const n = this.#sym.pluvio_ucx_worker_poll(p);
-    if (n <= 0) {
+    this.moved = n === POLL_MOVED;
+    if (n <= 0 || n === POLL_MOVED) {
       if (n < 0) checkUcx(n, "polling the UCX worker");
       return 0;
     }

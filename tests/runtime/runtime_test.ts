@@ -203,6 +203,51 @@ Deno.test("registerReactor rejects duplicate names; reactors are polled only wit
   assert.equal(rt.stats().reactors["fake-ready-queue"].completions, 1);
 });
 
+Deno.test("a reactor moving data (active) keeps the executor polling; an idle one lets it park", async () => {
+  // One operation in flight that finishes on the 3000th poll; `active` says whether
+  // the polls before it moved data. Idle turns are counted, so the outcome is exact.
+  const run = async (active: boolean) => {
+    const rt = new Runtime();
+    let polls = 0;
+    let inFlight = 0;
+    let wake = () => {};
+    let finish = () => {};
+    const r: Reactor & { active: boolean } = {
+      active: false,
+      attach: (h) => {
+        wake = h.wake;
+      },
+      poll: () => {
+        if (++polls < 3000) {
+          r.active = active;
+          return 0;
+        }
+        r.active = false;
+        inFlight = 0;
+        finish();
+        return 1;
+      },
+      status: () => inFlight,
+      beforePark: () => 1e5, // may sleep 100 µs
+    };
+    rt.registerReactor("mover", r);
+    await rt.run(async () => {
+      await new Promise<void>((res) => {
+        finish = res;
+        inFlight = 1;
+        wake();
+      });
+    });
+    const { parks, parkedMs } = rt.stats().executor;
+    return { parks, parkedMs };
+  };
+  const moving = await run(true);
+  const idle = await run(false);
+  // `parks` also counts JS-only parks (nothing in flight, before and after the op).
+  assert.equal(moving.parkedMs, 0, "never parked on the reactor while data moved");
+  assert.ok(idle.parks > moving.parks, `an idle reactor lets the executor park (${idle.parks})`);
+});
+
 Deno.test("setAffinity pins to a real CPU and rejects a missing one", async () => {
   // In a child process: pinning is per thread and would constrain the rest of this run.
   const child = new URL("./affinity_child.ts", import.meta.url).pathname;

@@ -513,3 +513,37 @@ Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs 
     assert.equal((await peer.status()).code, 0);
   });
 });
+
+Deno.test("ucx: a connected worker waiting for a message parks (no busy spin); a 16 MiB pull then completes", async () => {
+  const rt = new Runtime();
+  await withTwoWorkers(async (a, b) => {
+    const ep = a.connectAddr(b.address());
+    await ep.flush();
+    const got = new Uint8Array(4);
+    const recv = b.tagRecv(7n, got);
+    // The message comes from a plain JS timer; until then the UCX reactor has an
+    // operation in flight but nothing moving, so the executor must park, not spin.
+    const delay = 300;
+    const timer = setTimeout(() => ep.tagSend(7n, u32(9)).catch(() => {}), delay);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await deadline(recv, 10_000, "tagRecv");
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    clearTimeout(timer);
+    assert.equal(readU32(got), 9);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    assert.ok(cpuMs < wall * 0.25, `CPU ${cpuMs.toFixed(1)} ms over ${wall.toFixed(0)} ms wall`);
+    assert.ok(rt.stats().executor.parkedMs > 0, "the executor parked");
+    // Transfers that report progress without completions still finish.
+    const big = pattern(16 << 20, 3);
+    const into = new Uint8Array(big.length);
+    const s = b.amStream(12);
+    const sent = ep.amSend(12, undefined, big, { proto: "rndv" });
+    const m = await deadline(s.recv(), 20_000, "16 MiB message");
+    await deadline(m.recvData(into), 20_000, "16 MiB pull");
+    await sent;
+    assert.deepEqual(into, big);
+    await ep.close();
+  }, rt);
+});

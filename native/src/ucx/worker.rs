@@ -298,8 +298,15 @@ pub extern "C" fn pluvio_ucx_worker_arm(w: *mut WorkerState) -> i32 {
     })
 }
 
+/// What [`pluvio_ucx_worker_poll`] returns when UCX made progress (bytes of a transfer
+/// moved, a protocol step ran) but nothing finished: the executor treats the turn as busy
+/// instead of idle, so it keeps polling rather than parking in the middle of a transfer
+/// whose next step needs this side's progress (a TCP rendezvous, a shared-memory pull).
+pub const POLL_MOVED: i32 = 1 << 30;
+
 /// Progresses the worker and moves finished events into the ring; returns how many
-/// events the ring now holds (TypeScript reads them before the next poll).
+/// events the ring now holds (TypeScript reads them before the next poll), or
+/// [`POLL_MOVED`] when there are none but UCX made progress.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_worker_poll(w: *mut WorkerState) -> i32 {
     guard(|| {
@@ -313,19 +320,22 @@ pub extern "C" fn pluvio_ucx_worker_poll(w: *mut WorkerState) -> i32 {
         unsafe { (*w).ring.begin_poll() };
         // SAFETY: as above.
         let h = unsafe { (*w).handle };
+        let mut moved = false;
         // Bounded, so one poll never monopolises the JS thread.
         for _ in 0..64 {
             // SAFETY: h is live; callbacks borrow the state briefly.
             if unsafe { ucp_worker_progress(h) } == 0 {
                 break;
             }
+            moved = true;
             // SAFETY: as above.
             if unsafe { (*w).ring.pending() } >= RING_CAP {
                 break;
             }
         }
         // SAFETY: as above.
-        Ok(unsafe { (*w).ring.flush() } as i32)
+        let n = unsafe { (*w).ring.flush() } as i32;
+        Ok(if n == 0 && moved { POLL_MOVED } else { n })
     })
 }
 
