@@ -14,9 +14,10 @@
  *   runtime's reactor); in these two, payloads are received into a buffer with
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
  *   (1 MiB) spin like the receives (`spinUs` of `amSend` and `recvData`).
- * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight, the receiver
- *   receiving them into buffers posted with `AmReceiver.recvInto` (see `pong.ts`), timed
- *   until it confirms the last one.
+ * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight (sends done at
+ *   once are not awaited), received under 64 KiB synchronously with `tryRecvInto`, from
+ *   64 KiB into buffers posted with `AmReceiver.recvInto` (see `pong.ts`), timed until the
+ *   receiver confirms the last one.
  * - `quit`.
  *
  * Usage: `deno run -A bench/ucx/pluvio_client.ts` (UCX_* from the environment;
@@ -32,7 +33,7 @@ import { Runtime } from "../../mod.ts";
 // alignment measured up to 2.5x slower here (malloc places large ArrayBuffers anywhere once
 // its mmap threshold has grown).
 import { allocAligned } from "../../lib/uring/mod.ts";
-import { type AmMessage, Context, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
+import { type AmMessage, Context, DONE, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 /** Header byte 0 of a ping: how the pong side receives the next one. */
@@ -88,15 +89,21 @@ async function latency(
 async function bandwidth(w: Worker, ep: Endpoint, size: number, count: number, window = 32) {
   const done = w.amStream(5);
   const payload = allocAligned(size);
+  // Small messages go to the pong's synchronous (`tryRecvInto`) sink, larger ones to its
+  // AmReceiver (posted buffers, pulls started in the UCX callback).
+  const id = size < 65536 ? 6 : 3;
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
-    inflight.push(ep.amSend(3, undefined, payload));
+    // Sends UCX finished at once (DONE) are not in flight: no await for them.
+    const p = ep.amSend(id, undefined, payload);
+    if (p === DONE) continue;
+    inflight.push(p);
     if (inflight.length >= window) await inflight.shift();
   }
   await Promise.all(inflight);
   const end = done.recv();
-  await ep.amSend(3, new Uint8Array(1)); // end of round: the pong side reports when all is in
+  await ep.amSend(id, new Uint8Array(1)); // end of round: the pong side reports when all is in
   await end;
   const s = (performance.now() - t0) / 1000;
   return (count * size) / (1 << 20) / s;

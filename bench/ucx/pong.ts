@@ -6,11 +6,14 @@
  * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
  *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
  *   2 `tryRecvInto(buf, { header, spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
- * - AM 3: a bandwidth message: received by an `AmReceiver` into one of
+ * - AM 6: a bandwidth message smaller than 64 KiB: taken synchronously by
+ *   `AmStream.tryRecvInto` into one buffer (awaiting only when nothing is queued);
+ * - AM 3: a bandwidth message of 64 KiB or more: received by an `AmReceiver` into one of
  *   `PLUVIO_BENCH_PULLS` (default 8) posted buffers, reposted as they fill (rendezvous
  *   payloads are pulled from the UCX callback); with `PLUVIO_BENCH_SINK=stream`, by an
  *   `AmStream` whose messages are pulled into free buffers, up to that many at once;
- * - AM 4: replies AM 5 once every AM 3 before it was received (a bandwidth round end);
+ * - a bandwidth message with a header (AM 3 or 6) ends a round: the pong replies AM 5 once
+ *   every message before it was received;
  * - AM 9: exits.
  *
  * @module
@@ -37,6 +40,7 @@ await rt.run(async () => {
   });
   const ping = worker.amStream(1);
   const bw = SINK === "stream" ? worker.amStream(3) : worker.amReceiver(3);
+  const small = worker.amStream(6);
   const exit = worker.amStream(9).recv();
   console.log(Buffer.from(worker.address()).toString("base64"));
   const pong = (async () => {
@@ -81,10 +85,12 @@ await rt.run(async () => {
     }
   })();
   const sink = SINK === "stream" ? streamSink() : receiverSink();
+  const smallSink = syncSink();
   await exit;
   ping.close();
   bw.close();
-  await Promise.all([pong, sink]);
+  small.close();
+  await Promise.all([pong, sink, smallSink]);
 
   /** Bandwidth with an AmReceiver: PULLS posted buffers, reposted as they fill. */
   async function receiverSink() {
@@ -113,6 +119,30 @@ await rt.run(async () => {
         throw e;
       }
       s.p = post(s.buf, s.hdr);
+      if (m.headerLength > 0) await parent.amSend(5);
+    }
+  }
+
+  /**
+   * Bandwidth of small messages (AM 6) with `tryRecvInto`: each message lands in `buf`
+   * synchronously, no promise per message; a promise is awaited only when none is queued.
+   */
+  async function syncSink() {
+    const s = small;
+    const buf = allocAligned(1 << 20);
+    const hdr = new Uint8Array(1);
+    const into = { header: hdr };
+    for (;;) {
+      let m = s.tryRecvInto(buf, into);
+      if (m === null) {
+        try {
+          m = await s.recv();
+        } catch (e) {
+          if (e instanceof ClosedError) return;
+          throw e;
+        }
+      }
+      if (m.isRendezvous) await m.recvData(buf);
       if (m.headerLength > 0) await parent.amSend(5);
     }
   }

@@ -307,9 +307,11 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   of the message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
   like perftest, then resolves a promise), \`await stream.recv()\` (woken through the runtime's
   reactor: spin, yield, park on the UCX event fd). Bandwidth = AM sends of the size with 32
-  in flight (perftest's \`ucp_am_bw\` window), received by an \`AmReceiver\` into 8 posted
-  buffers (reposted as they fill; rendezvous pulls start in the UCX callback, as perftest's),
-  timed until the receiver confirms the last one.
+  in flight (perftest's \`ucp_am_bw\` window; sends UCX finished at once return \`DONE\` and
+  are not awaited), timed until the receiver confirms the last one. Messages under 64 KiB are
+  received with \`stream.tryRecvInto(buf)\` in a loop (synchronous, no promise per message);
+  64 KiB and up by an \`AmReceiver\` into 8 posted buffers (reposted as they fill;
+  rendezvous pulls start in the UCX callback, as perftest's).
 - ${
   PIN
     ? "Pinned: each pair's client on CPU 0, its server (pong) on CPU 1, through `taskset`"

@@ -63,7 +63,11 @@ export const MAX_U32 = 0xffff_ffff;
 /** The largest tag. */
 export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
 
-/** The promise of every send that finished at once (never rejects). */
+/**
+ * The already-resolved promise that `amSend` and `tagSend` return when UCX finished the
+ * send at once (most small eager sends): a sender can test `p === DONE` and skip the
+ * event-loop turn an `await` would cost, keeping only sends still in flight in its window.
+ */
 export const DONE: Promise<void> = Promise.resolve();
 
 /** Waits for `p`, resolving to nothing. */

@@ -25,6 +25,7 @@ export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } 
 export {
   type AmSendOptions,
   type CloseOptions,
+  DONE,
   Endpoint,
   type SignalOptions,
   type SpinOptions,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Runtime } from "../../mod.ts";
 import { ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
-import { type AmMessage, UcxReactor, type Worker } from "../../lib/ucx/mod.ts";
+import { type AmMessage, DONE, UcxReactor, type Worker } from "../../lib/ucx/mod.ts";
 import { deadline, pattern, readU32, u32, UCX_ENV, withPeer, withTwoWorkers } from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
@@ -546,4 +546,26 @@ Deno.test("ucx: a connected worker waiting for a message parks (no busy spin); a
     assert.deepEqual(into, big);
     await ep.close();
   }, rt);
+});
+
+Deno.test("ucx: sends UCX finishes at once return DONE (resolved); the messages still arrive", async () => {
+  await withTwoWorkers(async (a, b) => {
+    const ep = a.connectAddr(b.address());
+    await ep.flush();
+    const s = b.amStream(13);
+    let done = 0;
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const p = ep.amSend(13, u32(i));
+      if (p === DONE) done++;
+      else pending.push(p);
+    }
+    await Promise.all(pending);
+    assert.ok(done > 0, "small eager sends to a connected peer complete at once");
+    assert.equal(await DONE, undefined);
+    for (let i = 0; i < 100; i++) {
+      assert.equal(readU32((await deadline(s.recv(), 10_000, `message ${i}`)).header), i);
+    }
+    await ep.close();
+  });
 });
