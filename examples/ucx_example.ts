@@ -9,7 +9,7 @@
  * ```
  *
  * The client keeps `window` sends of `size` bytes in flight until `count` messages are
- * sent, then asks the server how many messages and bytes it received, and prints
+ * sent (the server receives them into buffers posted with an `AmReceiver`), then asks the server how many messages and bytes it received, and prints
  * MiB/s and messages/s computed from the messages actually sent (Pluvio's original
  * example multiplied by the window a second time and printed figures 32× too high).
  * UCX settings come from the `UCX_*` variables (e.g. `UCX_TLS=tcp`).
@@ -17,50 +17,61 @@
  * @module
  */
 import { Runtime } from "../mod.ts";
-import { type AmMessage, Context, type Worker } from "../lib/ucx/mod.ts";
+import { ClosedError } from "../lib/errors.ts";
+import { type AmMessage, Context, DONE, type Worker } from "../lib/ucx/mod.ts";
 
-const DATA = 1, DONE = 2, REPORT = 3;
+const DATA = 1, END = 2, REPORT = 3, HELLO = 4;
+/** Receives the server keeps posted: several transfers land at once. */
+const POSTED = 8;
 
 async function server(worker: Worker, addr: string): Promise<void> {
   using listener = worker.createListener(addr);
   console.log(`listening on ${listener.address}`);
-  const data = worker.amStream(DATA);
-  const done = worker.amStream(DONE);
+  // Data messages land in buffers posted ahead of time (an AmReceiver): eager payloads are
+  // copied and rendezvous pulls started inside the UCX callback, with no JavaScript turn
+  // between a message's arrival and its transfer. Messages that come before a buffer is
+  // posted are held by the worker until the next post.
+  using data = worker.amReceiver(DATA);
+  const hello = worker.amStream(HELLO);
+  const end = worker.amStream(END);
   const req = await listener.next();
   const ep = await worker.accept(req);
+  // The client announces its message size first (same endpoint: it arrives before data).
+  const size = new DataView((await hello.recv()).header.slice().buffer).getFloat64(0, true);
   let count = 0, bytes = 0;
-  // Rendezvous payloads are pulled concurrently (a few buffers), so the sender's window
-  // is not serialised behind one transfer at a time.
-  const pool: Uint8Array[] = [];
-  const inflight = new Set<Promise<void>>();
-  const pull = async (m: AmMessage) => {
-    const buf = pool.pop() ?? new Uint8Array(m.dataLength);
-    const got = await m.recvData(buf.length >= m.dataLength ? buf : new Uint8Array(m.dataLength));
-    bytes += got.length;
-    count++;
-    pool.push(buf);
+  let expected = Infinity;
+  const post = (buf: Uint8Array) => {
+    const p = data.recvInto(buf);
+    p.catch(() => {}); // receives still posted at the end reject with ClosedError
+    return p;
   };
+  const slots = Array.from({ length: POSTED }, () => {
+    const buf = new Uint8Array(size);
+    return { buf, p: post(buf) };
+  });
   const receiving = (async () => {
-    for await (const m of data) {
-      if (!m.isRendezvous) {
-        bytes += m.dataLength;
-        count++;
-        continue;
+    // Completions come in posting order, which is arrival order.
+    for (let i = 0; count < expected; i = (i + 1) % POSTED) {
+      const s = slots[i];
+      let m: AmMessage;
+      try {
+        m = await s.p;
+      } catch (e) {
+        if (e instanceof ClosedError) return; // all in: receives left posted are withdrawn
+        throw e;
       }
-      const p = pull(m).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= 8) await Promise.race(inflight);
+      bytes += m.dataLength;
+      count++;
+      s.p = post(s.buf);
     }
   })();
-  const end = await done.recv();
-  await Promise.all(inflight);
-  // Messages before DONE were all dispatched to `data` already (same endpoint, in order).
-  const expected = new DataView(end.header.buffer, end.header.byteOffset).getFloat64(0, true);
+  const last = await end.recv();
+  expected = new DataView(last.header.slice().buffer).getFloat64(0, true);
   while (count < expected) await new Promise((r) => setTimeout(r, 1));
-  await ep.amSend(REPORT, new Float64Array([count, bytes]));
-  await ep.flush();
   data.close();
   await receiving;
+  await ep.amSend(REPORT, new Float64Array([count, bytes]));
+  await ep.flush();
   await ep.close();
 }
 
@@ -68,12 +79,15 @@ async function client(worker: Worker, addr: string, size: number, count: number,
   const ep = await worker.connectSocket(addr);
   const report = worker.amStream(REPORT);
   const payload = new Uint8Array(size).fill(7);
+  await ep.amSend(HELLO, new Float64Array([size]));
   // Warm-up (connection, registration caches), not timed.
   for (let i = 0; i < Math.min(window, count); i++) await ep.amSend(DATA, undefined, payload);
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
-    inflight.push(ep.amSend(DATA, undefined, payload));
+    const p = ep.amSend(DATA, undefined, payload);
+    if (p === DONE) continue; // finished at once (small eager sends): nothing in flight
+    inflight.push(p);
     if (inflight.length >= window) await inflight.shift();
   }
   await Promise.all(inflight);
@@ -81,7 +95,7 @@ async function client(worker: Worker, addr: string, size: number, count: number,
   const seconds = (performance.now() - t0) / 1000;
   const total = count + Math.min(window, count);
   const r = report.recv();
-  await ep.amSend(DONE, new Float64Array([total]));
+  await ep.amSend(END, new Float64Array([total]));
   const m = await r;
   const [got, bytes] = new Float64Array(m.header.slice().buffer);
   if (got !== total || bytes !== total * size) {
