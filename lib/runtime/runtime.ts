@@ -294,29 +294,27 @@ export class Runtime {
     }
   }
 
-  /** Whether a reactor's last poll moved data without completing anything. */
-  #moving = false;
-
-  #pollActive(): number {
+  /**
+   * Polls the reactors with work; returns whether the turn was busy: something completed,
+   * or a reactor moved data without completing anything yet (`Reactor.active`).
+   */
+  #pollActive(): boolean {
     const act = this.#active;
-    let n = 0;
-    let moving = false;
+    let busy = false;
     for (let i = 0; i < act.length;) {
       const e = act[i];
       const r = e.reactor;
       const c = r.poll();
       e.polls++;
       e.completions += c;
-      n += c;
-      if (r.active) moving = true;
+      if (c > 0 || r.active) busy = true;
       if (r.status() === 0) {
         e.active = false;
         act[i] = act[act.length - 1];
         act.pop();
       } else i++;
     }
-    this.#moving = moving;
-    return n;
+    return busy;
   }
 
   async #drive(): Promise<void> {
@@ -325,12 +323,9 @@ export class Runtime {
     let lastYield = performance.now();
     while (this.#live > 0) {
       this.#turns++;
-      let n = 0;
-      if (this.#active.length > 0) n = this.#pollActive();
-      else this.#moving = false;
       // A turn that moved data is busy too: backing off and parking mid-transfer would
       // stall a transfer that needs this side's progress.
-      const busy = n > 0 || this.#moving;
+      const busy = this.#active.length > 0 && this.#pollActive();
       idle = busy ? 0 : idle + 1;
       // Reading the clock costs ~50 ns: on idle turns (which are short) only every 16th.
       if ((busy || (this.#turns & 15) === 0) && performance.now() - lastYield >= 1) {

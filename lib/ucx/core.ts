@@ -7,7 +7,7 @@
 import type { AmMessage, AmStream } from "./am.ts";
 import type { Endpoint } from "./endpoint.ts";
 import type { UcxSymbols } from "./native.ts";
-import type { OpResult, OpTable } from "./ops.ts";
+import type { OpResult, OpTable, PendingOp } from "./ops.ts";
 import type { UcxReactor } from "./reactor.ts";
 
 /** The internal face of a worker. */
@@ -47,6 +47,11 @@ export interface WorkerCore {
    * closed, or `ns` pass (null).
    */
   spinInto(stream: AmStream, ns: number, data: Uint8Array, header: Uint8Array): AmMessage | null;
+  /**
+   * Makes an abort of `signal` end op `id` (`op.abort`, else reject and cancel it): one
+   * listener per signal, shared by the operations that use it.
+   */
+  listen(id: number, op: PendingOp, signal: AbortSignal): void;
   /** Forgets a closed endpoint id. */
   dropEndpoint(id: number): void;
   /** Forgets a closed listener id. */

@@ -30,6 +30,11 @@ export interface PendingOp {
   settled: boolean;
   /** Removes the abort listener. */
   unlisten?: () => void;
+  /**
+   * Replaces what an abort does by default (reject, and cancel the request in UCX):
+   * posted AM receives withdraw their post instead.
+   */
+  abort?: (e: Error) => void;
   /** True while a {@link SyncOp} is only spun on: the reactor does not count it. */
   uncounted?: boolean;
 }

@@ -129,9 +129,8 @@ export class AmReceiver implements Disposable {
           settled: false,
         };
         if (signal) {
-          const onAbort = () => this.#withdraw(op, pop, abortError(signal, what));
-          signal.addEventListener("abort", onAbort, { once: true });
-          pop.unlisten = () => signal.removeEventListener("abort", onAbort);
+          pop.abort = (e) => this.#withdraw(op, pop, e);
+          w.listen(op, pop, signal);
         }
         w.ops.set(op, pop);
         w.reactor.begin();

@@ -156,6 +156,7 @@ export class Worker implements Disposable {
           ? this.#pendingSpin(id, what, refs, spinNs, signal)
           : this.#pending(id, what, refs, signal),
       spin: (ns, resume) => this.#spinAny(ns, resume),
+      listen: (id, op, signal) => this.#listen(id, op, signal),
       spinInto: (stream, ns, data, header) => this.#spinInto(stream, ns, data, header),
       dropEndpoint: (id) => this.#eps.delete(id),
       dropListener: (id) => this.#listeners.delete(id),
@@ -448,7 +449,7 @@ export class Worker implements Disposable {
     return this.settleLater(op, signal); // settles at once when the spin was enough
   }
 
-  /** Makes an abort of `signal` reject (and cancel) op `id`. */
+  /** Makes an abort of `signal` end op `id` (see {@link PendingOp.abort}). */
   #listen(id: number, op: PendingOp, signal: AbortSignal): void {
     // One abort listener per signal, not per operation: EventTarget listeners cost
     // ~1 µs to add and remove, more than a small message itself.
@@ -543,6 +544,10 @@ export class Worker implements Disposable {
     for (const id of [...ids]) {
       const op = this.#ops.get(id);
       if (op === undefined || op.settled) continue;
+      if (op.abort) {
+        op.abort(abortError(signal, whatOf(op)));
+        continue;
+      }
       op.settled = true;
       op.reject(abortError(signal, whatOf(op)));
       // Receives are cancelled; a send cannot be, it finishes on its own. Either way
