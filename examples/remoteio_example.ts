@@ -17,10 +17,11 @@
  * @module
  */
 import { Runtime } from "../mod.ts";
+import { PeerError } from "../lib/errors.ts";
 import { type AmMessage, Context, type Worker } from "../lib/ucx/mod.ts";
 import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
 
-const WRITE = 10, WRITE_DONE = 11, READ = 12, READ_DONE = 13, QUIT = 14;
+const WRITE = 10, WRITE_DONE = 11, READ = 12, READ_DONE = 13, QUIT = 14, QUIT_ACK = 15;
 
 function header(id: number, len: number, offset: number): Uint8Array {
   const b = new Uint8Array(16);
@@ -97,7 +98,12 @@ async function server(worker: Worker, addr: string, path: string, bs: number, bu
   writes.close();
   reads.close();
   await served;
-  // The client stops right after QUIT: no flush handshake with it.
+  // Acknowledged once every request is served; the client closes when it has the
+  // acknowledgement, which may reset this flush: that is the end we wanted.
+  await ep.amSend(QUIT_ACK);
+  await ep.flush().catch((e) => {
+    if (!(e instanceof PeerError)) throw e;
+  });
   await ep.close({ force: true });
   await file.close();
   await Deno.remove(path).catch(() => {});
@@ -160,8 +166,11 @@ async function client(worker: Worker, addr: string, count: number, bs: number, q
     }
   });
   console.log(`verified ${count} blocks`);
+  // QUIT, then close once the server acknowledged it: closing right after QUIT (or
+  // flushing while the server closes) raced with the server's own close.
+  const ack = worker.amStream(QUIT_ACK).recv();
   await ep.amSend(QUIT);
-  await ep.flush();
+  await ack;
   await ep.close({ force: true });
 }
 
