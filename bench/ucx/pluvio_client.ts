@@ -29,11 +29,24 @@
  */
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
-// Page-aligned payload buffers, like perftest's: a 1 MiB copy between buffers of different
-// alignment measured up to 2.5x slower here (malloc places large ArrayBuffers anywhere once
-// its mmap threshold has grown).
 import { allocAligned } from "../../lib/uring/mod.ts";
 import { type AmMessage, Context, DONE, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
+
+/**
+ * The send and receive buffers of a size, allocated once per process like perftest's and
+ * page-aligned like them (a 1 MiB copy between buffers of different alignment measured up
+ * to 2.5x slower here). Once per process also matters for what a send reads: perftest never
+ * writes its send buffer, so its pages are never faulted in and shared memory reads them
+ * from the zero page; a fresh `allocAligned` is the same, but a new buffer per round is
+ * often carved from memory malloc reused (real pages, zeroed by calloc), which read at
+ * ~26 000 instead of ~34 000 MiB/s here and made the rounds swing between the two.
+ */
+const buffers = new Map<number, { send: Uint8Array; recv: Uint8Array }>();
+function buffersFor(size: number) {
+  let b = buffers.get(size);
+  if (!b) buffers.set(size, b = { send: allocAligned(size), recv: allocAligned(size) });
+  return b;
+}
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 /** Header byte 0 of a ping: how the pong side receives the next one. */
@@ -47,10 +60,10 @@ async function latency(
   n: number,
 ): Promise<number> {
   const s = w.amStream(2);
-  const payload = allocAligned(size);
+  const payload = buffersFor(size).send;
   const header = new Uint8Array([MODES[mode]]);
   const opts = { spinUs: mode === "event" ? 0 : SPIN_US };
-  let buf = allocAligned(size);
+  let buf = buffersFor(size).recv;
   // The reply's payload lands in `buf` (one copy for eager, a pull for rendezvous).
   const pull = async (m: AmMessage) => {
     if (buf.length < m.dataLength) buf = allocAligned(m.dataLength);
@@ -88,7 +101,7 @@ async function latency(
 
 async function bandwidth(w: Worker, ep: Endpoint, size: number, count: number, window = 32) {
   const done = w.amStream(5);
-  const payload = allocAligned(size);
+  const payload = buffersFor(size).send;
   // Small messages go to the pong's synchronous (`tryRecvInto`) sink, larger ones to its
   // AmReceiver (posted buffers, pulls started in the UCX callback).
   const id = size < 65536 ? 6 : 3;
@@ -134,6 +147,8 @@ await rt.run(async () => {
       errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none",
     });
     await ep.flush();
+    // The benchmark's buffers first, from memory nothing used before (see buffersFor).
+    for (const size of [8, 4096, 1 << 20]) buffersFor(size);
     // JIT warm-up of every path before the first timed round.
     for (const mode of Object.keys(MODES)) await latency(w, ep, 8, mode, 30_000);
     console.log(JSON.stringify({ ready: true }));

@@ -3,7 +3,10 @@
  *
  * Usage: `deno run -A bench/ucx/pong.ts <parent address, base64>`
  * Prints its worker address (base64) on one line, then:
- * - AM 1: sends the same header and payload straight back as AM 2 (ping-pong); header
+ * - AM 1: replies with the same header and a payload of the same size as AM 2 (ping-pong),
+ *   sent from a buffer of its own, as `ucx_perftest` does (echoing the buffer the ping was
+ *   just received into made each 1 MiB round trip carry 1 MiB of freshly written cache
+ *   lines across cores, which some minutes on these VMs made 2.5× slower); header
  *   byte 0 says how to receive the next ping: 0 `await recv()`, 1 `await recv({ spinUs })`,
  *   2 `tryRecvInto(buf, { header, spinUs })` (`PLUVIO_BENCH_SPIN_US`, default 50);
  * - AM 6: a bandwidth message smaller than 64 KiB: taken synchronously by
@@ -45,12 +48,15 @@ await rt.run(async () => {
   console.log(Buffer.from(worker.address()).toString("base64"));
   const pong = (async () => {
     let buf = allocAligned(1 << 20);
+    // Replies are sent from `out`, pings received into `buf` (perftest's send and receive
+    // buffers).
+    let out = allocAligned(1 << 20);
     let mode = 0; // the pinger's header byte 0: how to receive the next ping
     const spin = { spinUs: SPIN_US };
     const hbuf = new Uint8Array(1);
     const into = { header: hbuf, spinUs: SPIN_US };
-    // Views of `buf` to send back, by length (no view per message).
-    let echo = buf.subarray(0, 0);
+    // The view of `out` to send back, by length (no view per message).
+    let reply = out.subarray(0, 0);
     for (;;) {
       let m: AmMessage | null = null;
       try {
@@ -61,8 +67,8 @@ await rt.run(async () => {
           if (m !== null) {
             mode = hbuf[0];
             if (m.isRendezvous) await m.recvData(buf, spin);
-            if (echo.length !== m.dataLength) echo = buf.subarray(0, m.dataLength);
-            await parent.amSend(2, hbuf, echo, m.isRendezvous ? spin : undefined);
+            if (reply.length !== m.dataLength) reply = out.subarray(0, m.dataLength);
+            await parent.amSend(2, hbuf, reply, m.isRendezvous ? spin : undefined);
             continue;
           }
           m = await ping.recv();
@@ -74,14 +80,16 @@ await rt.run(async () => {
       mode = m.header[0];
       if (buf.length < m.dataLength) {
         buf = allocAligned(m.dataLength);
-        echo = buf.subarray(0, 0);
+        out = allocAligned(m.dataLength);
       }
       // Rendezvous payloads (and their sends) spin in modes 1 and 2 like the receives.
       const o = mode === 0 || !m.isRendezvous ? undefined : spin;
       // Mode 2 reads a small eager payload synchronously (no promise); else one copy into
       // buf (eager) or a pull (rendezvous).
-      const d = mode === 2 && m.dataLength <= 64 ? m.data! : await m.recvData(buf, o);
-      await parent.amSend(2, m.header, d, o);
+      if (mode !== 2 || m.dataLength > 64) await m.recvData(buf, o);
+      else if (m.data === null) throw new Error("eager ping without its payload");
+      if (reply.length !== m.dataLength) reply = out.subarray(0, m.dataLength);
+      await parent.amSend(2, m.header, reply, o);
     }
   })();
   const sink = SINK === "stream" ? streamSink() : receiverSink();
