@@ -165,7 +165,7 @@ class PluvioPair {
 /** Latency iterations (perftest and pluvio alike), by size. */
 const latIters = (size: number) => size >= 1 << 20 ? 500 : 20_000;
 /** Bandwidth messages, by size. */
-const bwCount = (size: number) => size >= 1 << 20 ? 2000 : size >= 4096 ? 100_000 : 200_000;
+const bwCount = (size: number) => size >= 1 << 20 ? 10_000 : size >= 4096 ? 100_000 : 200_000;
 
 interface Row {
   pt: number;
@@ -300,8 +300,9 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   \`ucp_am_lat\` (average one-way latency) and \`ucp_am_bw\` (overall bandwidth), client and
   server as two processes on 127.0.0.1.
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a
-  pluvio \`Runtime\`. Latency = AM ping-pong (payload echoed back, sends awaited), one-way =
-  round trip / 2, with three ways of receiving on both sides:
+  pluvio \`Runtime\`. Latency = AM ping-pong (the reply carries as many bytes, sent from a
+  buffer of its own as perftest's is; sends awaited), one-way = round trip / 2, with three
+  ways of receiving on both sides:
   \`stream.tryRecvInto(buf, { header, spinUs: 50 })\` (synchronous, no promise per message;
   eager payloads land in \`buf\` straight from UCX; the send's \`await\` overlaps the flight
   of the message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
@@ -311,7 +312,9 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   are not awaited), timed until the receiver confirms the last one. Messages under 64 KiB are
   received with \`stream.tryRecvInto(buf)\` in a loop (synchronous, no promise per message);
   64 KiB and up by an \`AmReceiver\` into 8 posted buffers (reposted as they fill;
-  rendezvous pulls start in the UCX callback, as perftest's).
+  rendezvous pulls start in the UCX callback, as perftest's). Each process allocates its
+  send and receive buffers once, page-aligned, as perftest does; like perftest's, the send
+  buffers are never written (see \`pluvio_client.ts\` on why that matters at 1 MiB).
 - ${
   PIN
     ? "Pinned: each pair's client on CPU 0, its server (pong) on CPU 1, through `taskset`"
