@@ -36,6 +36,8 @@ const EAGER_LAZY = 64;
 const WAIT_ANY = 0xffff_ffff;
 /** What the native poll returns when UCX made progress but nothing finished. */
 const POLL_MOVED = 1 << 30;
+/** Flag of `pluvio_ucx_worker_wait`: give the CPU away between progress calls. */
+const WAIT_YIELD = 1;
 /** Flag of `pluvio_ucx_worker_wait`: spin until the previous wait's deadline. */
 const WAIT_RESUME = 2;
 /** Flag in the result of `pluvio_ucx_am_wait_into`: a message landed in the buffers. */
@@ -371,10 +373,17 @@ export class Worker implements Disposable {
    * the previous spin), dispatching what arrived; returns the events (0: time is up).
    */
   #spinAny(ns: number, resume: boolean): number {
-    const p = this.#handle();
-    if (this.#lazyN > 0) this.#detachLazy();
     const flags = resume ? WAIT_RESUME : 0;
-    const n = this.#sym.pluvio_ucx_worker_wait(p, WAIT_ANY, Math.min(ns, MAX_U32), flags);
+    return this.#wait(this.#handle(), WAIT_ANY, Math.min(ns, MAX_U32), flags);
+  }
+
+  /**
+   * One `pluvio_ucx_worker_wait` on live handle `p` (payloads still in the arena copied
+   * out first); dispatches the events it left in the ring and returns their number.
+   */
+  #wait(p: Deno.PointerObject, op: number, ns: number, flags: number): number {
+    if (this.#lazyN > 0) this.#detachLazy();
+    const n = this.#sym.pluvio_ucx_worker_wait(p, op, ns, flags);
     if (n < 0) checkUcx(n, "progressing the UCX worker");
     else if (n > 0) this.#dispatch(n);
     return n;
@@ -502,10 +511,7 @@ export class Worker implements Disposable {
     if (op.done) return true;
     const p = this.#ptr;
     if (p === null) return op.done;
-    if (this.#lazyN > 0) this.#detachLazy();
-    const n = this.#sym.pluvio_ucx_worker_wait(p, op.id, spinNs, yieldCpu ? 1 : 0);
-    if (n < 0) checkUcx(n, "progressing the UCX worker");
-    else if (n > 0) this.#dispatch(n);
+    this.#wait(p, op.id, spinNs, yieldCpu ? WAIT_YIELD : 0);
     return op.done;
   }
 

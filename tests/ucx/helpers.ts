@@ -3,9 +3,10 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
-import { Context, type Worker } from "../../lib/ucx/mod.ts";
+import { Context, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
 
 /** A running peer process. */
 export interface Peer {
@@ -107,6 +108,12 @@ async function* splitLines(s: ReadableStream<string>): AsyncGenerator<string> {
     }
   }
   if (rest) yield rest;
+}
+
+/** Tells an echo peer to exit (AM 9 on `ep`) and checks that it exited cleanly. */
+export async function stopPeer(ep: Endpoint, peer: Peer): Promise<void> {
+  await ep.amSend(9);
+  assert.equal((await peer.status()).code, 0);
 }
 
 /**

@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { CancelledError, ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
 import type { AmReceiver, Worker } from "../../lib/ucx/mod.ts";
-import { deadline, pattern, readU32, u32, UCX_ENV, withPeer, withTwoWorkers } from "./helpers.ts";
+import {
+  deadline,
+  pattern,
+  readU32,
+  stopPeer,
+  u32,
+  UCX_ENV,
+  withPeer,
+  withTwoWorkers,
+} from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
 
@@ -86,8 +95,7 @@ Deno.test("ucx: AmReceiver takes eager and rendezvous messages into posted buffe
       if (i + 8 < N) posts[k] = r.recvInto(slots[k].buf, { header: slots[k].hdr });
     }
     await sender;
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 
@@ -149,8 +157,7 @@ Deno.test("ucx: AmReceiver misfits, abort, close: typed errors and no message lo
     );
     assert.throws(() => w.amReceiver(2), InvalidArgumentError);
     assert.throws(() => w.amReceiver(70_000), InvalidArgumentError);
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 

@@ -6,7 +6,16 @@ import assert from "node:assert/strict";
 import { Runtime } from "../../mod.ts";
 import { ClosedError, InvalidArgumentError, PeerError } from "../../lib/errors.ts";
 import { type AmMessage, DONE, UcxReactor, type Worker } from "../../lib/ucx/mod.ts";
-import { deadline, pattern, readU32, u32, UCX_ENV, withPeer, withTwoWorkers } from "./helpers.ts";
+import {
+  deadline,
+  pattern,
+  readU32,
+  stopPeer,
+  u32,
+  UCX_ENV,
+  withPeer,
+  withTwoWorkers,
+} from "./helpers.ts";
 
 for (const [k, v] of Object.entries(UCX_ENV)) Deno.env.set(k, v);
 
@@ -58,8 +67,7 @@ Deno.test("ucx: AM round trip, small and 16 MiB rendezvous, header-only and data
     // forced rendezvous of a small payload
     r = await echo(w, ep, u32(2), pattern(64, 4), "rndv");
     assert.deepEqual(r.data, pattern(64, 4));
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 
@@ -372,8 +380,7 @@ Deno.test("ucx: tryRecv takes messages synchronously; kept copies stay intact an
     assert.throws(() => s.tryRecv({ spinUs: -1 }), InvalidArgumentError);
     s.close();
     assert.throws(() => s.tryRecv(), ClosedError);
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 
@@ -442,8 +449,7 @@ Deno.test("ucx: tryRecvInto lands messages in the caller's buffers, in order, lo
     assert.throws(() => s.tryRecvInto(buf, { spinUs: -1 }), InvalidArgumentError);
     s.close();
     assert.throws(() => s.tryRecvInto(buf), ClosedError);
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 
@@ -509,8 +515,7 @@ Deno.test("ucx: busy-waiting receives (spinUs) for AMs and tags, and bad spinUs 
       await assert.rejects(w.tagRecv(1n, buf, { spinUs }), InvalidArgumentError);
       await assert.rejects(ep.amSend(1, u32(0), big, { spinUs }), InvalidArgumentError);
     }
-    await ep.amSend(9);
-    assert.equal((await peer.status()).code, 0);
+    await stopPeer(ep, peer);
   });
 });
 

@@ -157,7 +157,7 @@ export class Call {
     } catch (e) {
       return handled(Promise.reject(e));
     }
-    this.waiting.set(peer, (this.waiting.get(peer) ?? 0) + 1);
+    this.#expect(peer);
     // tagRecv reports bad input as a rejected promise, never by throwing.
     return handled(
       this.#link.worker.tagRecv(tag, buf, { signal: this.#signal() })
@@ -208,7 +208,7 @@ export class Call {
       }
       return undefined;
     }
-    this.waiting.set(from, (this.waiting.get(from) ?? 0) + 1);
+    this.#expect(from);
     const got = link.worker.settleLater(op, this.#signal()).then((r: OpResult) => {
       this.#received(from);
       this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
@@ -248,6 +248,11 @@ export class Call {
 
   #recvFailed(peer: number, e: unknown): PluvioError {
     return this.#failure ?? this.#peerFailed(peer, e);
+  }
+
+  #expect(peer: number): void {
+    const m = this.waiting;
+    m.set(peer, (m.get(peer) ?? 0) + 1);
   }
 
   #received(peer: number): void {
