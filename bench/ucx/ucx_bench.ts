@@ -311,8 +311,9 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   in flight (perftest's \`ucp_am_bw\` window; sends UCX finished at once return \`DONE\` and
   are not awaited), timed until the receiver confirms the last one. Messages under 64 KiB are
   received with \`stream.tryRecvInto(buf)\` in a loop (synchronous, no promise per message);
-  64 KiB and up by an \`AmReceiver\` into 8 posted buffers (reposted as they fill;
-  rendezvous pulls start in the UCX callback, as perftest's). Each process allocates its
+  64 KiB and up by an \`AmReceiver\` with 8 posted receives (reposted as they fill;
+  rendezvous pulls start in the UCX callback, as perftest's), all landing in one buffer as
+  perftest's do (payloads are not read). Each process allocates its
   send and receive buffers once, page-aligned, as perftest does; like perftest's, the send
   buffers are never written (see \`pluvio_client.ts\` on why that matters at 1 MiB).
 - ${
