@@ -398,12 +398,14 @@ export class Worker implements Disposable {
    */
   #spinInto(stream: AmStream, ns: number, data: Uint8Array, header: Uint8Array): AmMessage | null {
     const p = this.#handle();
-    if (this.#lazyN > 0) this.#detachLazy();
     const id = stream.id;
     const t = Math.min(ns, MAX_U32);
     const dl = Math.min(data.length, MAX_U32);
     const hl = Math.min(header.length, MAX_U32);
     for (let flags = 0;; flags = WAIT_RESUME) {
+      // Every wait reuses the arena: payloads the previous pass left there (messages of
+      // other streams) are copied out first.
+      if (this.#lazyN > 0) this.#detachLazy();
       const rc = this.#sym.pluvio_ucx_am_wait_into(p, id, t, flags, data, dl, header, hl);
       if (rc < 0) checkUcx(rc, "progressing the UCX worker");
       const n = rc & 0xffff;

@@ -453,6 +453,32 @@ Deno.test("ucx: tryRecvInto lands messages in the caller's buffers, in order, lo
   });
 });
 
+Deno.test("ucx: messages of other streams that arrive during a tryRecvInto spin stay intact", async () => {
+  await withPeer("echo", async (w, peer) => {
+    const ep = w.connectAddr(peer.addr);
+    const echoes = w.amStream(2);
+    const reports = w.amStream(5);
+    const buf = new Uint8Array(64);
+    for (let round = 0; round < 20; round++) {
+      // 20 echoes (AM 2, payloads kept in the worker until read), then a report (AM 5)
+      // that the spin below waits for while the echoes arrive one by one.
+      for (let i = 0; i < 20; i++) await ep.amSend(1, u32(i), pattern(200, round * 20 + i));
+      await ep.amSend(3, new Uint8Array(8));
+      let report: AmMessage | null = null;
+      for (let spins = 0; report === null && spins < 10_000; spins++) {
+        report = reports.tryRecvInto(buf, { spinUs: 100_000 });
+      }
+      assert.ok(report !== null, "no report");
+      for (let i = 0; i < 20; i++) {
+        const m = await deadline(echoes.recv(), 10_000, "echo");
+        assert.equal(readU32(m.header), i);
+        assert.deepEqual(m.data, pattern(200, round * 20 + i), `round ${round} echo ${i}`);
+      }
+    }
+    await stopPeer(ep, peer);
+  });
+});
+
 Deno.test("ucx: tryRecvInto keeps the reply endpoint of a landed message", async () => {
   await withTwoWorkers(async (a, b) => {
     const ep = a.connectAddr(b.address());
