@@ -9,9 +9,10 @@
  * ```
  *
  * The client keeps `window` sends of `size` bytes in flight until `count` messages are
- * sent (the server receives them into buffers posted with an `AmReceiver`), then asks the server how many messages and bytes it received, and prints
- * MiB/s and messages/s computed from the messages actually sent (Pluvio's original
- * example multiplied by the window a second time and printed figures 32× too high).
+ * sent (the server receives them into buffers posted with an `AmReceiver`), then asks
+ * the server how many messages and bytes it received, and prints MiB/s and messages/s
+ * computed from the messages actually sent (Pluvio's original example multiplied by the
+ * window a second time and printed figures 32× too high).
  * UCX settings come from the `UCX_*` variables (e.g. `UCX_TLS=tcp`).
  *
  * @module

@@ -154,8 +154,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
     options?: AmSendOptions,
   ): Promise<void> {
     // Not `async`: a send that UCX finishes at once (most small ones) returns a shared
-    // resolved promise, and the description is only built when needed (no per-call
-    // string or closure).
+    // resolved promise, and the description is only built when needed (a send in flight
+    // carries a closure, not the string).
     try {
       if (this.#closed) this.#assertOpen(this.#amWhat(id));
       if (!(id >>> 0 === id && id <= 0xffff)) {
@@ -200,7 +200,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
         w.ops.release(op);
         this.#fail(rc, this.#amWhat(id));
       }
-      return settle(w.pending(op, this.#amWhat(id), [h, d], signal, ns));
+      return settle(w.pending(op, () => this.#amWhat(id), [h, d], signal, ns));
     } catch (e) {
       return Promise.reject(e);
     }
