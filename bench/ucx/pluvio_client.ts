@@ -23,7 +23,8 @@
  * Usage: `deno run -A bench/ucx/pluvio_client.ts` (UCX_* from the environment;
  * `PLUVIO_BENCH_EH=peer` connects with peer-failure handling, else without, like
  * `ucx_perftest` without `-e`; `PLUVIO_BENCH_PONG_CPU` pins the pong process, the caller
- * pins this one; `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of `sync` and `spin`).
+ * pins this one; `PLUVIO_BENCH_PONG_CMD` runs another pong executable, given the address as
+ * its argument (`bench/ucx/sides.ts`); `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of `sync` and `spin`).
  *
  * @module
  */
@@ -133,8 +134,11 @@ await rt.run(async () => {
     new URL("./pong.ts", import.meta.url).pathname,
     Buffer.from(w.address()).toString("base64"),
   ];
-  const child = new Deno.Command(pongCpu ? "taskset" : Deno.execPath(), {
-    args: pongCpu ? ["-c", pongCpu, Deno.execPath(), ...pongArgs] : pongArgs,
+  // PLUVIO_BENCH_PONG_CMD: another pong executable (bench/ucx/c/sink.c), given the address.
+  const pongCmd = Deno.env.get("PLUVIO_BENCH_PONG_CMD");
+  const cmd = pongCmd ? [pongCmd, pongArgs[3]] : [Deno.execPath(), ...pongArgs];
+  const child = new Deno.Command(pongCpu ? "taskset" : cmd[0], {
+    args: pongCpu ? ["-c", pongCpu, ...cmd] : cmd.slice(1),
     stdout: "piped",
     stdin: "null",
   }).spawn();

@@ -18,93 +18,16 @@
  * @module
  */
 
+import { onCpu, perftest, PIN } from "./perftest.ts";
+
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 const rounds = Number(Deno.args[0] ?? 5);
 const SIZES = [8, 4096, 1 << 20];
 
-function perftestPath(): string {
-  const lib = Deno.realPathSync(`${root}native/target/release/libucp.so.0`);
-  return lib.replace(/\/lib\/libucp\.so[.0-9]*$/, "/bin/ucx_perftest");
-}
-
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[s.length >> 1];
-}
-
-const PORT_BASE = 20000 + (Deno.pid % 20000);
-let portSeq = 0;
-
-/** Pins both processes of a pair to their own CPU when possible (client 0, server 1). */
-const PIN = navigator.hardwareConcurrency >= 2 &&
-  (await new Deno.Command("taskset", { args: ["-c", "0", "true"] }).output().then(
-    (o) => o.success,
-    () => false,
-  ));
-
-/** `exe args` run on `cpu` (through taskset when pinning). */
-function onCpu(cpu: number, exe: string, args: string[]): [string, string[]] {
-  return PIN ? ["taskset", ["-c", String(cpu), exe, ...args]] : [exe, args];
-}
-
-/** One ucx_perftest run (server + client); returns [one-way µs avg, MiB/s overall]. */
-async function perftest(
-  test: string,
-  size: number,
-  iters: number,
-  env: Record<string, string>,
-  extra: string[],
-): Promise<{ lat: number; bw: number }> {
-  let last = "";
-  // The server needs a moment to listen, longer on a busy machine: retry a few times.
-  for (let attempt = 1; attempt <= 5; attempt++) {
-    const r = await perftestOnce(test, size, iters, env, extra, 200 * attempt);
-    if (typeof r !== "string") return r;
-    last = r;
-  }
-  throw new Error(`ucx_perftest ${test} ${size}: no result after 5 attempts\n${last}`);
-}
-
-async function perftestOnce(
-  test: string,
-  size: number,
-  iters: number,
-  env: Record<string, string>,
-  extra: string[],
-  waitMs: number,
-): Promise<{ lat: number; bw: number } | string> {
-  const exe = perftestPath();
-  const port = String(PORT_BASE + (portSeq++ % 1000));
-  const [sExe, sArgs] = onCpu(1, exe, ["-p", port, ...extra]);
-  const server = new Deno.Command(sExe, { args: sArgs, env, stdout: "null", stderr: "null" })
-    .spawn();
-  await new Promise((r) => setTimeout(r, waitMs));
-  const [cExe, cArgs] = onCpu(0, exe, [
-    "127.0.0.1",
-    ...["-p", port, "-t", test, "-s", String(size), "-n", String(iters)],
-    ...extra,
-  ]);
-  const client = new Deno.Command(cExe, {
-    args: cArgs,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  });
-  try {
-    const out = await client.output();
-    const text = new TextDecoder().decode(out.stdout);
-    const final = text.split("\n").find((l) => l.startsWith("Final:"));
-    if (!final) return text + new TextDecoder().decode(out.stderr);
-    const f = final.trim().split(/\s+/).map(Number);
-    return { lat: f[3], bw: f[6] };
-  } finally {
-    try {
-      server.kill("SIGKILL");
-    } catch { /* exited */ }
-    await server.status;
-  }
 }
 
 /** A running `pluvio_client.ts` (and its pong process), driven one measurement at a time. */
