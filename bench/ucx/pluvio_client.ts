@@ -24,7 +24,8 @@
  * `PLUVIO_BENCH_EH=peer` connects with peer-failure handling, else without, like
  * `ucx_perftest` without `-e`; `PLUVIO_BENCH_PONG_CPU` pins the pong process, the caller
  * pins this one; `PLUVIO_BENCH_PONG_CMD` runs another pong executable, given the address as
- * its argument (`bench/ucx/sides.ts`); `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of `sync` and `spin`).
+ * its argument (`bench/ucx/sides.ts`); `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of
+ * `sync` and `spin`).
  *
  * @module
  */
@@ -128,15 +129,12 @@ await rt.run(async () => {
   using ctx = new Context();
   using w = ctx.createWorker();
   const pongCpu = Deno.env.get("PLUVIO_BENCH_PONG_CPU");
-  const pongArgs = [
-    "run",
-    "-A",
-    new URL("./pong.ts", import.meta.url).pathname,
-    Buffer.from(w.address()).toString("base64"),
-  ];
+  const addr = Buffer.from(w.address()).toString("base64");
   // PLUVIO_BENCH_PONG_CMD: another pong executable (bench/ucx/c/sink.c), given the address.
   const pongCmd = Deno.env.get("PLUVIO_BENCH_PONG_CMD");
-  const cmd = pongCmd ? [pongCmd, pongArgs[3]] : [Deno.execPath(), ...pongArgs];
+  const cmd = pongCmd
+    ? [pongCmd, addr]
+    : [Deno.execPath(), "run", "-A", new URL("./pong.ts", import.meta.url).pathname, addr];
   const child = new Deno.Command(pongCpu ? "taskset" : cmd[0], {
     args: pongCpu ? ["-c", pongCpu, ...cmd] : cmd.slice(1),
     stdout: "piped",

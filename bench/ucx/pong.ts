@@ -117,9 +117,8 @@ await rt.run(async () => {
     // side-by-side rounds of 3000 x 1 MiB (1 % in the VM's slow TCP mode).
     const landing = allocAligned(1 << 20);
     const slots = Array.from({ length: PULLS }, () => {
-      const buf = landing;
       const hdr = new Uint8Array(1);
-      return { buf, hdr, p: post(buf, hdr) };
+      return { hdr, p: post(landing, hdr) };
     });
     // Completions are awaited in posting order (= arrival order): a round's end marker
     // is handled after every message before it is in.
@@ -132,7 +131,7 @@ await rt.run(async () => {
         if (e instanceof ClosedError) return;
         throw e;
       }
-      s.p = post(s.buf, s.hdr);
+      s.p = post(landing, s.hdr);
       if (m.headerLength > 0) await parent.amSend(5);
     }
   }

@@ -40,17 +40,17 @@ async function build(): Promise<{ sender: string; sink: string }> {
 }
 
 const c = await build();
-const deno = Deno.execPath();
-const pong = ["run", "-A", `${here}pong.ts`];
+const client = [Deno.execPath(), "run", "-A", `${here}pluvio_client.ts`];
+const pong = [Deno.execPath(), "run", "-A", `${here}pong.ts`];
+/** The C sender runs the receiver command it is given, pinned like pluvio's pong. */
+const cSender = [c.sender, ...(PIN ? ["taskset", "-c", "1"] : [])];
 
 /** The four pairs: [name, sender command, extra environment]. */
 const PAIRS: [string, string[], Record<string, string>][] = [
-  ["pluvio → pluvio", [deno, "run", "-A", `${here}pluvio_client.ts`], {}],
-  ["C → pluvio", [c.sender, ...(PIN ? ["taskset", "-c", "1"] : []), deno, ...pong], {}],
-  ["pluvio → C", [deno, "run", "-A", `${here}pluvio_client.ts`], {
-    PLUVIO_BENCH_PONG_CMD: c.sink,
-  }],
-  ["C → C", [c.sender, ...(PIN ? ["taskset", "-c", "1"] : []), c.sink], {}],
+  ["pluvio → pluvio", client, {}],
+  ["C → pluvio", [...cSender, ...pong], {}],
+  ["pluvio → C", client, { PLUVIO_BENCH_PONG_CMD: c.sink }],
+  ["C → C", [...cSender, c.sink], {}],
 ];
 
 /** One fresh pair: a warm-up round, then the measured one; returns its MiB/s. */
