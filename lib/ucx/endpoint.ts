@@ -25,6 +25,27 @@ export interface AmSendOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Endpoint.amSendMany}. */
+export interface AmSendManyOptions {
+  /** The header every message carries (copied once, at the call). */
+  header?: ArrayBufferView | ArrayBuffer;
+  /**
+   * The most sends in flight at once (default 32, `ucx_perftest`'s `ucp_am_bw` window;
+   * 1..4096).
+   */
+  window?: number;
+  /** Force a protocol, as {@link AmSendOptions.proto}. */
+  proto?: "eager" | "rndv";
+  /**
+   * Stops the list: no further message is sent, the promise rejects with
+   * `CancelledError`, and the payloads stay referenced until the sends in flight end.
+   */
+  signal?: AbortSignal;
+}
+
+/** Largest `window` of {@link Endpoint.amSendMany} (native `batch::MAX_WINDOW`). */
+const MAX_WINDOW = 4096;
+
 /** Options taking an `AbortSignal`. */
 export interface SignalOptions {
   /** Aborts the operation (or the wait for it) with a `CancelledError`. */
@@ -201,6 +222,89 @@ export class Endpoint implements Disposable, AsyncDisposable {
         this.#fail(rc, this.#amWhat(id));
       }
       return settle(w.pending(op, () => this.#amWhat(id), [h, d], signal, ns));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Sends one Active Message `id` per payload of `data`, in order, each with
+   * `options.header`, keeping at most `options.window` in flight. Native code submits
+   * the next send as soon as one completes, so a stream of large messages costs no
+   * JavaScript turn per message; resolves once every send is done (the payloads may be
+   * reused). The payloads must stay untouched until then; the same buffer may appear
+   * many times. A send that fails stops the list and rejects with its error
+   * (`PeerError` when the peer died), after the sends in flight ended.
+   */
+  amSendMany(
+    id: number,
+    data: readonly (ArrayBufferView | ArrayBuffer)[],
+    options: AmSendManyOptions = {},
+  ): Promise<void> {
+    const what = () => `amSendMany(id ${id}, ${data.length} messages) to ${this.peer}`;
+    try {
+      if (this.#closed) this.#assertOpen(what());
+      if (!(id >>> 0 === id && id <= 0xffff)) {
+        throw new InvalidArgumentError(`${what()}: AM id must be an integer in 0..65535`);
+      }
+      const window = options.window ?? 32;
+      if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
+        throw new InvalidArgumentError(
+          `${what()}: window must be an integer in 1..${MAX_WINDOW}, got ${window}`,
+        );
+      }
+      const h = asBytes(options.header);
+      if (h.length > MAX_U32) checkLength(h, `${what()}: header`);
+      let flags = 0;
+      if (options.proto === "eager") flags |= 2;
+      else if (options.proto === "rndv") flags |= 4;
+      else if (options.proto !== undefined) {
+        throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
+      }
+      const signal = options.signal;
+      if (signal?.aborted) throw abortError(signal, what());
+      // (address, length) per payload; a buffer listed many times is resolved once.
+      const table = new BigUint64Array(2 * data.length);
+      const views: Uint8Array[] = new Array(data.length);
+      const seen = new Map<unknown, bigint>();
+      for (let i = 0; i < data.length; i++) {
+        const item = data[i];
+        const d = asBytes(item);
+        if (d.length > MAX_U32) checkLength(d, `${what()}: payload ${i}`);
+        let addr = seen.get(item);
+        if (addr === undefined) {
+          addr = BigInt(
+            Deno.UnsafePointer.value(Deno.UnsafePointer.of(d as Uint8Array<ArrayBuffer>)),
+          );
+          seen.set(item, addr);
+        }
+        table[2 * i] = addr;
+        table[2 * i + 1] = BigInt(d.length);
+        views[i] = d;
+      }
+      const w = this.#w;
+      const op = w.ops.reserve();
+      const rc = this.#sym.pluvio_ucx_am_send_many(
+        this.#ptr,
+        this.#id,
+        id,
+        h,
+        h.length,
+        table,
+        data.length,
+        window,
+        flags,
+        op,
+      );
+      if (rc === 1) {
+        w.ops.release(op);
+        return DONE;
+      }
+      if (rc < 0) {
+        w.ops.release(op);
+        this.#fail(rc, what());
+      }
+      return settle(w.pending(op, what, [h, table, views], signal));
     } catch (e) {
       return Promise.reject(e);
     }

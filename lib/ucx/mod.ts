@@ -23,6 +23,7 @@
 export { Context } from "./context.ts";
 export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
 export {
+  type AmSendManyOptions,
   type AmSendOptions,
   type CloseOptions,
   DONE,

@@ -10,6 +10,10 @@
  * - AM 3 (count): counts messages, checking that the u32 sequence in the header runs
  *   0, 1, 2... and that each payload byte equals seq & 0xff; an AM 3 with an 8-byte
  *   header asks for the report, sent as AM 5 with header [count, errors] (u32);
+ * - AM 7 (list count, for `amSendMany`): counts messages with a 1-byte header; when
+ *   header byte 0 is 1, checks that the u32 at the start of each payload runs 0, 1,
+ *   2... and that its last byte equals that sequence number & 0xff; an AM 7 with an
+ *   8-byte header asks for the report, AM 5 [count, errors] (u32), and resets both;
  * - tags: every message received (any tag) goes back with tag + 1;
  * - AM 9: exit.
  * Mode `sink` only receives AM 1 headers (never the payload) and prints "got" for each:
@@ -21,6 +25,7 @@
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
 import { type AmMessage, Context, type Endpoint } from "../../lib/ucx/mod.ts";
+import { readU32 } from "./helpers.ts";
 
 const [mode, parentB64] = Deno.args;
 const rt = new Runtime();
@@ -74,6 +79,24 @@ await rt.run(async () => {
       const seq = new DataView(m.header.buffer, m.header.byteOffset).getUint32(0, true);
       const data = await m.recvData();
       if (seq !== count || (data.length > 0 && data[data.length - 1] !== (seq & 0xff))) errors++;
+      count++;
+    }
+  })().catch(done.reject);
+  (async () => {
+    let count = 0, errors = 0;
+    for await (const m of worker.amStream(7)) {
+      if (m.header.length === 8) {
+        await back(m).amSend(5, new Uint32Array([count, errors]));
+        count = 0;
+        errors = 0;
+        continue;
+      }
+      const data = await m.recvData();
+      if (m.header.length !== 1) errors++;
+      else if (m.header[0] === 1) {
+        const seq = data.length >= 4 ? readU32(data) : -1;
+        if (seq !== count || data[data.length - 1] !== (seq & 0xff)) errors++;
+      }
       count++;
     }
   })().catch(done.reject);

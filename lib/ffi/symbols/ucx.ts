@@ -50,6 +50,10 @@ export const UCX_SYMBOLS = {
     parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "u32", "u32"],
     result: "i32",
   },
+  pluvio_ucx_am_send_many: {
+    parameters: ["pointer", "u32", "u32", "buffer", "u32", "buffer", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
   pluvio_ucx_am_recv_data: {
     parameters: ["pointer", "u32", "buffer", "u32", "u32"],
     result: "i32",

@@ -360,17 +360,7 @@ pub extern "C" fn pluvio_ucx_am_send(
                 "AM id {id} is out of range 0..={AM_ID_MAX}"
             )));
         }
-        let mut f = 0;
-        if flags & SEND_REPLY != 0 {
-            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_REPLY.0;
-        }
-        if flags & SEND_EAGER != 0 {
-            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_EAGER.0;
-        }
-        if flags & SEND_RNDV != 0 {
-            f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_RNDV.0;
-        }
-        let p = send_param(f);
+        let p = send_param(send_flags(flags));
         let hp = if header_len == 0 {
             std::ptr::null()
         } else {
@@ -390,6 +380,21 @@ pub extern "C" fn pluvio_ucx_am_send(
         };
         submitted(w, "ucp_am_send_nbx", r, op)
     })
+}
+
+/// UCX's AM send flags for pluvio's `SEND_*` bits.
+pub fn send_flags(flags: u32) -> u32 {
+    let mut f = 0;
+    if flags & SEND_REPLY != 0 {
+        f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_REPLY.0;
+    }
+    if flags & SEND_EAGER != 0 {
+        f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_EAGER.0;
+    }
+    if flags & SEND_RNDV != 0 {
+        f |= ucp_send_am_flags::UCP_AM_SEND_FLAG_RNDV.0;
+    }
+    f
 }
 
 unsafe extern "C" fn recv_data_cb(

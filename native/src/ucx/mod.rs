@@ -14,10 +14,11 @@
 //! Layout: [`context`] (UCP context), [`worker`] (worker state, poll, parking),
 //! [`ring`] (completion ring + message arena shared with TypeScript), [`request`]
 //! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`receiver`]
-//! (posted AM receives), [`tag`],
+//! (posted AM receives), [`batch`] (windowed AM send lists), [`tag`],
 //! [`sockaddr`] and [`parkset`] (one epoll fd over several worker fds).
 
 pub mod am;
+pub mod batch;
 pub mod context;
 pub mod endpoint;
 pub mod listener;
