@@ -14,8 +14,9 @@
  *   runtime's reactor); in these two, payloads are received into a buffer with
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
  *   (1 MiB) spin like the receives (`spinUs` of `amSend` and `recvData`).
- * - `bw <size> <count>` → `{ "mibs": MiB/s }`: AM sends with 32 in flight (sends done at
- *   once are not awaited), received under 64 KiB synchronously with `tryRecvInto`, from
+ * - `bw <size> <count> [many|each]` → `{ "mibs": MiB/s }`: AM sends with 32 in flight,
+ *   `many` (default): one `endpoint.amSendMany` list (native code refills the window);
+ *   `each`: an `amSend` per message (sends done at once are not awaited), received under 64 KiB synchronously with `tryRecvInto`, from
  *   64 KiB into buffers posted with `AmReceiver.recvInto` (see `pong.ts`), timed until the
  *   receiver confirms the last one.
  * - `quit`.
@@ -101,22 +102,34 @@ async function latency(
   return ((performance.now() - t0) * 1000) / n / 2;
 }
 
-async function bandwidth(w: Worker, ep: Endpoint, size: number, count: number, window = 32) {
+async function bandwidth(
+  w: Worker,
+  ep: Endpoint,
+  size: number,
+  count: number,
+  how: string,
+  window = 32,
+) {
   const done = w.amStream(5);
   const payload = buffersFor(size).send;
   // Small messages go to the pong's synchronous (`tryRecvInto`) sink, larger ones to its
   // AmReceiver (posted buffers, pulls started in the UCX callback).
   const id = size < 65536 ? 6 : 3;
-  const inflight: Promise<void>[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    // Sends UCX finished at once (DONE) are not in flight: no await for them.
-    const p = ep.amSend(id, undefined, payload);
-    if (p === DONE) continue;
-    inflight.push(p);
-    if (inflight.length >= window) await inflight.shift();
+  if (how === "many") {
+    // One list: native code keeps `window` sends in flight, no JS turn per message.
+    await ep.amSendMany(id, Array(count).fill(payload), { window });
+  } else {
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      // Sends UCX finished at once (DONE) are not in flight: no await for them.
+      const p = ep.amSend(id, undefined, payload);
+      if (p === DONE) continue;
+      inflight.push(p);
+      if (inflight.length >= window) await inflight.shift();
+    }
+    await Promise.all(inflight);
   }
-  await Promise.all(inflight);
   const end = done.recv();
   await ep.amSend(id, new Uint8Array(1)); // end of round: the pong side reports when all is in
   await end;
@@ -171,7 +184,8 @@ await rt.run(async () => {
         const us = await latency(w, ep, Number(a[0]), a[1], Number(a[2]));
         console.log(JSON.stringify({ us }));
       } else if (cmd === "bw") {
-        console.log(JSON.stringify({ mibs: await bandwidth(w, ep, Number(a[0]), Number(a[1])) }));
+        const mibs = await bandwidth(w, ep, Number(a[0]), Number(a[1]), a[2] ?? "many");
+        console.log(JSON.stringify({ mibs }));
       } else throw new Error(`unknown command ${cmd}`);
     }
     await ep.amSend(9);

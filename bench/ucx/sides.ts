@@ -3,7 +3,7 @@
  * Active Message bandwidth pattern of `ucx_bench.ts` with each side either pluvio
  * (`pluvio_client.ts` / `pong.ts`) or a C stand-in on libucp that busy-polls like
  * `ucx_perftest` (`c/sender.c` / `c/sink.c`, same messages, built here with gcc against
- * the UCX libpluvio links): four pairs, between two `ucx_perftest ucp_am_bw` runs.
+ * the UCX libpluvio links): five pairs, between two `ucx_perftest ucp_am_bw` runs.
  *
  * Every pair is a fresh pair of processes pinned like perftest's (sender CPU 0, receiver
  * CPU 1). A round counts only when its two perftest runs agree within 15 % (loopback TCP
@@ -45,16 +45,21 @@ const pong = [Deno.execPath(), "run", "-A", `${here}pong.ts`];
 /** The C sender runs the receiver command it is given, pinned like pluvio's pong. */
 const cSender = [c.sender, ...(PIN ? ["taskset", "-c", "1"] : [])];
 
-/** The four pairs: [name, sender command, extra environment]. */
-const PAIRS: [string, string[], Record<string, string>][] = [
-  ["pluvio → pluvio", client, {}],
-  ["C → pluvio", [...cSender, ...pong], {}],
-  ["pluvio → C", client, { PLUVIO_BENCH_PONG_CMD: c.sink }],
-  ["C → C", [...cSender, c.sink], {}],
+/**
+ * The pairs: [name, sender command, extra environment, how pluvio sends]. pluvio senders
+ * send with one `amSendMany` list (`many`) or an `amSend` per message (`each`); C senders
+ * ignore it.
+ */
+const PAIRS: [string, string[], Record<string, string>, string][] = [
+  ["pluvio → pluvio", client, {}, "many"],
+  ["C → pluvio", [...cSender, ...pong], {}, ""],
+  ["pluvio → C", client, { PLUVIO_BENCH_PONG_CMD: c.sink }, "many"],
+  ["pluvio amSend loop → C", client, { PLUVIO_BENCH_PONG_CMD: c.sink }, "each"],
+  ["C → C", [...cSender, c.sink], {}, ""],
 ];
 
 /** One fresh pair: a warm-up round, then the measured one; returns its MiB/s. */
-async function pair(cmd: string[], extra: Record<string, string>): Promise<number> {
+async function pair(cmd: string[], extra: Record<string, string>, how: string): Promise<number> {
   const [exe, args] = onCpu(0, cmd[0], cmd.slice(1));
   const child = new Deno.Command(exe, {
     args,
@@ -65,7 +70,7 @@ async function pair(cmd: string[], extra: Record<string, string>): Promise<numbe
     signal: AbortSignal.timeout(120_000),
   }).spawn();
   const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(`bw ${SIZE} 1000\nbw ${SIZE} ${count}\n`));
+  await w.write(new TextEncoder().encode(`bw ${SIZE} 1000 ${how}\nbw ${SIZE} ${count} ${how}\n`));
   await w.close();
   const out = await child.output();
   const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
@@ -85,7 +90,7 @@ const all: Round[] = [];
 for (let r = 0; r < rounds; r++) {
   const before = (await perftest("ucp_am_bw", SIZE, count, env, [])).bw;
   const pairs: number[] = [];
-  for (const [, cmd, extra] of PAIRS) pairs.push(await pair(cmd, extra));
+  for (const [, cmd, extra, how] of PAIRS) pairs.push(await pair(cmd, extra, how));
   const after = (await perftest("ucp_am_bw", SIZE, count, env, [])).bw;
   const counted = Math.abs(before - after) <= 0.15 * Math.max(before, after);
   all.push({ before, after, pairs, counted });
@@ -113,7 +118,8 @@ Command: \`deno task bench:ucx:sides\` (= \`deno run -A bench/ucx/sides.ts ${rou
 
 - Pattern: ${count} × 1 MiB Active Messages, 32 in flight, timed until the receiver confirms the
   last (\`bw\` of \`bench/ucx/pluvio_client.ts\`), after a warm-up round of 1000.
-- Senders: pluvio (\`pluvio_client.ts\`) or C (\`bench/ucx/c/sender.c\`: libucp, busy-polling like
+- Senders: pluvio (\`pluvio_client.ts\`: one \`endpoint.amSendMany\` list, or an \`amSend\` per
+  message from a JavaScript loop where the pair says so) or C (\`bench/ucx/c/sender.c\`: libucp, busy-polling like
   \`ucx_perftest\`); receivers: pluvio (\`pong.ts\`: an \`AmReceiver\` with 8 posted receives) or
   C (\`bench/ucx/c/sink.c\`: busy-polling, every payload pulled from the callback into one
   buffer, like \`ucx_perftest\`'s \`ucp_am_bw\`).

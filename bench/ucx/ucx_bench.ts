@@ -97,9 +97,11 @@ interface Row {
   event: number;
   ptBw: number;
   bw: number;
+  bwEach: number;
   rSync: number;
   rSpin: number;
   rBw: number;
+  rBwEach: number;
 }
 
 /** One configuration: perftest and pluvio rounds alternating, size by size. */
@@ -122,11 +124,25 @@ async function series(
         const spin = (await pair.run(`lat ${size} spin ${n}`)).us;
         const event = (await pair.run(`lat ${size} event ${Math.min(n, 5000)}`)).us;
         const ptBw = (await perftest("ucp_am_bw", size, c, env, extra)).bw;
-        const bw = (await pair.run(`bw ${size} ${c}`)).mibs;
-        const row = { pt, sync, spin, event, ptBw, bw, rSync: 0, rSpin: 0, rBw: 0 };
+        const bw = (await pair.run(`bw ${size} ${c} many`)).mibs;
+        const bwEach = (await pair.run(`bw ${size} ${c} each`)).mibs;
+        const row = {
+          pt,
+          sync,
+          spin,
+          event,
+          ptBw,
+          bw,
+          bwEach,
+          rSync: 0,
+          rSpin: 0,
+          rBw: 0,
+          rBwEach: 0,
+        };
         row.rSync = sync / pt;
         row.rSpin = spin / pt;
         row.rBw = bw / ptBw;
+        row.rBwEach = bwEach / ptBw;
         all.push(row);
         console.error(`  ${size} B round ${r}: ${JSON.stringify(row)}`);
       }
@@ -202,15 +218,16 @@ for (const c of configs) {
     rows.push(
       `| ${c.name} | ${fmtSize(s)} | ${f(x.pt)} | ${f(x.sync)} | ${f(x.rSync)}× | ${f(x.spin)} | ` +
         `${f(x.rSpin)}× | ${f(x.event)} | ${f(tcp.lat[s])} | ${f(tcp.lat[s] / x.spin)}× | ` +
-        `${f(x.ptBw)} | ${f(x.bw)} | ${f(x.rBw)}× | ${f(tcp.bw[s])} |`,
+        `${f(x.ptBw)} | ${f(x.bw)} | ${f(x.rBw)}× | ${f(x.bwEach)} | ${f(x.rBwEach)}× | ` +
+        `${f(tcp.bw[s])} |`,
     );
   }
 }
 const load1 = Deno.loadavg();
 
 const table = [
-  "| configuration | size | perftest lat µs | pluvio tryRecvInto µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio MiB/s | ×perftest | Deno TCP MiB/s |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "| configuration | size | perftest lat µs | pluvio tryRecvInto µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio amSendMany MiB/s | ×perftest | pluvio amSend loop MiB/s | ×perftest | Deno TCP MiB/s |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
 console.log(table);
@@ -231,8 +248,11 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   of the message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
   like perftest, then resolves a promise), \`await stream.recv()\` (woken through the runtime's
   reactor: spin, yield, park on the UCX event fd). Bandwidth = AM sends of the size with 32
-  in flight (perftest's \`ucp_am_bw\` window; sends UCX finished at once return \`DONE\` and
-  are not awaited), timed until the receiver confirms the last one. Messages under 64 KiB are
+  in flight (perftest's \`ucp_am_bw\` window), timed until the receiver confirms the last one,
+  sent two ways: one \`endpoint.amSendMany(id, list, { window: 32 })\` (native code submits
+  the next send as one completes: no JavaScript turn per message), and an \`amSend\` per
+  message from a JavaScript loop (sends UCX finished at once return \`DONE\` and are not
+  awaited). Messages under 64 KiB are
   received with \`stream.tryRecvInto(buf)\` in a loop (synchronous, no promise per message);
   64 KiB and up by an \`AmReceiver\` with 8 posted receives (reposted as they fill;
   rendezvous pulls start in the UCX callback, as perftest's), all landing in one buffer as
