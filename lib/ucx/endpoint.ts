@@ -213,15 +213,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
         flags,
         op,
       );
-      if (rc === 1) {
-        w.ops.release(op);
-        return DONE;
-      }
-      if (rc < 0) {
-        w.ops.release(op);
-        this.#fail(rc, this.#amWhat(id));
-      }
-      return settle(w.pending(op, () => this.#amWhat(id), [h, d], signal, ns));
+      return this.#sent(rc, op, () => this.#amWhat(id), [h, d], signal, ns);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -296,18 +288,34 @@ export class Endpoint implements Disposable, AsyncDisposable {
         flags,
         op,
       );
-      if (rc === 1) {
-        w.ops.release(op);
-        return DONE;
-      }
-      if (rc < 0) {
-        w.ops.release(op);
-        this.#fail(rc, what());
-      }
-      return settle(w.pending(op, what, [h, table, views], signal));
+      return this.#sent(rc, op, what, [h, table, views], signal, 0);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * What a send submission returns for native result `rc` of op `op`: `DONE` when it
+   * finished at once, the wait for its completion when in flight; throws on failure.
+   */
+  #sent(
+    rc: number,
+    op: number,
+    what: () => string,
+    refs: unknown,
+    signal: AbortSignal | undefined,
+    ns: number,
+  ): Promise<void> {
+    const w = this.#w;
+    if (rc === 1) {
+      w.ops.release(op);
+      return DONE;
+    }
+    if (rc < 0) {
+      w.ops.release(op);
+      this.#fail(rc, what());
+    }
+    return settle(w.pending(op, what, refs, signal, ns));
   }
 
   #amWhat(id: number): string {
