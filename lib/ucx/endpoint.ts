@@ -91,6 +91,13 @@ export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
  */
 export const DONE: Promise<void> = Promise.resolve();
 
+/** The native send flag of a forced protocol (`SEND_EAGER` / `SEND_RNDV` in `am.rs`). */
+function protoFlag(proto: string, what: () => string): number {
+  if (proto === "eager") return 2;
+  if (proto === "rndv") return 4;
+  throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
+}
+
 /** Waits for `p`, resolving to nothing. */
 async function settle(p: Promise<unknown>): Promise<void> {
   await p;
@@ -194,11 +201,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
         if (options.spinUs !== undefined) ns = spinNs(options);
         if (signal?.aborted) throw abortError(signal, this.#amWhat(id));
         if (options.needReply) flags |= 1;
-        if (options.proto === "eager") flags |= 2;
-        else if (options.proto === "rndv") flags |= 4;
-        else if (options.proto !== undefined) {
-          throw new InvalidArgumentError(`${this.#amWhat(id)}: proto must be "eager" or "rndv"`);
-        }
+        if (options.proto !== undefined) flags |= protoFlag(options.proto, () => this.#amWhat(id));
       }
       const w = this.#w;
       const op = w.ops.reserve();
@@ -247,12 +250,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
       }
       const h = asBytes(options.header);
       if (h.length > MAX_U32) checkLength(h, `${what()}: header`);
-      let flags = 0;
-      if (options.proto === "eager") flags |= 2;
-      else if (options.proto === "rndv") flags |= 4;
-      else if (options.proto !== undefined) {
-        throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
-      }
+      const flags = options.proto === undefined ? 0 : protoFlag(options.proto, what);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, what());
       // (address, length) per payload; a buffer listed many times is resolved once.

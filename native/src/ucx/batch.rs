@@ -232,7 +232,7 @@ pub extern "C" fn pluvio_ucx_am_send_many(
         if op & BATCH_BIT != 0 || ws.batches.contains_key(&op) {
             return Err(einval(format!("op {op} cannot carry a batch")));
         }
-        if n > 0 && (items.is_null() || !items.cast::<u64>().is_aligned()) {
+        if n > 0 && (items.is_null() || !items.is_aligned()) {
             return Err(einval("the payload table must be 8-byte aligned".to_string()));
         }
         // SAFETY: JS passes 2n u64 words (checked non-null and aligned above).
