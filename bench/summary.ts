@@ -189,11 +189,14 @@ const md = [
 ].join("\n");
 
 function svg(): string {
-  const W = 760, left = 330, right = 20, rowH = 26, top = 40;
+  const W = 800, left = 340, right = 60, rowH = 26, top = 40;
   const H = top + results.length * rowH + 40;
   const lo = Math.log2(1 / 8), hi = Math.log2(8);
   const x = (v: number) =>
-    left + (Math.min(Math.max(Math.log2(v), lo), hi) - lo) / (hi - lo) * (W - left - right);
+    Math.round(
+      10 *
+        (left + (Math.min(Math.max(Math.log2(v), lo), hi) - lo) / (hi - lo) * (W - left - right)),
+    ) / 10;
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/`/g, "");
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
@@ -215,7 +218,9 @@ function svg(): string {
     const x0 = x(1), x1 = x(speed);
     parts.push(
       `<text x="${left - 8}" y="${y + 15}" text-anchor="end">${esc(h.what)}</text>`,
-      `<rect x="${Math.min(x0, x1)}" y="${y + 4}" width="${Math.max(Math.abs(x1 - x0), 1)}" ` +
+      `<rect x="${Math.min(x0, x1)}" y="${y + 4}" width="${
+        Math.max(Math.round(10 * Math.abs(x1 - x0)) / 10, 1)
+      }" ` +
         `height="${rowH - 8}" fill="${speed >= 1 ? "#3a7d44" : "#c0504d"}"/>`,
       `<text x="${speed >= 1 ? x1 + 4 : x1 - 4}" y="${y + 15}" ` +
         `text-anchor="${speed >= 1 ? "start" : "end"}">${speed.toFixed(2)}×</text>`,
