@@ -9,8 +9,8 @@
  *
  * It fetches the native sources relative to its own `import.meta.url`, verifies each against
  * the sha256 manifest shipped in the module (`lib/ffi/native_sources.ts`), builds them with
- * cargo (through the package's `native/build.ts`, whose output is shown), and moves the
- * library atomically into the per-version cache where the loader looks:
+ * cargo (through the package's `native/build.ts`, whose output is shown: it picks the site's
+ * UCX or the bundled one), and moves the library atomically into the per-version cache where the loader looks:
  * `$PLUVIO_CACHE_DIR/<version>`, else `$XDG_CACHE_HOME/pluvio/<version>`, else
  * `~/.cache/pluvio/<version>`. A source that does not match the manifest is refused and
  * nothing is installed. `PLUVIO_FEATURES` chooses the Cargo features as for `deno task build`.
@@ -135,19 +135,36 @@ export async function install(options: InstallOptions = {}): Promise<string> {
 }
 
 /**
- * Copies the library and the shared libraries built beside it (a bundled UCX) into `dir`,
- * the library last: each file is written under a temporary name and renamed into place, so
- * a process loading pluvio meanwhile sees the old or the new file, never half of one.
+ * Copies the library (and the bundled UCX's `ucx/lib`, when the build made one) into `dir`,
+ * the library last. Each file or tree is written under a temporary name and renamed into
+ * place, so a process loading pluvio meanwhile sees the old or the new one, never half of it.
  */
 function installBuilt(outDir: string, dir: string): void {
-  const shared = [...Deno.readDirSync(outDir)]
-    .map((e) => e.name)
-    .filter((n) => /^lib.+\.so(\.\d+)*$/.test(n) && n !== LIBRARY_NAME);
-  for (const name of [...shared, LIBRARY_NAME]) {
-    const tmp = `${dir}/.${name}.${Deno.pid}.tmp`;
-    Deno.copyFileSync(Deno.realPathSync(`${outDir}/${name}`), tmp); // follows links
-    Deno.renameSync(tmp, `${dir}/${name}`);
+  let bundled = true;
+  try {
+    Deno.statSync(`${outDir}/ucx/lib`);
+  } catch {
+    bundled = false; // built against the site's UCX
   }
+  if (bundled) {
+    const tmp = `${dir}/.ucx.${Deno.pid}.tmp`;
+    Deno.mkdirSync(tmp);
+    const cp = new Deno.Command("cp", { args: ["-a", `${outDir}/ucx/lib`, `${tmp}/lib`] })
+      .outputSync();
+    if (!cp.success) throw new InstallError(`copying ${outDir}/ucx/lib failed`);
+    const old = `${dir}/.ucx.${Deno.pid}.old`;
+    let replaced = true;
+    try {
+      Deno.renameSync(`${dir}/ucx`, old);
+    } catch {
+      replaced = false; // the first install
+    }
+    Deno.renameSync(tmp, `${dir}/ucx`);
+    if (replaced) tryRemove(old);
+  }
+  const tmp = `${dir}/.${LIBRARY_NAME}.${Deno.pid}.tmp`;
+  Deno.copyFileSync(`${outDir}/${LIBRARY_NAME}`, tmp);
+  Deno.renameSync(tmp, `${dir}/${LIBRARY_NAME}`);
 }
 
 if (import.meta.main) {
