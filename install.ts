@@ -110,6 +110,7 @@ export async function install(options: InstallOptions = {}): Promise<string> {
 
   Deno.mkdirSync(dir, { recursive: true });
   const work = Deno.makeTempDirSync({ dir, prefix: ".build-" });
+  let staged: string;
   try {
     for (const [i, p] of paths.entries()) {
       const dest = `${work}/${p}`;
@@ -125,21 +126,32 @@ export async function install(options: InstallOptions = {}): Promise<string> {
     if (!build.success) {
       throw new InstallError(`the native build failed (exit ${build.code}); see its output above`);
     }
-    installBuilt(`${work}/native/target/release`, dir);
+    staged = installBuilt(`${work}/native/target/release`, dir);
   } finally {
     tryRemove(work);
   }
+  // Loaded only now that the build tree is gone: a library that still needs a file from it
+  // (or misses a system library) fails here, not in the user's program.
+  const loaded = probe(staged);
+  if (loaded instanceof Error) {
+    tryRemove(staged);
+    throw new InstallError(`the built library does not load: ${loaded.message}`, {
+      cause: loaded,
+    });
+  }
   const lib = `${dir}/${LIBRARY_NAME}`;
-  log(`pluvio: installed ${lib}`);
+  Deno.renameSync(staged, lib);
+  log(`pluvio: installed ${lib} (${loaded})`);
   return lib;
 }
 
 /**
- * Copies the library (and the bundled UCX's `ucx/lib`, when the build made one) into `dir`,
- * the library last. Each file or tree is written under a temporary name and renamed into
- * place, so a process loading pluvio meanwhile sees the old or the new one, never half of it.
+ * Copies the bundled UCX's `ucx/lib` (when the build made one) into `dir` and the library
+ * under a temporary name beside it, whose path it returns; the caller renames it into place
+ * after checking that it loads. Each file or tree is written under a temporary name and
+ * renamed, so a process loading pluvio meanwhile sees the old or the new one, never half.
  */
-function installBuilt(outDir: string, dir: string): void {
+function installBuilt(outDir: string, dir: string): string {
   let bundled = true;
   try {
     Deno.statSync(`${outDir}/ucx/lib`);
@@ -164,7 +176,26 @@ function installBuilt(outDir: string, dir: string): void {
   }
   const tmp = `${dir}/.${LIBRARY_NAME}.${Deno.pid}.tmp`;
   Deno.copyFileSync(`${outDir}/${LIBRARY_NAME}`, tmp);
-  Deno.renameSync(tmp, `${dir}/${LIBRARY_NAME}`);
+  return tmp;
+}
+
+/** Loads `path` and reads its ABI version and backends: a description, or the load error. */
+function probe(path: string): string | Error {
+  try {
+    const lib = Deno.dlopen(path, {
+      pluvio_abi_version: { parameters: [], result: "u32" },
+      pluvio_features: { parameters: [], result: "u32" },
+    });
+    try {
+      const bits = lib.symbols.pluvio_features();
+      const backends = (["uring", "ucx", "mpi"] as const).filter((_, i) => bits & (1 << i));
+      return `ABI ${lib.symbols.pluvio_abi_version()}, backends ${backends.join(", ")}`;
+    } finally {
+      lib.close();
+    }
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
 }
 
 if (import.meta.main) {
