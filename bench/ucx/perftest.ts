@@ -12,8 +12,8 @@ const root = new URL("../../", import.meta.url).pathname;
  * site's installation (`/usr` for Debian's libucx-dev) or the bundled copy beside it.
  */
 export function ucxPrefix(): string {
-  const ldd = new Deno.Command("ldd", { args: [`${root}native/target/release/libpluvio.so`] })
-    .outputSync();
+  const lib = Deno.env.get("PLUVIO_LIB_PATH") || `${root}native/target/release/libpluvio.so`;
+  const ldd = new Deno.Command("ldd", { args: [lib] }).outputSync();
   const line = new TextDecoder().decode(ldd.stdout).split("\n").find((l) =>
     l.includes("libucp.so")
   );
