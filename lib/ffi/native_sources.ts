@@ -13,8 +13,8 @@ export const VERSION = "0.1.0";
 export const SOURCES: Readonly<Record<string, string>> = {
   "native/Cargo.lock": "aafa5617b3f29b32a49e3b9ef9641fbee9a150fa98f442d138b91ef1bb25c268",
   "native/Cargo.toml": "c73643400796a72625ae56d68a0dc359eea6c1c23f62ce1d7f193707c257fd3f",
-  "native/build.rs": "01ed1932d240ef2c95f4b0e055dd2126fa8ea42a8a403632c83742a927acc3dc",
-  "native/build.ts": "b42a30dd79886e8e993ea13221308f871970a3b3a719da5813b62899f0df2800",
+  "native/build.rs": "90a13e69b162968f6669e86ead87665725aad49b96052121a94e816b77887ade",
+  "native/build.ts": "fcb90f9ec5c82006c3bf31e134acb1fdec452171aa1eb0f38f5786de23fc151b",
   "native/src/error.rs": "74223aa75262acecf9464d91fa955c1cd236a200900ff612b3f9f54478ac5ed3",
   "native/src/lib.rs": "e0c67cf070c09380261c4fff3ccb249a7bb1da405d6fe528db417233e41ea45c",
   "native/src/mpi/collectives.rs":
