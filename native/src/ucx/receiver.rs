@@ -8,12 +8,12 @@
 
 use super::request::{complete, recv_am_param, submitted_with, ReqInfo};
 use super::ring::Event;
+use super::sys::*;
 use super::worker::{worker, WorkerState};
 use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// `tag_hi` of a completion whose message did not fit the posted buffers: the post is
 /// over (the caller gets an error) and the message goes to the next post.
