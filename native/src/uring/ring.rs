@@ -71,17 +71,32 @@ impl Ring {
             )
             .into());
         }
-        let mut b = IoUring::builder();
-        // Twice the SQ: TypeScript keeps at most `entries` I/O operations plus at most one
-        // cancel per operation in flight, so the CQ can never overflow.
-        b.setup_cqsize(o.entries * 2);
-        if o.sqpoll_idle_ms >= 0 {
-            b.setup_sqpoll(o.sqpoll_idle_ms as u32);
+        let defer = o.sqpoll_idle_ms < 0 && std::env::var_os("PLUVIO_URING_NO_DEFER").is_none();
+        let build = |defer: bool| {
+            let mut b = IoUring::builder();
+            // Twice the SQ: TypeScript keeps at most `entries` I/O operations plus at most
+            // one cancel per operation in flight, so the CQ can never overflow.
+            b.setup_cqsize(o.entries * 2);
+            if o.sqpoll_idle_ms >= 0 {
+                b.setup_sqpoll(o.sqpoll_idle_ms as u32);
+            }
+            if defer {
+                // Completions are posted when this (the only submitting) thread enters
+                // the kernel, not by interrupting it; the kernel still signals the
+                // eventfd as soon as work is pending (the notifier wakes the executor)
+                // and sets IORING_SQ_TASKRUN, which makes `reap` enter with GETEVENTS.
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
+            }
+            b.build(o.entries)
+        };
+        // Kernels before 6.1 refuse DEFER_TASKRUN (EINVAL): set up without it.
+        let ring = match build(defer) {
+            Err(e) if defer && e.raw_os_error() == Some(libc::EINVAL) => build(false),
+            r => r,
         }
-        // No COOP_TASKRUN: it defers posting CQEs (and signalling the eventfd) to the JS
-        // thread's next syscall, which is typically the parking notifier's arm, and the
-        // executor would then wake late; the default IPI posts them as they complete.
-        let ring = b.build(o.entries).map_err(|e| SetupError {
+        .map_err(|e| SetupError {
             setup: true,
             error: os_err(e, format!("io_uring_setup({} entries)", o.entries)),
         })?;
