@@ -193,6 +193,11 @@ export class DmaFile implements AsyncDisposable {
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
       throw new InvalidArgumentError(`DmaFile.open: mode ${show(mode)} is not a permission mask`);
     }
+    if (!(reactor instanceof IoUringReactor)) {
+      throw new InvalidArgumentError(
+        `DmaFile.open of ${p}: the third argument must be an IoUringReactor, got ${show(reactor)}`,
+      );
+    }
     const ring = ringOf(reactor);
     const bytes = encoder.encode(p + "\0");
     const op = new Operation(Op.OPENAT);

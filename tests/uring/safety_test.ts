@@ -43,6 +43,11 @@ Deno.test("uring: a number or string where options go is refused before submissi
       await assert.rejects(DmaFile.open(t.path, 1), isInvalid(obj));
       // @ts-expect-error: as above
       await assert.rejects(reactor.acquireBuffer(5), isInvalid(obj));
+      await assert.rejects(
+        // @ts-expect-error: not a reactor
+        DmaFile.open(t.path, {}, { poll() {} }),
+        isInvalid(/must be an IoUringReactor/),
+      );
       // A misspelt key, and a signal that is not one.
       await assert.rejects(
         // @ts-expect-error: misspelt

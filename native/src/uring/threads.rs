@@ -443,10 +443,9 @@ impl ThreadRing {
                 }
             }
         }
-        match queued {
-            0 => {}
-            1 => self.shared.ready.notify_one(),
-            _ => self.shared.ready.notify_all(),
+        // One wake per job (at most one per worker): idle workers beyond that stay asleep.
+        for _ in 0..queued.min(self.shared.slots.len()) {
+            self.shared.ready.notify_one();
         }
         self.shared.complete(&now);
         Ok(n as i32)
