@@ -46,6 +46,11 @@ export class Parker {
   parkedMs = 0;
   /** Parks ended by the watchdog: a native wake-up that never came (should stay 0). */
   watchdogWakes = 0;
+  /**
+   * How late (µs) the last park's deadline wake-up reached JavaScript, measured from the
+   * deadline it was armed with; -1 when that park did not end by its deadline.
+   */
+  lastLateUs = -1;
   #parkStart = 0;
   #parkDue = Infinity;
   #watchdog: ReturnType<typeof setInterval> | null = null;
@@ -98,8 +103,11 @@ export class Parker {
   async park(timeoutNs: number): Promise<void> {
     const gen = this.#gen = this.#gen >= 0xfffffffe ? 1 : this.#gen + 1;
     const t = timeoutNs === Infinity ? -1n : BigInt(Math.max(1, Math.ceil(timeoutNs)));
-    check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
+    // Read before arming: the native deadline is then never earlier than #parkDue, so a
+    // measured lateness is never smaller than the real one.
     const started = performance.now();
+    this.lastLateUs = -1;
+    check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
     this.#parkStart = started;
     this.#parkDue = started + timeoutNs / 1e6;
     this.#watchdog ??= this.#startWatchdog();
@@ -163,6 +171,8 @@ export class Parker {
   }
 
   #onFire(): void {
+    const t = performance.now();
+    if (t >= this.#parkDue) this.lastLateUs = (t - this.#parkDue) * 1000;
     const fired = this.#lib.pluvio_notifier_fired_ns(this.#handle);
     const now = this.#lib.pluvio_now_ns();
     this.#lat[this.#latN++ % RING] = Number(now - fired) / 1000;

@@ -2,10 +2,12 @@
  * The Runtime: the TypeScript counterpart of Pluvio's executor.
  *
  * Tasks are async functions; the executor is the loop that polls reactors with work
- * (resolving the promises tasks await) and backs off when idle: it spins on microtask
- * turns, then yields to the macrotask queue, then parks at ~zero CPU on the reactors'
- * fds and the next timer deadline. While busy it still yields to the event loop at
- * least every millisecond, so other timers and I/O in the process keep running.
+ * (resolving the promises tasks await) and backs off when idle by one adaptive policy
+ * (`idle_policy.ts`): it spins for as long as recent completions suggest, then yields to
+ * the macrotask queue, then parks at ~zero CPU on the reactors' fds and the next timer
+ * deadline, waking early by the recent wake latency so that timers fire on time. While
+ * busy it still yields to the event loop at least every millisecond, so other timers and
+ * I/O in the process keep running.
  *
  * @module
  */
@@ -73,6 +75,14 @@ export interface RuntimeStats {
     parkedMs: number;
     /** Parks ended by the watchdog because a native wake-up never came (should be 0). */
     watchdogWakes: number;
+    /** Idle periods in which the executor busy-polled for a reactor's spin budget. */
+    spins: number;
+    /** Of those, spins that ran out of budget without the awaited completion. */
+    spinMisses: number;
+    /** Executor turns spent busy-polling (spin budgets and timer deadlines). */
+    spinTurns: number;
+    /** How early (µs) a park now wakes before a timer deadline (the timer's budget). */
+    timerLeadUs: number;
   };
 }
 
@@ -82,6 +92,12 @@ interface Entry {
   active: boolean;
   polls: number;
   completions: number;
+  /** Its `beforePark()` gives exact deadlines and it has a spin budget. */
+  deadline: boolean;
+  /** It wanted a spin when this idle period began: its next completion is a `hit`. */
+  waiting: boolean;
+  /** The executor is spinning on its behalf (a fruitless end is a `miss`). */
+  spun: boolean;
 }
 
 const DEFAULT_QUEUE = 1 << 20;
@@ -113,6 +129,12 @@ export class Runtime {
   #turns = 0;
   #yields = 0;
   #jsParks = 0;
+  #activeDeadlines = 0;
+  /** When the current idle period began (`performance.now()` ms). */
+  #idleStart = 0;
+  #spins = 0;
+  #spinMisses = 0;
+  #spinTurns = 0;
 
   /** Creates a runtime; see {@link RuntimeOptions}. */
   constructor(options: RuntimeOptions = {}) {
@@ -157,7 +179,16 @@ export class Runtime {
         throw new InvalidArgumentError(`this reactor is already registered as "${e.name}"`);
       }
     }
-    const entry: Entry = { name, reactor, active: false, polls: 0, completions: 0 };
+    const entry: Entry = {
+      name,
+      reactor,
+      active: false,
+      polls: 0,
+      completions: 0,
+      deadline: reactor.deadlines === true && !!reactor.spin && !!reactor.beforePark,
+      waiting: false,
+      spun: false,
+    };
     this.#entries.set(name, entry);
     reactor.attach?.({ wake: () => this.#wake(entry) });
     if (this.#parker && reactor.parkFd) this.#parker.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
@@ -182,8 +213,12 @@ export class Runtime {
   #drop(e: Entry): void {
     this.#entries.delete(e.name);
     const i = this.#active.indexOf(e);
-    if (i >= 0) this.#active.splice(i, 1);
+    if (i >= 0) {
+      this.#active.splice(i, 1);
+      if (e.deadline) this.#activeDeadlines--;
+    }
     e.active = false;
+    e.waiting = e.spun = false;
     if (this.#parker && e.reactor.parkFd) this.#parker.removeFd(e.reactor.parkFd.fd);
     e.reactor.detach?.();
   }
@@ -192,6 +227,7 @@ export class Runtime {
     if (!e.active) {
       e.active = true;
       this.#active.push(e);
+      if (e.deadline) this.#activeDeadlines++;
     }
     this.#unpark();
   }
@@ -307,9 +343,17 @@ export class Runtime {
       const c = r.poll();
       e.polls++;
       e.completions += c;
-      if (c > 0 || r.active) busy = true;
+      if (c > 0) {
+        busy = true;
+        if (e.waiting) {
+          e.waiting = e.spun = false;
+          r.spin!.hit((performance.now() - this.#idleStart) * 1000);
+        }
+      } else if (r.active) busy = true;
       if (r.status() === 0) {
         e.active = false;
+        e.waiting = e.spun = false;
+        if (e.deadline) this.#activeDeadlines--;
         act[i] = act[act.length - 1];
         act.pop();
       } else i++;
@@ -320,24 +364,68 @@ export class Runtime {
   async #drive(): Promise<void> {
     const cfg = this.#idle;
     let idle = 0;
+    let idlePeriod = false;
+    let spinUntil = 0;
     let lastYield = performance.now();
     while (this.#live > 0) {
       this.#turns++;
       // A turn that moved data is busy too: backing off and parking mid-transfer would
       // stall a transfer that needs this side's progress.
       const busy = this.#active.length > 0 && this.#pollActive();
-      idle = busy ? 0 : idle + 1;
-      // Reading the clock costs ~50 ns: on idle turns (which are short) only every 16th.
-      if ((busy || (this.#turns & 15) === 0) && performance.now() - lastYield >= 1) {
-        // Event-loop citizenship: let timers and I/O of other code run.
+      if (busy) {
+        idle = 0;
+        idlePeriod = false;
+        spinUntil = 0;
+        if (performance.now() - lastYield >= 1) {
+          // Event-loop citizenship: let timers and I/O of other code run.
+          this.#yields++;
+          await yieldMacrotask();
+          lastYield = performance.now();
+        } else await null;
+        continue;
+      }
+      if (this.#active.length === 0) {
+        // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
+        // submits work, spawns, or finishes.
+        idlePeriod = false;
+        spinUntil = 0;
+        await this.#parkJs();
+        idle = 0;
+        continue;
+      }
+      if (!idlePeriod) {
+        idlePeriod = true;
+        spinUntil = this.#beginIdle();
+      }
+      idle++;
+      let spinning = false;
+      if (spinUntil !== 0 || this.#activeDeadlines > 0) {
+        const now = performance.now();
+        if (now - lastYield >= 1) {
+          this.#yields++;
+          await yieldMacrotask();
+          lastYield = performance.now();
+          continue;
+        }
+        if (spinUntil !== 0) {
+          if (now < spinUntil) spinning = true;
+          else {
+            this.#endSpin();
+            spinUntil = 0;
+          }
+        }
+        if (!spinning && this.#activeDeadlines > 0) spinning = this.#deadlineWithinLead();
+        // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
+      } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
         this.#yields++;
         await yieldMacrotask();
         lastYield = performance.now();
-      } else if (this.#active.length === 0 && !busy) {
-        // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
-        // submits work, spawns, or finishes.
-        await this.#parkJs();
+        continue;
+      }
+      if (spinning) {
+        this.#spinTurns++;
         idle = 0;
+        await null;
       } else if (idle <= cfg.yieldAfter) {
         await null;
       } else if (idle <= cfg.sleepAfter || cfg.park === "off") {
@@ -352,6 +440,62 @@ export class Runtime {
     }
   }
 
+  /** The spin cap of this runtime (µs). */
+  #cap(budget: number): number {
+    const c = this.#idle.spinUs;
+    return budget < c ? budget : c;
+  }
+
+  /**
+   * Starts an idle period: marks the reactors that want a spin and returns until when
+   * (`performance.now()` ms) to busy-poll for them, 0 for not at all.
+   */
+  #beginIdle(): number {
+    let until = 0;
+    let now = 0;
+    for (const e of this.#active) {
+      const r = e.reactor;
+      e.waiting = e.spun = false;
+      if (r.spin && r.wantsSpin?.()) {
+        if (now === 0) now = performance.now();
+        r.spin.settle();
+        e.waiting = true;
+        const b = this.#cap(r.spin.budgetUs());
+        if (b > 0) {
+          e.spun = true;
+          const u = now + b / 1000;
+          if (u > until) until = u;
+        }
+      }
+    }
+    if (now !== 0) this.#idleStart = now;
+    if (until !== 0) this.#spins++;
+    return until;
+  }
+
+  /** The spin ran out: a `miss` for every reactor it was for. */
+  #endSpin(): void {
+    let missed = false;
+    for (const e of this.#active) {
+      if (e.spun) {
+        e.spun = false;
+        e.reactor.spin!.miss();
+        missed = true;
+      }
+    }
+    if (missed) this.#spinMisses++;
+  }
+
+  /** Whether a deadline reactor's next deadline is within its wake lead (spin to it). */
+  #deadlineWithinLead(): boolean {
+    for (const e of this.#active) {
+      if (!e.deadline) continue;
+      const t = e.reactor.beforePark!();
+      if (t <= this.#cap(e.reactor.spin!.budgetUs()) * 1000) return true;
+    }
+    return false;
+  }
+
   #parkJs(): Promise<void> {
     this.#jsParks++;
     return new Promise<void>((r) => this.#jsPark = r);
@@ -359,11 +503,23 @@ export class Runtime {
 
   async #park(): Promise<void> {
     let timeout = Infinity;
+    let leader: Entry | null = null;
     for (const e of this.#active) {
       const r = e.reactor;
-      const t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
+      let t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
       if (t <= 0) return;
-      if (t < timeout) timeout = t;
+      if (e.deadline && t !== Infinity) {
+        // Wake early by the recent wake lateness; the executor spins the rest.
+        t -= this.#cap(r.spin!.budgetUs()) * 1000;
+        if (t <= 0) return;
+        if (t < timeout) {
+          timeout = t;
+          leader = e;
+        }
+      } else if (t < timeout) {
+        timeout = t;
+        leader = null;
+      }
     }
     if (this.#active.length === 0) return;
     let p = this.#parker;
@@ -374,6 +530,7 @@ export class Runtime {
       }
     }
     await p.park(timeout);
+    if (leader !== null && p.lastLateUs >= 0) leader.reactor.spin!.hit(p.lastLateUs);
   }
 
   /** A snapshot of counters (tasks, reactors, executor). */
@@ -398,6 +555,10 @@ export class Runtime {
         wakeLatencyP50Us: ps?.wakeLatencyP50Us ?? 0,
         parkedMs: ps?.parkedMs ?? 0,
         watchdogWakes: ps?.watchdogWakes ?? 0,
+        spins: this.#spins,
+        spinMisses: this.#spinMisses,
+        spinTurns: this.#spinTurns,
+        timerLeadUs: this.#cap(this.timer.spin.budgetUs()),
       },
     };
   }
