@@ -248,7 +248,7 @@ export class Runtime {
    * Spawns `fn` as a task (started on a microtask) and returns its {@link JoinHandle}.
    * Only while `run()` is in progress; throws {@link QueueFullError} past `queueSize`.
    */
-  spawn<T>(fn: TaskFn<T>, options: SpawnOptions = {}): JoinHandle<T> {
+  spawn<T>(fn: TaskFn<T>, options?: SpawnOptions): JoinHandle<T> {
     this.#assertOpen();
     if (!this.#running) {
       throw new RuntimeStateError("spawn() needs a running runtime: call it inside runtime.run()");
@@ -256,25 +256,35 @@ export class Runtime {
     return new JoinHandle(this.#spawn(fn, options));
   }
 
-  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions): Task<T> {
+  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions | undefined): Task<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("spawn() takes a function");
     if (this.#live >= this.#queueSize) {
       throw new QueueFullError(
-        `cannot spawn "${options.name ?? "task"}": ${this.#live} tasks are alive and ` +
+        `cannot spawn "${options?.name ?? "task"}": ${this.#live} tasks are alive and ` +
           `queueSize is ${this.#queueSize}`,
       );
     }
     const id = this.#nextId++;
-    const task = new Task<T>(id, options.name ?? `task-${id}`, this.#owner);
+    const task = new Task<T>(id, options?.name, this.#owner, fn);
     this.#live++;
     const t = task as Task<unknown>;
     t.next = this.#liveHead;
     if (this.#liveHead !== null) this.#liveHead.prev = t;
     this.#liveHead = t;
     this.#counts.spawned++;
-    task.start(fn, options.signal);
+    if (options?.signal) task.link(options.signal);
+    // Started on a microtask, one per batch of spawns (each costs a closure otherwise).
+    if (this.#starting.push(t) === 1) queueMicrotask(this.#startAll);
     return task;
   }
+
+  #starting: Task<unknown>[] = [];
+  readonly #startAll = () => {
+    const q = this.#starting;
+    // Tasks spawned by a starting task join this batch, after it (still not inline).
+    for (let i = 0; i < q.length; i++) q[i].start();
+    q.length = 0;
+  };
 
   readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
 
