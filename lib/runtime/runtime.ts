@@ -19,7 +19,7 @@ import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
 import { type Parker, parkerFor } from "./park.ts";
 import type { Reactor } from "./reactor.ts";
-import { JoinHandle, type SpawnOptions, Task, type TaskFn, type TaskOwner } from "./task.ts";
+import { type JoinHandle, type SpawnOptions, type TaskFn, type TaskOwner, tasks } from "./task.ts";
 
 /** Options of `new Runtime()`. */
 export interface RuntimeOptions {
@@ -69,8 +69,10 @@ export interface RuntimeStats {
     parks: number;
     /** Parks ended by the native notifier. */
     nativeWakes: number;
-    /** Median park→wake latency of recent native wakes, µs. */
+    /** Median park→wake latency of recent native wakes (notifier fire → JS), µs. */
     wakeLatencyP50Us: number;
+    /** Median lateness of recent deadline wake-ups (armed deadline → JS), µs. */
+    deadlineLateP50Us: number;
     /** Time spent parked, ms. */
     parkedMs: number;
     /** Parks ended by the watchdog because a native wake-up never came (should be 0). */
@@ -122,9 +124,9 @@ export class Runtime {
   /** Created at the first native park, which also registers the reactors' park fds. */
   #parker: Parker | null = null;
   #jsPark: (() => void) | null = null;
-  #unobserved: Task<unknown>[] = [];
-  #liveHead: Task<unknown> | null = null;
-  #main: Task<unknown> | null = null;
+  #unobserved: JoinHandle<unknown>[] = [];
+  #liveHead: JoinHandle<unknown> | null = null;
+  #main: JoinHandle<unknown> | null = null;
   #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
   #turns = 0;
   #yields = 0;
@@ -253,10 +255,10 @@ export class Runtime {
     if (!this.#running) {
       throw new RuntimeStateError("spawn() needs a running runtime: call it inside runtime.run()");
     }
-    return new JoinHandle(this.#spawn(fn, options));
+    return this.#spawn(fn, options);
   }
 
-  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions | undefined): Task<T> {
+  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions | undefined): JoinHandle<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("spawn() takes a function");
     if (this.#live >= this.#queueSize) {
       throw new QueueFullError(
@@ -265,35 +267,30 @@ export class Runtime {
       );
     }
     const id = this.#nextId++;
-    const task = new Task<T>(id, options?.name, this.#owner, fn);
+    const task = tasks.create<T>(id, options?.name, this.#owner, fn);
     this.#live++;
-    const t = task as Task<unknown>;
-    t.next = this.#liveHead;
-    if (this.#liveHead !== null) this.#liveHead.prev = t;
-    this.#liveHead = t;
+    const t = task as JoinHandle<unknown>;
+    this.#liveHead = tasks.pushLive(t, this.#liveHead);
     this.#counts.spawned++;
-    if (options?.signal) task.link(options.signal);
+    if (options?.signal) tasks.link(t, options.signal);
     // Started on a microtask, one per batch of spawns (each costs a closure otherwise).
     if (this.#starting.push(t) === 1) queueMicrotask(this.#startAll);
     return task;
   }
 
-  #starting: Task<unknown>[] = [];
+  #starting: JoinHandle<unknown>[] = [];
   readonly #startAll = () => {
     const q = this.#starting;
     // Tasks spawned by a starting task join this batch, after it (still not inline).
-    for (let i = 0; i < q.length; i++) q[i].start();
+    for (let i = 0; i < q.length; i++) tasks.start(q[i]);
     q.length = 0;
   };
 
   readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
 
-  #taskSettled(task: Task<unknown>): void {
+  #taskSettled(task: JoinHandle<unknown>): void {
     this.#live--;
-    if (task.prev !== null) task.prev.next = task.next;
-    else this.#liveHead = task.next;
-    if (task.next !== null) task.next.prev = task.prev;
-    task.prev = task.next = null;
+    this.#liveHead = tasks.unlinkLive(task, this.#liveHead);
     const c = this.#counts;
     if (task.state === "completed") c.completed++;
     else if (task.state === "cancelled") c.cancelled++;
@@ -308,7 +305,7 @@ export class Runtime {
   #cancelAll(): void {
     // Main failed: the run is over, so ask every other task to stop.
     const reason = new RuntimeStateError("the main task failed");
-    for (let t = this.#liveHead; t !== null; t = t.next) t.cancel(reason);
+    for (let t = this.#liveHead; t !== null; t = tasks.nextLive(t)) t.cancel(reason);
   }
 
   /**
@@ -325,8 +322,8 @@ export class Runtime {
     this.#running = true;
     try {
       const task = this.#spawn(main, { name: options.name ?? "main" });
-      this.#main = task as Task<unknown>;
-      const result = task.promise();
+      this.#main = task as JoinHandle<unknown>;
+      const result = tasks.promise(task);
       result.catch(() => {}); // observed below, after every task has finished
       await this.#drive();
       return await result;
@@ -336,7 +333,9 @@ export class Runtime {
       setCurrentRuntime(null);
       const un = this.#unobserved;
       this.#unobserved = [];
-      for (const t of un) if (!t.observed) this.#onUnobserved(t.error, { id: t.id, name: t.name });
+      for (const t of un) {
+        if (!tasks.observed(t)) this.#onUnobserved(tasks.error(t), { id: t.id, name: t.name });
+      }
     }
   }
 
@@ -563,6 +562,7 @@ export class Runtime {
         parks: this.#jsParks + (ps?.parks ?? 0),
         nativeWakes: ps?.nativeWakes ?? 0,
         wakeLatencyP50Us: ps?.wakeLatencyP50Us ?? 0,
+        deadlineLateP50Us: ps?.deadlineLateP50Us ?? 0,
         parkedMs: ps?.parkedMs ?? 0,
         watchdogWakes: ps?.watchdogWakes ?? 0,
         spins: this.#spins,

@@ -1,6 +1,14 @@
 /**
  * Tasks and their join handles.
  *
+ * A task is its {@link JoinHandle}: one object per spawn. Spawn+join is a hot path
+ * whose cost is mostly allocation and GC, so a handle is small (8 fields): what few
+ * tasks need (a name, a signal, a spawn-signal link, an awaiter from before the start)
+ * lives in one lazily created object, the state and the observed flag share a number,
+ * the function and then its outcome share a slot, and an async task function's outcome
+ * promise is the one promise that follows it. The runtime drives handles through
+ * {@link tasks}, which user code never sees.
+ *
  * @module
  */
 import { CancelledError } from "../errors.ts";
@@ -22,7 +30,7 @@ export type TaskState = "running" | "completed" | "failed" | "cancelled";
 /** Called by the task when it settles (the runtime's bookkeeping). */
 export interface TaskOwner {
   /** Records that `task` settled. */
-  taskSettled(task: Task<unknown>): void;
+  taskSettled(task: JoinHandle<unknown>): void;
 }
 
 const noop = () => {};
@@ -40,21 +48,43 @@ interface Extras {
   rej: ((e: unknown) => void) | null;
 }
 
+/** The runtime's access to tasks (internal: not exported by the package). */
+export interface TaskOps {
+  /** A new task that runs `fn` when {@link TaskOps.start}ed. */
+  create<T>(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>): JoinHandle<T>;
+  /** Runs the task function (on a microtask, never in the spawner). */
+  start(t: JoinHandle<unknown>): void;
+  /** Cancels the task when `signal` aborts (before it starts). */
+  link(t: JoinHandle<unknown>, signal: AbortSignal): void;
+  /** The task's outcome promise (the same one each time); marks it observed. */
+  promise<T>(t: JoinHandle<T>): Promise<T>;
+  /** Whether someone asked for the outcome. */
+  observed(t: JoinHandle<unknown>): boolean;
+  /** The error of a failed or cancelled task. */
+  error(t: JoinHandle<unknown>): unknown;
+  /** Links `t` in front of `head` in the runtime's list of live tasks; returns `t`. */
+  pushLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown>;
+  /** Unlinks `t` from the live list; returns the new head if `t` was the head, else `head`. */
+  unlinkLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown> | null;
+  /** The next task in the live list. */
+  nextLive(t: JoinHandle<unknown>): JoinHandle<unknown> | null;
+}
+
+// Assigned in JoinHandle's static block, which may touch its private fields.
+let ops!: TaskOps;
+
 /**
- * A spawned task (internal; users hold its {@link JoinHandle}).
- *
- * Kept small because spawn+join is a hot path whose cost is mostly allocation and GC
- * (8 fields): what few tasks need lives in one lazily created {@link Extras}, the state
- * and the observed flag share a number, and the function and then its outcome share a
- * slot. An async task function's outcome promise is the one promise that follows it.
+ * A handle on a spawned task: await it for the task's result (a failed task's error
+ * rejects it, a cancelled one rejects with {@link CancelledError}), or `cancel()` it.
+ * Handles are created by `spawn()`.
  */
-export class Task<T> {
-  readonly id: number;
+export class JoinHandle<T> implements Promise<T> {
+  readonly #id: number;
   /** State (low 2 bits) and OBSERVED. */
   #s = RUNNING;
   /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
-  prev: Task<unknown> | null = null;
-  next: Task<unknown> | null = null;
+  #prev: JoinHandle<unknown> | null = null;
+  #next: JoinHandle<unknown> | null = null;
   /** The task function until it starts; then the value, or the error once it failed. */
   #v: unknown;
   #owner: TaskOwner;
@@ -62,52 +92,115 @@ export class Task<T> {
   #p: Promise<T> | null = null;
   #x: Extras | null = null;
 
-  constructor(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>) {
-    this.id = id;
+  private constructor(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>) {
+    this.#id = id;
     this.#owner = owner;
     this.#v = fn;
     if (name !== undefined) this.#extras().name = name;
+  }
+
+  static {
+    ops = {
+      create: (id, name, owner, fn) => new JoinHandle(id, name, owner, fn),
+      start: (t) => t.#start(),
+      link: (t, signal) => t.#link(signal),
+      promise: (t) => t.#promise(),
+      observed: (t) => (t.#s & OBSERVED) !== 0,
+      error: (t) => {
+        const st = t.#s & STATE_MASK;
+        return st === FAILED || st === CANCELLED ? t.#v : undefined;
+      },
+      pushLive: (t, head) => {
+        t.#next = head;
+        if (head !== null) head.#prev = t;
+        return t;
+      },
+      unlinkLive: (t, head) => {
+        const p = t.#prev, n = t.#next;
+        if (p !== null) p.#next = n;
+        else head = n;
+        if (n !== null) n.#prev = p;
+        t.#prev = t.#next = null;
+        return head;
+      },
+      nextLive: (t) => t.#next,
+    };
+  }
+
+  /** Tag for `Object.prototype.toString`; also makes a handle a structural Promise. */
+  get [Symbol.toStringTag](): string {
+    return "JoinHandle";
+  }
+
+  /** The task's id, unique within its runtime. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** The task's name (`task-<id>` unless one was given). */
+  get name(): string {
+    return this.#x?.name ?? `task-${this.#id}`;
+  }
+
+  /** The task's current state. */
+  get state(): TaskState {
+    return STATES[this.#s & STATE_MASK];
+  }
+
+  /** The signal the task function received; aborted when the task is cancelled. */
+  get signal(): AbortSignal {
+    return this.#controller().signal;
+  }
+
+  /**
+   * Cancels the task: its signal aborts with a {@link CancelledError} (cancelling the
+   * operations it passed the signal to). Awaiting the handle then rejects with that
+   * error once the task function settles, unless it had already completed.
+   */
+  cancel(reason?: unknown): void {
+    if ((this.#s & STATE_MASK) !== RUNNING || this.#aborted()) return;
+    const err = reason instanceof CancelledError
+      ? reason
+      : new CancelledError(`task "${this.name}" (#${this.#id}) was cancelled`, {
+        cause: reason,
+      });
+    this.#controller().abort(err);
+  }
+
+  /** Awaits the task's result. */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.#promise().then(onfulfilled, onrejected);
+  }
+
+  /** Awaits the task, handling its failure. */
+  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.#promise().catch(onrejected);
+  }
+
+  /** Runs `onfinally` when the task settles. */
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return this.#promise().finally(onfinally);
   }
 
   #extras(): Extras {
     return this.#x ??= { name: undefined, controller: null, unlink: null, res: null, rej: null };
   }
 
-  /** The task's name (`task-<id>` unless one was given). */
-  get name(): string {
-    return this.#x?.name ?? `task-${this.id}`;
-  }
-
-  /** The task's state. */
-  get state(): TaskState {
-    return STATES[this.#s & STATE_MASK];
-  }
-
-  /** Whether someone asked for the outcome ({@link promise}). */
-  get observed(): boolean {
-    return (this.#s & OBSERVED) !== 0;
-  }
-
-  /** The error of a failed or cancelled task. */
-  get error(): unknown {
-    const st = this.#s & STATE_MASK;
-    return st === FAILED || st === CANCELLED ? this.#v : undefined;
-  }
-
   /** The task's abort controller (created on first use). */
-  get controller(): AbortController {
+  #controller(): AbortController {
     const x = this.#extras();
     return x.controller ??= new AbortController();
   }
 
-  /** Whether cancellation was requested. */
-  get aborted(): boolean {
+  #aborted(): boolean {
     const c = this.#x?.controller;
     return c != null && c.signal.aborted;
   }
 
-  /** Links the spawn option `signal` to this task (before it starts). */
-  link(signal: AbortSignal): void {
+  #link(signal: AbortSignal): void {
     if (signal.aborted) this.cancel(signal.reason);
     else {
       const onAbort = () => this.cancel(signal.reason);
@@ -116,13 +209,12 @@ export class Task<T> {
     }
   }
 
-  /** Runs the task function (the runtime calls it on a microtask, never in the spawner). */
-  start(): void {
+  #start(): void {
     const fn = this.#v as TaskFn<T>;
     this.#v = undefined;
     let r: T | PromiseLike<T>;
     try {
-      r = fn.length === 0 ? (fn as () => T)() : fn(this.controller.signal);
+      r = fn.length === 0 ? (fn as () => T)() : fn(this.#controller().signal);
     } catch (e) {
       this.#fail(e);
       const rej = this.#x?.rej;
@@ -148,22 +240,11 @@ export class Task<T> {
     } catch (e) {
       this.#fail(e);
       // Nobody awaits it (yet): the runtime reports it if it stays unobserved.
-      if (!this.observed && this.#p !== null) this.#p.catch(noop);
+      if ((this.#s & OBSERVED) === 0 && this.#p !== null) this.#p.catch(noop);
       throw this.#v;
     }
     this.#succeed(v);
     return v;
-  }
-
-  /** Requests cancellation: aborts the task's signal with a {@link CancelledError}. */
-  cancel(reason?: unknown): void {
-    if ((this.#s & STATE_MASK) !== RUNNING || this.aborted) return;
-    const err = reason instanceof CancelledError
-      ? reason
-      : new CancelledError(`task "${this.name}" (#${this.id}) was cancelled`, {
-        cause: reason,
-      });
-    this.controller.abort(err);
   }
 
   #succeed(v: T): void {
@@ -173,9 +254,9 @@ export class Task<T> {
   }
 
   #fail(e: unknown): void {
-    if (this.aborted) {
+    if (this.#aborted()) {
       this.#s = (this.#s & OBSERVED) | CANCELLED;
-      const reason = this.controller.signal.reason;
+      const reason = this.#controller().signal.reason;
       this.#v = e instanceof CancelledError ? e : reason;
     } else {
       this.#s = (this.#s & OBSERVED) | FAILED;
@@ -190,11 +271,10 @@ export class Task<T> {
       x.unlink();
       x.unlink = null;
     }
-    this.#owner.taskSettled(this as Task<unknown>);
+    this.#owner.taskSettled(this as JoinHandle<unknown>);
   }
 
-  /** A promise of the task's outcome (the same one each time); marks the task observed. */
-  promise(): Promise<T> {
+  #promise(): Promise<T> {
     this.#s |= OBSERVED;
     if (this.#p !== null) return this.#p;
     const st = this.#s & STATE_MASK;
@@ -208,67 +288,5 @@ export class Task<T> {
   }
 }
 
-/**
- * A handle on a spawned task: await it for the task's result (a failed task's error
- * rejects it, a cancelled one rejects with {@link CancelledError}), or `cancel()` it.
- */
-export class JoinHandle<T> implements Promise<T> {
-  #task: Task<T>;
-
-  /** Tag for `Object.prototype.toString`; also makes a handle a structural Promise. */
-  get [Symbol.toStringTag](): string {
-    return "JoinHandle";
-  }
-
-  /** Wraps a task (created by `Runtime.spawn`). */
-  constructor(task: Task<T>) {
-    this.#task = task;
-  }
-
-  /** The task's id, unique within its runtime. */
-  get id(): number {
-    return this.#task.id;
-  }
-
-  /** The task's name. */
-  get name(): string {
-    return this.#task.name;
-  }
-
-  /** The task's current state. */
-  get state(): TaskState {
-    return this.#task.state;
-  }
-
-  /** The signal the task function received; aborted when the task is cancelled. */
-  get signal(): AbortSignal {
-    return this.#task.controller.signal;
-  }
-
-  /**
-   * Cancels the task: its signal aborts with a {@link CancelledError} (cancelling the
-   * operations it passed the signal to). Awaiting the handle then rejects with that
-   * error once the task function settles, unless it had already completed.
-   */
-  cancel(reason?: unknown): void {
-    this.#task.cancel(reason);
-  }
-
-  /** Awaits the task's result. */
-  then<R1 = T, R2 = never>(
-    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.#task.promise().then(onfulfilled, onrejected);
-  }
-
-  /** Awaits the task, handling its failure. */
-  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.#task.promise().catch(onrejected);
-  }
-
-  /** Runs `onfinally` when the task settles. */
-  finally(onfinally?: (() => void) | null): Promise<T> {
-    return this.#task.promise().finally(onfinally);
-  }
-}
+/** The runtime's access to tasks (see {@link TaskOps}). */
+export const tasks: TaskOps = ops;
