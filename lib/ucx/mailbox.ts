@@ -14,11 +14,16 @@ interface Waiter<T> {
   unlisten?: () => void;
 }
 
+/** A failure queued among the arrivals: the receive that reaches it rejects with it. */
+class Fault {
+  constructor(readonly error: Error) {}
+}
+
 /** Arrivals and the receivers waiting for them. */
 export class Mailbox<T> {
   // A ring of queued items (power-of-two capacity): a drained queue costs nothing,
   // where resetting an array's length is a runtime call.
-  #items: (T | undefined)[] = new Array(8).fill(undefined);
+  #items: (T | Fault | undefined)[] = new Array(8).fill(undefined);
   #head = 0;
   #count = 0;
   #waiters: Waiter<T>[] = [];
@@ -44,6 +49,18 @@ export class Mailbox<T> {
     return this.#count;
   }
 
+  /** Queues `error` among the arrivals: the receive that reaches it rejects with it. */
+  fault(error: Error): void {
+    if (this.#waiters.length > 0) {
+      const w = this.#waiters.shift()!;
+      this.#reactor.end();
+      w.unlisten?.();
+      w.reject(error);
+      return;
+    }
+    this.#enqueue(new Fault(error));
+  }
+
   /** Hands `item` to the oldest waiter, or queues it. */
   push(item: T): void {
     if (this.#waiters.length > 0) {
@@ -53,27 +70,49 @@ export class Mailbox<T> {
       w.resolve(item);
       return;
     }
+    this.#enqueue(item);
+  }
+
+  #enqueue(item: T | Fault): void {
     let items = this.#items;
     if (this.#count === items.length) items = this.#grow();
     items[(this.#head + this.#count++) & (items.length - 1)] = item;
   }
 
-  #grow(): (T | undefined)[] {
+  #grow(): (T | Fault | undefined)[] {
     const old = this.#items;
-    const items = new Array<T | undefined>(old.length * 2).fill(undefined);
+    const items = new Array<T | Fault | undefined>(old.length * 2).fill(undefined);
     for (let i = 0; i < this.#count; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
     this.#head = 0;
     return this.#items = items;
   }
 
-  /** The oldest queued arrival (left queued), or undefined when none is queued. */
+  /**
+   * The oldest queued arrival (left queued), or undefined when none is queued; a queued
+   * fault is taken and thrown.
+   */
   peek(): T | undefined {
-    return this.#count === 0 ? undefined : this.#items[this.#head];
+    if (this.#count === 0) return undefined;
+    const item = this.#items[this.#head];
+    if (item instanceof Fault) {
+      this.#shift();
+      throw item.error;
+    }
+    return item;
   }
 
-  /** The oldest queued arrival, taken off the queue, or undefined when none is queued. */
+  /**
+   * The oldest queued arrival, taken off the queue, or undefined when none is queued; a
+   * queued fault is taken and thrown.
+   */
   take(): T | undefined {
     if (this.#count === 0) return undefined;
+    const item = this.#shift();
+    if (item instanceof Fault) throw item.error;
+    return item;
+  }
+
+  #shift(): T | Fault | undefined {
     const items = this.#items;
     const item = items[this.#head];
     items[this.#head] = undefined;
@@ -84,7 +123,11 @@ export class Mailbox<T> {
 
   /** The next arrival: at once when one is queued, else when it comes. */
   next(signal?: AbortSignal): Promise<T> {
-    if (this.#count > 0) return Promise.resolve(this.take()!);
+    if (this.#count > 0) {
+      const item = this.#shift();
+      if (item instanceof Fault) return Promise.reject(item.error);
+      return Promise.resolve(item!);
+    }
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(abortError(signal, this.#what));
     return new Promise<T>((resolve, reject) => {
@@ -114,7 +157,10 @@ export class Mailbox<T> {
       w.unlisten?.();
       w.reject(this.#closed);
     }
-    for (let item = this.take(); item !== undefined; item = this.take()) this.#drop(item);
+    while (this.#count > 0) {
+      const item = this.#shift();
+      if (!(item instanceof Fault)) this.#drop(item!);
+    }
   }
 }
 

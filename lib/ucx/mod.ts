@@ -28,11 +28,10 @@ export {
   type CloseOptions,
   DONE,
   Endpoint,
-  type SignalOptions,
-  type SpinOptions,
 } from "./endpoint.ts";
+export type { SignalOptions, SpinOptions } from "./options.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";
-export { AmMessage, AmStream } from "./am.ts";
+export { AmMessage, AmStream, MessagesLostError } from "./am.ts";
 export { AmReceiver, type RecvIntoOptions } from "./receiver.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
