@@ -17,6 +17,7 @@ export const UCX_SYMBOLS = {
   pluvio_ucx_worker_arena: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_worker_imm: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_ring_info: { parameters: ["i32"], result: "i64" },
+  pluvio_ucx_layout: { parameters: ["buffer", "usize"], result: "i64" },
   pluvio_ucx_cancel: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_ucx_status_text: { parameters: ["i32", "buffer", "usize"], result: "i64" },
   // park set (one epoll fd over all workers' event fds)

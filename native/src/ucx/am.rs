@@ -3,9 +3,11 @@
 //! caller's buffer, and sends.
 
 use super::endpoint::{ep_handle, Ep};
-use super::request::{complete, recv_am_param, send_param, submitted};
-use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
+use super::layout::{
+    Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM, LANDED, SEND_EAGER, SEND_REPLY, SEND_RNDV,
+};
 use super::receiver::{self, Receiver};
+use super::request::{complete, recv_am_param, send_param, submitted};
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
@@ -28,13 +30,6 @@ pub struct AmCtx {
     pub receiver: Option<Receiver>,
 }
 
-/// Send flag from JavaScript: ask UCX to pass a reply endpoint to the receiver.
-pub const SEND_REPLY: u32 = 1;
-/// Send flag: force the eager protocol.
-pub const SEND_EAGER: u32 = 2;
-/// Send flag: force the rendezvous protocol.
-pub const SEND_RNDV: u32 = 4;
-
 /// The largest AM id UCX accepts (ids travel as 16 bits).
 pub const AM_ID_MAX: u32 = 0xffff;
 
@@ -51,9 +46,6 @@ pub struct Landing {
     /// Set once a message landed: [payload length, header length, reply endpoint or -1].
     landed: Option<(u64, u32, i32)>,
 }
-
-/// Flag in the result of [`pluvio_ucx_am_wait_into`]: a message landed in the buffers.
-pub const LANDED: i32 = 1 << 16;
 
 /// Copies an eager message into the landing buffers when it is the first of its id and
 /// fits; returns whether it did.
@@ -86,7 +78,7 @@ impl Drop for ClearLanding {
     fn drop(&mut self) {
         // SAFETY: the worker outlives the pluvio_ucx_am_wait_into call that made this, and
         // no other borrow of it is live when the call returns or unwinds.
-        unsafe { (*self.0).landing = None };
+        unsafe { super::worker::with(self.0, |s| s.landing = None) };
     }
 }
 
@@ -130,14 +122,15 @@ pub extern "C" fn pluvio_ucx_am_wait_into(
                 s.ring.pending() != 0 || s.landing.as_ref().is_some_and(|l| l.landed.is_some())
             })
         };
-        // SAFETY: as above, after the progress calls.
-        let ws = unsafe { &mut *w };
-        Ok(match ws.landing.take().and_then(|l| l.landed) {
-            Some((len, hlen, reply)) => {
-                ws.imm = [len, u64::from(hlen) | (u64::from(reply as u32) << 32)];
-                n | LANDED
-            }
-            None => n,
+        // SAFETY: w is live and, after the progress calls, not borrowed elsewhere.
+        Ok(unsafe {
+            super::worker::with(w, |ws| match ws.landing.take().and_then(|l| l.landed) {
+                Some((len, hlen, reply)) => {
+                    ws.imm = [len, u64::from(hlen) | (u64::from(reply as u32) << 32)];
+                    n | LANDED
+                }
+                None => n,
+            })
         })
     })
 }
@@ -201,7 +194,11 @@ unsafe extern "C" fn am_cb(
     if rndv {
         // The payload is still at the sender: keep the descriptor for recv_data.
         ev.flags |= AM_RNDV;
-        if let Some(l) = w.landing.as_mut().filter(|l| l.id == ctx.id && l.landed.is_none()) {
+        if let Some(l) = w
+            .landing
+            .as_mut()
+            .filter(|l| l.id == ctx.id && l.landed.is_none())
+        {
             l.blocked = true; // eager messages after it must not overtake it
         }
         ev.msg = w.msgs.insert(Msg::Rndv { desc: data, len }) as i32;
@@ -443,8 +440,8 @@ pub extern "C" fn pluvio_ucx_am_recv_data(
         let r = unsafe { ucp_am_recv_data_nbx(h, desc, buf as *mut c_void, len as _, &p) };
         let rc = submitted(w, "ucp_am_recv_data_nbx", r, op)?;
         if rc == 1 {
-            // SAFETY: short borrow after the UCX call.
-            unsafe { (*w).imm = [got, 0] };
+            // SAFETY: w is live; the borrow `ws` ended before the UCX call.
+            unsafe { super::worker::with(w, |s| s.imm = [got, 0]) };
         }
         Ok(rc)
     })

@@ -12,7 +12,8 @@
 //! allocation per message.
 //!
 //! Layout: [`context`] (UCP context), [`worker`] (worker state, poll, parking),
-//! [`ring`] (completion ring + message arena shared with TypeScript), [`request`]
+//! [`layout`] (every layout and value shared with TypeScript), [`ring`] (completion
+//! ring + message arena), [`request`]
 //! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`receiver`]
 //! (posted AM receives), [`batch`] (windowed AM send lists), [`tag`],
 //! [`sockaddr`] and [`parkset`] (one epoll fd over several worker fds).
@@ -21,6 +22,7 @@ pub mod am;
 pub mod batch;
 pub mod context;
 pub mod endpoint;
+pub mod layout;
 pub mod listener;
 pub mod parkset;
 pub mod probe;

@@ -6,18 +6,14 @@
 //! while no buffer is posted are held (eager bytes copied, rendezvous descriptors kept)
 //! and matched by the next post, in order.
 
+use super::layout::{Event, MISFIT};
 use super::request::{complete, recv_am_param, submitted_with, ReqInfo};
-use super::ring::Event;
-use super::worker::{worker, WorkerState};
+use super::worker::{with, worker, WorkerState};
 use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
 use ucx1_sys::*;
-
-/// `tag_hi` of a completion whose message did not fit the posted buffers: the post is
-/// over (the caller gets an error) and the message goes to the next post.
-pub const MISFIT: i32 = -2;
 
 /// A buffer pair posted by JavaScript for op `op`; both stay alive (referenced by the
 /// op) until its completion event.
@@ -93,8 +89,8 @@ fn start_pull(
 ) -> Result<i32, ucs_status_t> {
     let mut got: u64 = 0;
     let p = recv_am_param(Some(pull_cb), &mut got);
-    // SAFETY: w is live; short read.
-    let h = unsafe { (*w).handle };
+    // SAFETY: w is live and not borrowed by the caller (start_pull's contract); a read.
+    let h = unsafe { with(w, |s| s.handle) };
     // SAFETY: desc is a held rendezvous descriptor (UCX owns it from now on); `buf`
     // holds `len` bytes and stays referenced by the op until its completion event.
     let r = unsafe { ucp_am_recv_data_nbx(h, desc, buf as *mut c_void, len as _, &p) };
@@ -103,8 +99,8 @@ fn start_pull(
     }
     let rc = submitted_with(w, r, op, ext);
     if rc == 1 {
-        // SAFETY: short borrow after the UCX call.
-        unsafe { (*w).imm = [got, ext] };
+        // SAFETY: as above, after the UCX call.
+        unsafe { with(w, |s| s.imm = [got, ext]) };
     }
     Ok(rc)
 }
@@ -126,8 +122,8 @@ pub unsafe fn arrived(
 ) -> ucs_status_t {
     let ext = extra(hdr.len(), reply);
     let push = |ev: Event| {
-        // SAFETY: guaranteed by the caller; a short borrow.
-        unsafe { (*w).ring.push(ev) }
+        // SAFETY: guaranteed by the caller (live, not otherwise borrowed).
+        unsafe { with(w, |s| s.ring.push(ev)) }
     };
     if r.held.is_empty() {
         while let Some(p) = r.posts.pop_front() {
@@ -147,7 +143,7 @@ pub unsafe fn arrived(
                 Ok(0) => ucs_status_t::UCS_INPROGRESS,
                 Ok(_) => {
                     // SAFETY: guaranteed by the caller; imm was just written.
-                    let got = unsafe { (*w).imm[0] };
+                    let got = unsafe { with(w, |s| s.imm[0]) };
                     push(Event::op(p.op, 0, 0, got, ext));
                     ucs_status_t::UCS_INPROGRESS
                 }
@@ -246,8 +242,8 @@ pub extern "C" fn pluvio_ucx_am_post(
         match m.body {
             Body::Eager(v) => {
                 land_data(&p, &v);
-                // SAFETY: short borrow; no other is live.
-                unsafe { (*w).imm = [m.len, ext] };
+                // SAFETY: w is live; the receiver borrow `r` is no longer used.
+                unsafe { with(w, |s| s.imm = [m.len, ext]) };
                 Ok(1)
             }
             Body::Rndv(desc) => start_pull(w, op, desc, p.data, m.len, ext)
