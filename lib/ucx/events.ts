@@ -92,7 +92,6 @@ export class WorkerEvents {
 
   #amLost(id: number, count: number): void {
     this.streams.get(id)?.lost(count);
-    this.receivers.get(id)?.lost(count);
   }
 
   #amArrived(b: number): void {

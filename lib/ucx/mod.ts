@@ -21,7 +21,14 @@
  * @module
  */
 export { Context } from "./context.ts";
-export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
+export {
+  type ConnectOptions,
+  type TagRecvOptions,
+  type TagRecvResult,
+  Worker,
+  type WorkerOptions,
+  type WorkerStats,
+} from "./worker.ts";
 export {
   type AmSendManyOptions,
   type AmSendOptions,

@@ -5,7 +5,7 @@
  * @module
  */
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
-import { AmMessage, lostError, type MessagesLostError } from "./am.ts";
+import { AmMessage, lostError } from "./am.ts";
 import type { WorkerCore } from "./core.ts";
 import type { Endpoint } from "./endpoint.ts";
 import { MISFIT } from "./layout.ts";
@@ -43,8 +43,6 @@ export class AmReceiver implements Disposable {
   #posted = new Set<Request>();
   #reply: (rid: number) => Endpoint;
   #drop: (id: number) => void;
-  /** Losses reported while no receive was posted: the next `recvInto` rejects. */
-  #lost: MessagesLostError | null = null;
   /** The Active Message id. */
   readonly id: number;
 
@@ -63,15 +61,6 @@ export class AmReceiver implements Disposable {
     this.#reply = reply;
     this.#drop = drop;
     this.#what = `recvInto on AM receiver ${id}`;
-  }
-
-  /**
-   * @internal `count` messages of this id were dropped while the worker held them
-   * (before the receiver opened): the next `recvInto` rejects with the count.
-   */
-  lost(count: number): void {
-    const e = lostError(this.id, count + (this.#lost?.lost ?? 0));
-    this.#lost = e;
   }
 
   /** Whether the receiver (or its worker) was closed. */
@@ -106,11 +95,6 @@ export class AmReceiver implements Disposable {
     try {
       const what = this.#what;
       if (this.#closed) throw new ClosedError(`AM receiver ${this.id} is closed`);
-      const lost = this.#lost;
-      if (lost !== null) {
-        this.#lost = null;
-        throw lost;
-      }
       const header = options.header ?? EMPTY;
       if (data.length > MAX_U32) checkLength(data, `${what}: data`);
       if (header.length > MAX_U32) checkLength(header, `${what}: header`);
@@ -128,6 +112,11 @@ export class AmReceiver implements Disposable {
         header.length,
         op,
       );
+      if (rc === -105) {
+        // ENOBUFS: the post reached the messages dropped before the receiver opened.
+        w.ops.release(op);
+        throw lostError(this.id, w.imm[0] + w.imm[1] * 4294967296);
+      }
       const req = w.submit(rc, op, what, [data, header]);
       if (req === null) {
         const imm = w.imm;

@@ -42,12 +42,51 @@ export interface ConnectOptions extends SignalOptions {
   errorHandling?: "peer" | "none";
 }
 
+/** The checked `holdLimit` as [messages, bytes] (null: the defaults). */
+function holdLimit(o: WorkerOptions): [number, number] | null {
+  const l = o.holdLimit;
+  if (l === undefined) return null;
+  const m = l.messages ?? 4096;
+  const b = l.bytes ?? 64 * 1024 * 1024;
+  for (const [k, v] of [["messages", m], ["bytes", b]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new InvalidArgumentError(`holdLimit.${k} must be a non-negative integer, got ${v}`);
+    }
+  }
+  return [m, b];
+}
+
 function connectFlags(o: ConnectOptions): number {
   const m = o.errorHandling ?? "peer";
   if (m !== "peer" && m !== "none") {
     throw new InvalidArgumentError(`errorHandling must be "peer" or "none", got ${String(m)}`);
   }
   return m === "peer" ? CONNECT_PEER : 0;
+}
+
+/** Options of `Context.createWorker`. */
+export interface WorkerOptions {
+  /**
+   * How much the worker holds of Active Messages that arrive for an id without a stream
+   * or receiver yet (they are delivered, in order, to the one opened later): at most
+   * `messages` messages (default 4096) and `bytes` bytes of headers and eager payloads
+   * (default 64 MiB; a rendezvous payload stays at its sender and counts only its
+   * header), over all ids together. Messages past the limit are dropped and counted:
+   * the receive that reaches them rejects with `MessagesLostError`.
+   */
+  holdLimit?: { messages?: number; bytes?: number };
+}
+
+/** What {@link Worker.stats} reports. */
+export interface WorkerStats {
+  /** Active Messages held now for ids without a stream or receiver. */
+  held: number;
+  /** Bytes they hold (headers and eager payloads). */
+  heldBytes: number;
+  /** Messages dropped since the worker was created (past the hold limit). */
+  dropped: number;
+  /** Operations in flight. */
+  inflight: number;
 }
 
 /** Options of {@link Worker.tagRecv}. */
@@ -103,9 +142,16 @@ export class Worker implements Disposable {
   #reactor: UcxReactor;
 
   /** @internal Use `Context.createWorker`. */
-  constructor(sym: UcxSymbols, ctx: Deno.PointerObject) {
+  constructor(sym: UcxSymbols, ctx: Deno.PointerObject, options: WorkerOptions = {}) {
     this.#sym = sym;
+    const limit = holdLimit(options);
     const ptr = checkPtr(sym.pluvio_ucx_worker_create(ctx), "creating a UCX worker");
+    if (limit !== null) {
+      checkUcx(
+        sym.pluvio_ucx_worker_hold_limit(ptr, BigInt(limit[0]), BigInt(limit[1])),
+        "setting holdLimit",
+      );
+    }
     this.#reactor = UcxReactor.current();
     this.#core = new WorkerCore(sym, ptr, this.#reactor);
     this.#ev = new WorkerEvents(this.#core);
@@ -122,6 +168,18 @@ export class Worker implements Disposable {
   /** Operations of this worker in flight. */
   get inflight(): number {
     return this.#core.ops.live;
+  }
+
+  /** Counters of the worker: held and dropped Active Messages, operations in flight. */
+  stats(): WorkerStats {
+    const out = new BigUint64Array(5);
+    checkUcx(this.#sym.pluvio_ucx_worker_stats(this.#core.ptr, out, 5), "UCX worker stats");
+    return {
+      held: Number(out[0]),
+      heldBytes: Number(out[1]),
+      dropped: Number(out[2]),
+      inflight: this.#core.ops.live,
+    };
   }
 
   /**

@@ -3,6 +3,7 @@
 //! caller's buffer, and sends.
 
 use super::endpoint::{ep_handle, Ep};
+use super::hold;
 use super::layout::{
     Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM, LANDED, SEND_EAGER, SEND_REPLY, SEND_RNDV,
 };
@@ -135,7 +136,8 @@ pub extern "C" fn pluvio_ucx_am_wait_into(
     })
 }
 
-fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
+/// The endpoint id to reply to a message on, adopting UCX's reply endpoint `ep`.
+pub fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
     if let Some(&id) = w.ep_ids.get(&(ep as usize)) {
         return id as i32;
     }
@@ -257,27 +259,18 @@ fn set_handler(
     })
 }
 
-/// Fills the worker's AM handler table for every possible id with "no handler".
+/// Registers the holding handler ([`super::hold`]) for every possible id.
 ///
 /// UCX 1.12 reads `worker->am.cbs[id]` before checking `id` against the table's length,
 /// and growing the table initialises only the registered entry: a message for an id
-/// this worker never registered (e.g. sent before the receiver opened its stream)
-/// reads freed or uninitialised memory, or segfaults when no id was ever registered.
-/// Registering id 0xffff then clearing every entry makes each lookup valid (24 B x
-/// 65536 = 1.5 MiB per worker); such messages are then dropped with a UCX warning.
-pub fn init_handler_table(h: ucp_worker_h) -> Result<(), Error> {
-    // SAFETY: plain data; UCX reads the fields named in field_mask.
-    let mut p: ucp_am_handler_param_t = unsafe { std::mem::zeroed() };
-    p.field_mask = (ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ID
-        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_CB)
-        .0 as u64;
-    p.cb = None;
+/// this worker never registered reads freed or uninitialised memory, or segfaults when
+/// no id was ever registered. Registering id 0xffff first, then every id, makes each
+/// lookup valid (24 B x 65536 = 1.5 MiB per worker), and a message for an id without a
+/// stream or receiver is held for the one opened later instead of dropped.
+pub fn init_handler_table(w: &mut WorkerState) -> Result<(), Error> {
     for id in std::iter::once(AM_ID_MAX).chain(0..=AM_ID_MAX) {
-        p.id = id;
-        // SAFETY: a live worker; a null callback registers "no handler".
-        ucs_check("ucp_worker_set_am_recv_handler", unsafe {
-            ucp_worker_set_am_recv_handler(h, &p)
-        })?;
+        let arg = w.hold.arg(id);
+        set_handler(w, id, Some(hold::hold_cb), arg)?;
     }
     Ok(())
 }
@@ -309,11 +302,17 @@ pub fn register(w: *mut WorkerState, id: u32, receiver: Option<Receiver>) -> Res
         receiver,
     });
     set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
+    // What arrived before, in order, ahead of what arrives from now on.
+    match ctx.receiver.as_mut() {
+        Some(r) => hold::to_receiver(ws, id, r),
+        None => hold::to_stream(ws, id),
+    }
     ws.am_handlers.insert(id, ctx);
     Ok(0)
 }
 
-/// Stops delivering Active Messages with `id` (UCX then drops them).
+/// Stops delivering Active Messages with `id`: they are held again, for a stream or
+/// receiver opened later.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 {
     guard(|| {
@@ -322,7 +321,8 @@ pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 
         if !ws.am_handlers.contains_key(&id) {
             return Err(einval(format!("AM id {id} has no stream or receiver")));
         }
-        set_handler(ws, id, None, std::ptr::null_mut())?;
+        let arg = ws.hold.arg(id);
+        set_handler(ws, id, Some(hold::hold_cb), arg)?;
         if let Some(mut ctx) = ws.am_handlers.remove(&id) {
             if let Some(r) = ctx.receiver.as_mut() {
                 receiver::release_held(ws.handle, r);

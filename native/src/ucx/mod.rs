@@ -22,6 +22,7 @@ pub mod am;
 pub mod batch;
 pub mod context;
 pub mod endpoint;
+pub mod hold;
 pub mod layout;
 pub mod listener;
 pub mod parkset;

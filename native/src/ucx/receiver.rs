@@ -25,18 +25,24 @@ struct Post {
     hdr_cap: usize,
 }
 
-enum Body {
+/// The payload of a held message.
+pub enum Body {
+    /// An eager payload, copied.
     Eager(Vec<u8>),
     /// A rendezvous descriptor, kept by returning `UCS_INPROGRESS` from the callback.
     Rndv(*mut c_void),
 }
 
-/// A message that arrived while no buffer was posted.
-struct Held {
-    hdr: Vec<u8>,
-    len: u64,
-    body: Body,
-    reply: i32,
+/// A message that arrived while no buffer was posted (or no receiver was open).
+pub struct Held {
+    /// The header bytes.
+    pub hdr: Vec<u8>,
+    /// The payload length.
+    pub len: u64,
+    /// The payload.
+    pub body: Body,
+    /// The reply endpoint id, or -1.
+    pub reply: i32,
 }
 
 /// The posted buffers and held messages of one AM id.
@@ -44,6 +50,19 @@ struct Held {
 pub struct Receiver {
     posts: VecDeque<Post>,
     held: VecDeque<Held>,
+    /// Messages dropped before the receiver opened, reported once the first `lost_after`
+    /// held messages were taken.
+    lost: u64,
+    lost_after: usize,
+}
+
+impl Receiver {
+    /// Takes over what the worker held for this id before the receiver opened.
+    pub fn adopt(&mut self, held: VecDeque<Held>, dropped: u64) {
+        self.lost_after = held.len();
+        self.lost = dropped;
+        self.held = held;
+    }
 }
 
 /// What a completion reports besides the length: header length | reply endpoint << 32.
@@ -222,6 +241,17 @@ pub extern "C" fn pluvio_ucx_am_post(
             hdr,
             hdr_cap: hdr_cap as usize,
         };
+        if r.lost > 0 && r.lost_after == 0 {
+            // The gap of dropped messages is reached: this post fails, saying how many.
+            let n = r.lost;
+            r.lost = 0;
+            // SAFETY: w is live; the receiver borrow `r` is not used again.
+            unsafe { with(w, |s| s.imm = [n, 0]) };
+            return Err(Error::errno(
+                libc::ENOBUFS,
+                format!("AM id {id}: {n} message(s) were dropped before the receiver opened"),
+            ));
+        }
         let Some(m) = r.held.front() else {
             r.posts.push_back(p);
             return Ok(0);
@@ -237,6 +267,7 @@ pub extern "C" fn pluvio_ucx_am_post(
             )));
         }
         let m = r.held.pop_front().expect("front checked above");
+        r.lost_after = r.lost_after.saturating_sub(1);
         land_header(&p, &m.hdr);
         let ext = extra(m.hdr.len(), m.reply);
         match m.body {

@@ -58,6 +58,8 @@ pub struct WorkerState {
     /// Where the next eager Active Message of one id lands during
     /// [`super::am::pluvio_ucx_am_wait_into`].
     pub landing: Option<super::am::Landing>,
+    /// Active Messages held for ids without a stream or receiver yet.
+    pub hold: super::hold::Hold,
     efd: i32,
 }
 
@@ -128,12 +130,7 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         unsafe { ucp_worker_destroy(handle) };
         return Err(ucs_err("ucp_worker_get_efd", st));
     }
-    if let Err(e) = super::am::init_handler_table(handle) {
-        // SAFETY: destroying the worker we just created.
-        unsafe { ucp_worker_destroy(handle) };
-        return Err(e);
-    }
-    Ok(Box::new(WorkerState {
+    let mut w = Box::new(WorkerState {
         handle,
         _ctx: ctx.0.clone(),
         ring: Ring::new(),
@@ -149,8 +146,20 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         imm: [0; 2],
         wait_deadline: 0,
         landing: None,
+        hold: super::hold::Hold::new(null_mut()),
         efd,
-    }))
+    });
+    // The holding handlers' arguments point at the boxed state, whose address is final.
+    let wp: *mut WorkerState = &mut *w;
+    for a in w.hold.args.iter_mut() {
+        a.worker = wp;
+    }
+    if let Err(e) = super::am::init_handler_table(&mut w) {
+        // SAFETY: destroying the worker we just created (no handler has run).
+        unsafe { ucp_worker_destroy(handle) };
+        return Err(e);
+    }
+    Ok(w)
 }
 
 /// Creates a worker on `ctx`.
@@ -232,6 +241,7 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
                     super::receiver::release_held(h, r);
                 }
             }
+            super::hold::release_all(h, &mut s.hold);
         };
         // SAFETY: as above; releasing descriptors runs no callback.
         unsafe { with(w, release) };
@@ -540,4 +550,42 @@ extern "C" {
     // the binding's Rust enum would make an unlisted value undefined behaviour.
     #[link_name = "ucs_status_string"]
     fn ucs_status_string_raw(status: i8) -> *const std::os::raw::c_char;
+}
+
+/// Sets the limits of the messages worker `w` holds for ids without a stream or
+/// receiver (counted together over all ids): `msgs` messages, `bytes` bytes of headers
+/// and eager payloads.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_worker_hold_limit(w: *mut WorkerState, msgs: u64, bytes: u64) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker or null; no UCX call while borrowed.
+        let w = unsafe { worker(w) }?;
+        w.hold.max_msgs = msgs;
+        w.hold.max_bytes = bytes;
+        Ok(0)
+    })
+}
+
+/// Writes the holding counters of `w` into `out` (`n` u64 slots, at most 5 written):
+/// held messages, held bytes, messages dropped in total, message limit, byte limit.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_worker_stats(w: *mut WorkerState, out: *mut u64, n: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker or null; no UCX call while borrowed.
+        let w = unsafe { worker(w) }?;
+        let h = &w.hold;
+        let v = [
+            h.held_msgs,
+            h.held_bytes,
+            h.dropped_total,
+            h.max_msgs,
+            h.max_bytes,
+        ];
+        let k = v.len().min(n as usize);
+        if !out.is_null() {
+            // SAFETY: the caller promises `out` holds `n` u64 slots; k <= n are written.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out, k) };
+        }
+        Ok(k as i32)
+    })
 }
