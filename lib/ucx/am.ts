@@ -164,6 +164,11 @@ export class AmMessage {
    * through the event loop.
    */
   recvData(buf?: Uint8Array, options: SpinOptions = {}): Promise<Uint8Array> {
+    if (buf !== undefined && !(buf instanceof Uint8Array)) {
+      return Promise.reject(
+        new InvalidArgumentError(`${this.#what()}: the buffer must be a Uint8Array`),
+      );
+    }
     if (this.#msg >= 0) return this.#pull(buf, options);
     try {
       if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);

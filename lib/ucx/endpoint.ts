@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ClosedError, InvalidArgumentError, type PluvioError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, PeerError, type PluvioError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
 import { SendFlag } from "./layout.ts";
 import { abortError } from "./mailbox.ts";
@@ -97,6 +97,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
   #drop: (id: number) => void;
   #closed = false;
   #error: PluvioError | null = null;
+  #ended = Promise.withResolvers<void>();
   /** Where this endpoint leads ("host:port", "worker address", or "reply endpoint"). */
   readonly peer: string;
   /** Whether UCX created it for replies to a message (closing it only forgets it). */
@@ -120,6 +121,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
     this.#id = id;
     this.peer = peer;
     this.isReplyEndpoint = isReply;
+    // Marked handled: a failure nobody waits for is no unhandled rejection.
+    this.#ended.promise.catch(() => {});
   }
 
   /** The failure UCX reported for this endpoint's peer, or null while healthy. */
@@ -128,18 +131,30 @@ export class Endpoint implements Disposable, AsyncDisposable {
   }
 
   /** Whether {@link Endpoint.close} was called (or the worker closed). */
-  get closed(): boolean {
+  get isClosed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Settles when the endpoint ends: resolves once it is closed (by
+   * {@link Endpoint.close} or its worker's close), rejects with the `PeerError` when
+   * UCX reports its peer failed (a task waiting for messages can race it to learn that
+   * its peer died). The WebTransport / WebSocketStream convention.
+   */
+  get closed(): Promise<void> {
+    return this.#ended.promise;
   }
 
   /** @internal Records the peer failure reported by UCX. */
   fail(e: PluvioError): void {
     this.#error ??= e;
+    this.#ended.reject(e);
   }
 
   /** @internal Marks the endpoint closed (the worker closed). */
   markClosed(): void {
     this.#closed = true;
+    this.#ended.resolve();
   }
 
   #assertOpen(what: string): void {
@@ -333,10 +348,20 @@ export class Endpoint implements Disposable, AsyncDisposable {
 
   /**
    * Closes the endpoint: flushes first (unless `force`, or the peer failed), then
-   * disconnects. Later operations throw `ClosedError`. Closing twice is a no-op.
+   * disconnects. Later operations throw `ClosedError`. Closing twice is a no-op, and
+   * closing an endpoint whose peer has gone resolves (that is the normal end of a
+   * connection); only an abort of `options.signal` rejects.
    */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
+    try {
+      await this.#close(options);
+    } finally {
+      this.#ended.resolve();
+    }
+  }
+
+  async #close(options: CloseOptions): Promise<void> {
     const what = `closing the UCX endpoint to ${this.peer}`;
     this.#closed = true;
     const w = this.#w;
@@ -355,7 +380,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
     } catch (e) {
       // A graceful close of an endpoint whose peer is gone ends the same way as a forced
       // one: the endpoint is closed either way.
-      if (!(options.force || this.#error)) throw e;
+      if (!(options.force || this.#error || e instanceof PeerError)) throw e;
     }
   }
 

@@ -96,6 +96,9 @@ export class AmReceiver implements Disposable {
       const what = this.#what;
       if (this.#closed) throw new ClosedError(`AM receiver ${this.id} is closed`);
       const header = options.header ?? EMPTY;
+      if (!(data instanceof Uint8Array) || !(header instanceof Uint8Array)) {
+        throw new InvalidArgumentError(`${what}: data and header must be Uint8Arrays`);
+      }
       if (data.length > MAX_U32) checkLength(data, `${what}: data`);
       if (header.length > MAX_U32) checkLength(header, `${what}: header`);
       const signal = options.signal;
