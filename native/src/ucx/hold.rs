@@ -14,7 +14,7 @@ use super::receiver::{Body, Held, Receiver};
 use super::worker::{with, WorkerState};
 use std::collections::{HashMap, VecDeque};
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// Default limit of held messages per worker.
 pub const DEFAULT_MAX_MSGS: u64 = 4096;

@@ -13,7 +13,7 @@ use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// A buffer pair posted by JavaScript for op `op`; both stay alive (referenced by the
 /// op) until its completion event.
