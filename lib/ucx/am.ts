@@ -430,17 +430,14 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
   }
 
   /** Iterates messages until the stream or its worker is closed. */
-  async *[Symbol.asyncIterator](): AsyncIterator<AmMessage> {
-    for (;;) {
-      let m: AmMessage;
-      try {
-        m = await this.#box.next();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield m;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<AmMessage> {
+    // Not an async generator: each step is the mailbox's own promise, one hop fewer per
+    // message on the plain `for await` path.
+    const box = this.#box;
+    return {
+      next: () => box.nextResult(),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
   }
 
   /** @internal Ends the stream (the worker closed). */

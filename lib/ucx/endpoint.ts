@@ -98,6 +98,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
   #closed = false;
   #error: PluvioError | null = null;
   #ended = Promise.withResolvers<void>();
+  #live = true;
   /** Where this endpoint leads ("host:port", "worker address", or "reply endpoint"). */
   readonly peer: string;
   /** Whether UCX created it for replies to a message (closing it only forgets it). */
@@ -123,6 +124,15 @@ export class Endpoint implements Disposable, AsyncDisposable {
     this.isReplyEndpoint = isReply;
     // Marked handled: a failure nobody waits for is no unhandled rejection.
     this.#ended.promise.catch(() => {});
+    w.reactor.endpoint(true);
+  }
+
+  /** Counts the endpoint out of the reactor's live endpoints (once). */
+  #down(): void {
+    if (this.#live) {
+      this.#live = false;
+      this.#w.reactor.endpoint(false);
+    }
   }
 
   /** The failure UCX reported for this endpoint's peer, or null while healthy. */
@@ -148,12 +158,14 @@ export class Endpoint implements Disposable, AsyncDisposable {
   /** @internal Records the peer failure reported by UCX. */
   fail(e: PluvioError): void {
     this.#error ??= e;
+    this.#down();
     this.#ended.reject(e);
   }
 
   /** @internal Marks the endpoint closed (the worker closed). */
   markClosed(): void {
     this.#closed = true;
+    this.#down();
     this.#ended.resolve();
   }
 
@@ -357,6 +369,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
     try {
       await this.#close(options);
     } finally {
+      this.#down();
       this.#ended.resolve();
     }
   }

@@ -67,7 +67,7 @@ export class Listener implements AsyncIterable<ConnectionRequest>, Disposable {
       try {
         r.reject();
       } catch { /* worker closed */ }
-    });
+    }, false);
     this.address = readText(
       (b) => w.sym.pluvio_ucx_listener_addr(w.ptr, id, b, BigInt(b.length)),
       "querying the listener address",

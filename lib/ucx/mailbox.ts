@@ -19,6 +19,9 @@ class Fault {
   constructor(readonly error: Error) {}
 }
 
+/** The last step of an iteration. */
+const END: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
 /** Arrivals and the receivers waiting for them. */
 export class Mailbox<T> {
   // A ring of queued items (power-of-two capacity): a drained queue costs nothing,
@@ -31,12 +34,17 @@ export class Mailbox<T> {
   #reactor: UcxReactor;
   #what: string;
   #drop: (item: T) => void;
+  #spin: boolean;
 
-  /** A mailbox for `what`; `drop` disposes of items left when it closes. */
-  constructor(reactor: UcxReactor, what: string, drop: (item: T) => void) {
+  /**
+   * A mailbox for `what`; `drop` disposes of items left when it closes. `spin`: whether
+   * a waiting receiver is worth a busy-poll of the executor (see `UcxReactor.wantsSpin`).
+   */
+  constructor(reactor: UcxReactor, what: string, drop: (item: T) => void, spin = true) {
     this.#reactor = reactor;
     this.#what = what;
     this.#drop = drop;
+    this.#spin = spin;
   }
 
   /** Whether the mailbox was closed. */
@@ -53,7 +61,7 @@ export class Mailbox<T> {
   fault(error: Error): void {
     if (this.#waiters.length > 0) {
       const w = this.#waiters.shift()!;
-      this.#reactor.end();
+      this.#reactor.end(this.#spin);
       w.unlisten?.();
       w.reject(error);
       return;
@@ -65,7 +73,7 @@ export class Mailbox<T> {
   push(item: T): void {
     if (this.#waiters.length > 0) {
       const w = this.#waiters.shift()!;
-      this.#reactor.end();
+      this.#reactor.end(this.#spin);
       w.unlisten?.();
       w.resolve(item);
       return;
@@ -137,14 +145,37 @@ export class Mailbox<T> {
           const i = this.#waiters.indexOf(w);
           if (i < 0) return;
           this.#waiters.splice(i, 1);
-          this.#reactor.end();
+          this.#reactor.end(this.#spin);
           reject(abortError(signal, this.#what));
         };
         signal.addEventListener("abort", onAbort, { once: true });
         w.unlisten = () => signal.removeEventListener("abort", onAbort);
       }
       this.#waiters.push(w);
-      this.#reactor.begin();
+      this.#reactor.begin(this.#spin);
+    });
+  }
+
+  /**
+   * {@link Mailbox.next} as an iterator step: `{ done: true }` once the mailbox is
+   * closed (instead of rejecting with `ClosedError`).
+   */
+  nextResult(): Promise<IteratorResult<T, undefined>> {
+    if (this.#count > 0) {
+      const item = this.#shift();
+      if (item instanceof Fault) return Promise.reject(item.error);
+      return Promise.resolve({ value: item!, done: false });
+    }
+    if (this.#closed) {
+      if (this.#closed instanceof ClosedError) return Promise.resolve(END);
+      return Promise.reject(this.#closed);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({
+        resolve: (value: T) => resolve({ value, done: false }),
+        reject: (e: unknown) => e instanceof ClosedError ? resolve(END) : reject(e),
+      });
+      this.#reactor.begin(this.#spin);
     });
   }
 
@@ -153,7 +184,7 @@ export class Mailbox<T> {
     if (this.#closed) return;
     this.#closed = reason ?? new ClosedError(`${this.#what} is closed`);
     for (const w of this.#waiters.splice(0)) {
-      this.#reactor.end();
+      this.#reactor.end(this.#spin);
       w.unlisten?.();
       w.reject(this.#closed);
     }
