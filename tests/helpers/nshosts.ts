@@ -314,12 +314,15 @@ async function firstLine(s: ReadableStream<Uint8Array>, ms: number): Promise<str
 }
 
 if (import.meta.main) {
-  // `deno run -A tests/helpers/nshosts.ts N CMD…`: makes N hosts, runs CMD with
-  // PLUVIO_RSH set to the enter-host script, then tears the hosts down.
+  // `deno run -A tests/helpers/nshosts.ts N CMD…`: makes N hosts, runs CMD on this
+  // machine with `{rsh}` in its arguments replaced by the enter-host script (also in
+  // PLUVIO_RSH) and `{head}` by the head prefix, then tears the hosts down.
   const n = Number(Deno.args[0] ?? 2);
-  const hosts = await NsHosts.create(n, { lifetimeS: 900 });
+  const hosts = await NsHosts.create(n, { lifetimeS: 3600 });
   try {
-    const cmd = Deno.args.slice(1);
+    const cmd = Deno.args.slice(1).flatMap((a) =>
+      a === "{head}" ? hosts.head : [a.replaceAll("{rsh}", hosts.rsh)]
+    );
     if (cmd.length === 0) {
       console.log(`hosts ${hosts.hosts.map((h) => `${h.name}=${h.addr}`).join(" ")}`);
       console.log(`rsh ${hosts.rsh}`);
@@ -327,6 +330,7 @@ if (import.meta.main) {
       const s = await new Deno.Command(cmd[0], {
         args: cmd.slice(1),
         env: { PLUVIO_RSH: hosts.rsh },
+        stdin: "null",
       }).spawn().status;
       Deno.exitCode = s.code;
     }
