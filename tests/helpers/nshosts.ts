@@ -113,6 +113,7 @@ export class NsHosts implements AsyncDisposable {
     const holders: Deno.ChildProcess[] = [];
     const hosts: NsHost[] = [];
     const cleanup = async () => {
+      for (const h of hosts) killPid(h.pid);
       for (const h of holders) {
         try {
           h.kill("SIGKILL");
@@ -178,6 +179,7 @@ export class NsHosts implements AsyncDisposable {
           .trim();
         const pid = Number(kids.split(/\s+/)[0]);
         if (!pid) throw new Error(`host ${names[i]}: no namespace holder process`);
+        holderNs.set(pid, Deno.readLinkSync(`/proc/${pid}/ns/pid`));
         sh([
           "nsenter",
           swNet,
@@ -259,6 +261,9 @@ exec nsenter --net=$p/ns/net --pid=$p/ns/pid --ipc=$p/ns/ipc --uts=$p/ns/uts \\
 
   /** Kills every process on every host and removes the hosts. */
   async close(): Promise<void> {
+    // A PID namespace's init ignores every signal but SIGKILL; its death kills the host.
+    for (const h of this.hosts) killPid(h.pid);
+    for (const h of this.hosts) holderNs.delete(h.pid);
     for (const h of this.#holders) {
       try {
         h.kill("SIGKILL");
@@ -279,6 +284,16 @@ exec nsenter --net=$p/ns/net --pid=$p/ns/pid --ipc=$p/ns/ipc --uts=$p/ns/uts \\
 /** Creates `n` namespace hosts; throws (with the reason) where namespaces are not allowed. */
 export function createNsHosts(n: number, options?: NsHostsOptions): Promise<NsHosts> {
   return NsHosts.create(n, options);
+}
+
+/** The namespace each host's holder was created with (to never kill a reused pid). */
+const holderNs = new Map<number, string>();
+
+function killPid(pid: number): void {
+  try {
+    if (Deno.readLinkSync(`/proc/${pid}/ns/pid`) !== holderNs.get(pid)) return;
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* gone */ }
 }
 
 function selfNs(kind: string): string {
