@@ -1,7 +1,9 @@
 /* C Open MPI reference of `deno task bench:coll --hosts`: f32 sum allreduce, 4 B to
  * max_bytes, as blocking MPI_Allreduce (what most MPI programs call) and as
- * MPI_Iallreduce + MPI_Wait, with the statistic of lib/collective/ucx/measure.ts: warm up,
- * 5 batches, the median batch's mean per call, maximised over the ranks.
+ * MPI_Iallreduce + MPI_Wait, with the loop of bench/coll/hosts_rank.ts (bounded in time:
+ * across namespace hosts a call takes 0.1-100 ms): 5 probe calls give the slowest rank's
+ * time per call t; ~300 ms of warm-up calls (at most iters/10 + 1) and 5 batches of ~200 ms
+ * (at most iters/5 calls each); the median batch's mean per call, maximised over the ranks.
  *
  * Build: mpicc -O2 -o hosts_allreduce hosts_allreduce.c
  * Run:   mpirun -n 4 ./hosts_allreduce [max_bytes]
@@ -32,6 +34,16 @@ static void one(int blocking, float *a, long bytes) {
   }
 }
 
+static double slowest(double x) {
+  double y;
+  MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return y;
+}
+
+static int clamp(double x, int lo, int hi) {
+  return x < lo ? lo : x > hi ? hi : (int)x;
+}
+
 static int cmp(const void *x, const void *y) {
   double a = *(const double *)x, b = *(const double *)y;
   return a < b ? -1 : a > b;
@@ -46,8 +58,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 1000; i++) one(1, a, 4);
   for (long bytes = 4; bytes <= max_bytes; bytes *= 4) {
     for (int blocking = 1; blocking >= 0; blocking--) {
-      int iters = iters_for(bytes), per = iters / BATCHES;
-      for (int i = 0; i < iters / 10 + 1; i++) one(blocking, a, bytes);
+      int iters = iters_for(bytes);
+      double p0 = MPI_Wtime();
+      for (int i = 0; i < 5; i++) one(blocking, a, bytes);
+      double t = slowest((MPI_Wtime() - p0) / 5) * 1e3; /* ms per call */
+      if (t < 1e-6) t = 1e-6;
+      int warm = clamp(300 / t, 5, iters / 10 + 1), per = clamp(200 / t, 1, iters / BATCHES);
+      for (int i = 0; i < warm; i++) one(blocking, a, bytes);
       double batch[BATCHES];
       MPI_Barrier(MPI_COMM_WORLD);
       for (int k = 0; k < BATCHES; k++) {
