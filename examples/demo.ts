@@ -16,8 +16,8 @@ import {
   spawn,
   timeout,
   TimeoutError,
-} from "../mod.ts";
-import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
+} from "@pluvio/pluvio";
+import { DmaFile, IoUringReactor } from "@pluvio/pluvio/uring";
 
 const rt = new Runtime({ queueSize: 1024 });
 const BS = 256 * 1024, QD = 8, FILE_MIB = 64;
