@@ -121,8 +121,9 @@ const result = await rt.run(async () => {
   return "done";
 });
 
-await uring.close();
+// Statistics first: a closed reactor leaves the runtime.
 const s = rt.stats();
+await uring.close();
 console.log("== stats");
 console.log(`  tasks: ${JSON.stringify(s.tasks)}`);
 console.log(`  timer reactor: ${JSON.stringify(s.reactors.timer)}`);
