@@ -6,8 +6,8 @@
  * Rows: spawn+join throughput vs bare async functions; one executor turn with 0 vs 8
  * idle reactors; park→wake latency and deadline wake lateness; sleep(1) overshoot
  * p50/p99 vs setTimeout(1) and a thread in clock_nanosleep, without and with two
- * competing busy processes; CPU while
- * parked vs a pending setTimeout; and the spin-cap sweep behind the default.
+ * competing busy processes; CPU while parked vs a pending setTimeout; and the spin-cap
+ * sweep behind the default.
  *
  * @module
  */
