@@ -219,7 +219,7 @@ Deno.test("two jobs started by hand at once on one port (no job id) ×10 never m
       [0, 1].map((rank) => ({
         tag,
         child: new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", rankJob, `${tag}${t}`, "2500"],
+          args: ["run", "-A", rankJob, `${tag}${t}`, "1500"],
           env: {
             PLUVIO_COLL_RANK: String(rank),
             PLUVIO_COLL_SIZE: "2",
