@@ -10,9 +10,15 @@
  * @module
  */
 import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../../errors.ts";
-import type { Endpoint, Worker } from "../../ucx/mod.ts";
-import { DONE, MAX_TAG } from "../../ucx/endpoint.ts";
-import { type OpResult, SyncOp } from "../../ucx/ops.ts";
+import { DONE, type Endpoint, type Worker } from "../../ucx/mod.ts";
+import {
+  MAX_TAG,
+  type OpResult,
+  type Request,
+  settle,
+  spinOn,
+  tagRecvRequest,
+} from "../../ucx/lowlevel.ts";
 import type { DType } from "../dtype.ts";
 import type { ReduceOp } from "../ops.ts";
 import { reduceBytes } from "./reduce.ts";
@@ -187,14 +193,14 @@ export class Call {
   ): Promise<void> | undefined {
     if (this.#failure) return handled(Promise.reject(this.#failure));
     const link = this.#link;
-    const op = new SyncOp(this.what, buf);
+    let op: Request;
     let sent: Promise<void>;
     try {
       const ep = link.endpoint(to);
       if (from !== to) link.endpoint(from); // so that UCX's keep-alive watches it
-      const now = link.worker.tagRecvSync(this.#tag(step, from), MAX_TAG, buf, op);
+      op = tagRecvRequest(link.worker, this.#tag(step, from), MAX_TAG, buf, this.what);
       sent = ep.tagSend(this.#tag(step, this.rank), data);
-      if (!now) link.worker.waitSync(op, link.spinNs, link.yieldCpu);
+      spinOn(link.worker, op, link.spinNs, link.yieldCpu);
     } catch (e) {
       return handled(Promise.reject(e));
     }
@@ -209,7 +215,7 @@ export class Call {
       return undefined;
     }
     this.#expect(from);
-    const got = link.worker.settleLater(op, this.#signal()).then((r: OpResult) => {
+    const got = settle(link.worker, op, this.#signal()).then((r: OpResult) => {
       this.#received(from);
       this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
     }, (e) => {

@@ -13,7 +13,7 @@ import {
   TimeoutError,
 } from "../../errors.ts";
 import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
-import { spinNs } from "../../ucx/endpoint.ts";
+import { progress, spinNs } from "../../ucx/lowlevel.ts";
 import { Group, type UcxErrorHandling } from "./group.ts";
 import { encodePeerRecord, parsePeerRecord, type PeerRecord } from "./peer.ts";
 import { hostId } from "../../ffi/process.ts";
@@ -657,7 +657,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     g.closePidfds();
     // Let UCX finish what it queued: UCX 1.12 asserts when a worker is destroyed with
     // shared-memory copies still queued (e.g. reads from a rank on this host that died).
-    for (let k = 0; k < 16 && g.worker.poll() > 0; k++);
+    for (let k = 0; k < 16 && progress(g.worker) > 0; k++);
     g.owned.worker.close();
     g.owned.ctx.close();
   }

@@ -22,6 +22,7 @@
 import { PeerError, type PluvioError } from "../../errors.ts";
 import { Pidfd } from "../../ffi/process.ts";
 import type { Context, Endpoint, Worker } from "../../ucx/mod.ts";
+import { progress } from "../../ucx/lowlevel.ts";
 import { type Call, MAX_COMMS, SEQ_SPAN } from "./call.ts";
 import { type PeerRecord, sameHost } from "./peer.ts";
 import { type Topology, topologyOf } from "./topology.ts";
@@ -259,7 +260,7 @@ export class Group {
     };
     if (this.dead || !this.#pidfds.some((_, r) => exited(r))) return;
     try {
-      this.worker.poll();
+      progress(this.worker);
     } catch { /* the worker is closed */ }
     for (let k = 0; k < 64 && await this.#probe(); k++);
     for (let r = 0; r < this.#pidfds.length; r++) {
