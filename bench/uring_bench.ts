@@ -67,14 +67,17 @@ interface Result {
   cpuUsPerIo: number;
 }
 
-type Tool = "fio" | "pluvio" | "pluvio-spin" | "pluvio-threads" | "deno";
+type Tool = "fio" | "pluvio" | "pluvio-spin" | "pluvio-idle16" | "pluvio-threads" | "deno";
 
 let fastMode = false;
 
 function toolsFor(c: Case): Tool[] {
   // On the disk at QD1 the latency target needs the executor to poll instead of parking
   // between completions: measure both the default (parks) and waitCompleteTimeout(1 ms).
-  if (fastMode) return ["fio", "pluvio", "pluvio-threads", "deno"];
+  // pluvio-idle16: the same code with PLUVIO_IDLE_SLEEP_AFTER=16 (the executor parks right
+  // after its 16 polling turns, without the macrotask yields in between), which shows
+  // what the executor's idle ladder costs on a CPU-bound device.
+  if (fastMode) return ["fio", "pluvio", "pluvio-idle16", "pluvio-threads", "deno"];
   return c.qd === 1 ? ["fio", "pluvio", "pluvio-spin", "deno"] : ["fio", "pluvio", "deno"];
 }
 
@@ -146,7 +149,10 @@ async function child(tool: Tool, c: Case): Promise<Result> {
     String(size),
     "--spin-ms",
     tool === "pluvio-spin" ? "1" : "0",
-  ], { PLUVIO_URING: tool === "pluvio-threads" ? "threads" : "io_uring" });
+  ], {
+    PLUVIO_URING: tool === "pluvio-threads" ? "threads" : "io_uring",
+    ...(tool === "pluvio-idle16" ? { PLUVIO_IDLE_SLEEP_AFTER: "16" } : {}),
+  });
   return JSON.parse(out.trim().split("\n").pop()!);
 }
 
@@ -305,12 +311,15 @@ if (Deno.args.includes("--write-results")) {
     `${sizeMiB} --write-results)`;
   const md = `# io_uring benchmark\n\n` +
     `Command: \`${cmd}\`\n\n` +
+    `Code: commit ${await sh("git", ["rev-parse", "--short", "HEAD"]).catch(() => "?")}. ` +
     `Date: ${new Date().toISOString()}; Linux ${Deno.osRelease()}; Deno ${Deno.version.deno}; ` +
     `${navigator.hardwareConcurrency} CPUs.\n\n` +
     `Medians of ${reps} repetitions of ${seconds} s each (tools alternate within a repetition; ` +
     `each measurement is its own process). fio: ioengine=io_uring, direct=1, fixedbufs=1. ` +
     `pluvio: QD concurrent plain \`await file.readFixed(buf, off)\` / \`writeFixed\` loops on a ` +
     `Runtime with the default builder options (pluvio-spin: waitCompleteTimeout(1); ` +
+    `pluvio-idle16: the same with PLUVIO_IDLE_SLEEP_AFTER=16, the executor parking after 16 ` +
+    `idle polling turns without macrotask yields in between; ` +
     `pluvio-threads: the same code on the thread backend, PLUVIO_URING=threads, 4 threads). ` +
     `deno: node:fs read/write(fd, buf, 0, bs, position) on an O_DIRECT descriptor, QD concurrent ` +
     `promises. Latency is per operation, submission to completion as the caller sees it. ` +

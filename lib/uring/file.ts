@@ -369,8 +369,8 @@ export class DmaFile implements AsyncDisposable {
     return this.close();
   }
 
-  #op(code: number): Operation {
-    const op = new Operation(code);
+  #op(code: number, pooled = false): Operation {
+    const op = pooled ? this.#ring.takeOp(code) : new Operation(code);
     op.path = this.path;
     if (this.#closing) {
       throw new ClosedError(`${op.describe()}: the file is closed`);
@@ -431,7 +431,7 @@ export class DmaFile implements AsyncDisposable {
 
   #rw(code: number, buf: Uint8Array, offset: number, options?: IoOptions): Promise<number> {
     try {
-      const op = this.#op(code);
+      const op = this.#op(code, true);
       if (options !== undefined) checkOptions(op.describe(), options, IO_KEYS);
       if (!(buf instanceof Uint8Array)) {
         throw new InvalidArgumentError(
@@ -463,7 +463,7 @@ export class DmaFile implements AsyncDisposable {
 
   #fixed(code: number, buf: FixedBuffer, offset: number, options?: FixedIoOptions) {
     try {
-      const op = this.#op(code);
+      const op = this.#op(code, true);
       if (options !== undefined) checkOptions(op.describe(), options, FIXED_KEYS);
       if (!(buf instanceof FixedBuffer)) {
         throw new InvalidArgumentError(

@@ -72,8 +72,37 @@ export class Operation {
   resolve: (res: number) => void = noop;
   reject: (e: unknown) => void = noop;
 
+  /** Whether the ring may reuse this object once it is settled (nobody else holds it). */
+  pooled = false;
+
   constructor(op: number) {
     this.op = op;
+  }
+
+  /** Makes a settled, pooled operation a fresh `op` (every field as a new one's). */
+  reuse(op: number): this {
+    this.op = op;
+    this.flags =
+      this.fd =
+      this.off =
+      this.addr =
+      this.len =
+      this.aux =
+        0;
+    this.len64 = this.addr2 = 0;
+    this.keep =
+      this.keep2 =
+      this.bounce =
+      this.fixed =
+      this.owner =
+        undefined;
+    this.path = "";
+    this.state = State.Waiting;
+    this.slot = this.areaIndex = -1;
+    this.cancelled = false;
+    this.signal = this.onAbort = undefined;
+    this.resolve = this.reject = noop;
+    return this;
   }
 
   /** Names the operation for error messages, e.g. `read of /tmp/f at offset 4096 (512 bytes)`. */

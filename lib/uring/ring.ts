@@ -26,6 +26,8 @@ export function uringLib(): UringLib {
 const TWO32 = 4294967296;
 const BACKEND_CODE = { auto: 0, io_uring: 1, threads: 2 } as const;
 
+function noop(): void {}
+
 /** Rings whose close timed out with operations still in the kernel: kept alive forever
  * rather than freeing memory the kernel may still write. */
 const leaked: Ring[] = [];
@@ -46,6 +48,8 @@ export class Ring {
   #handle: Deno.PointerObject | null;
   /** The fixed buffers' memory: referenced while registered with the kernel. */
   #pool: BufferPool | null;
+  /** Settled pooled operations, ready for reuse (see `takeOp`). */
+  #spare: Operation[] = [];
   #sub: Uint32Array;
   #compU32: Uint32Array;
   #compI32: Int32Array;
@@ -130,6 +134,20 @@ export class Ring {
     return this.#waitCount;
   }
 
+  /**
+   * A new operation object for a read or write that nobody keeps after it settles:
+   * reused from the ring's pool (no allocation per I/O on the hot path).
+   */
+  takeOp(code: number): Operation {
+    const op = this.#spare.pop();
+    if (op === undefined) {
+      const fresh = new Operation(code);
+      fresh.pooled = true;
+      return fresh;
+    }
+    return op.reuse(code);
+  }
+
   /** Queues `op` (or makes it wait for room) and returns its result promise. */
   submit(op: Operation, signal?: AbortSignal): Promise<number> {
     if (this.#closed) {
@@ -208,7 +226,11 @@ export class Ring {
     const n = this.#batch;
     if (n === 0 || this.#handle === null) return 0;
     this.#batch = 0;
-    const rc = this.lib.pluvio_uring_submit(this.#handle, n);
+    return this.#submitted(n, this.lib.pluvio_uring_submit(this.#handle, n));
+  }
+
+  /** Marks the `n` batched operations in flight, or fails them if `rc` is an error. */
+  #submitted(n: number, rc: number): number {
     const ops = this.#batchOps;
     if (rc < 0) {
       // Nothing was pushed: fail the batch's operations, nothing of theirs is in the kernel.
@@ -231,8 +253,15 @@ export class Ring {
   /** Dispatches ready completions; returns how many. Never blocks. */
   poll(): number {
     if (this.#handle === null) return 0;
-    if (this.#batch > 0 && this.#submitDue()) this.flush();
-    const n = this.lib.pluvio_uring_reap(this.#handle);
+    let n: number;
+    const b = this.#batch;
+    if (b > 0 && this.#submitDue()) {
+      // Submit and reap with one FFI call and one io_uring_enter.
+      this.#batch = 0;
+      const rc = this.lib.pluvio_uring_submit_reap(this.#handle, b);
+      this.#submitted(b, rc);
+      n = rc < 0 ? this.lib.pluvio_uring_reap(this.#handle) : rc;
+    } else n = this.lib.pluvio_uring_reap(this.#handle);
     if (n < 0) throw errorFromCode(n, "io_uring reap", lastError());
     if (n === 0) return 0;
     const u = this.#compU32;
@@ -336,8 +365,19 @@ export class Ring {
       owner.idle = undefined;
       queueMicrotask(idle);
     }
+    const resolve = op.resolve;
+    const reject = op.reject;
+    if (op.pooled && !op.cancelled && op.signal === undefined && err === undefined && res >= 0) {
+      // Nothing refers to it any more (no abort listener, no waiting-list entry that could
+      // be taken for live): reuse it.
+      op.resolve = op.reject = noop;
+      op.owner = op.fixed = undefined;
+      if (this.#spare.length < this.capacity) this.#spare.push(op);
+      resolve(res);
+      return;
+    }
     if (err !== undefined) {
-      op.reject(err);
+      reject(err);
     } else if (op.cancelled) {
       const closing = this.#closed && !op.signal?.aborted;
       const what = res >= 0
@@ -345,7 +385,7 @@ export class Ring {
         : res === -125
         ? ""
         : ` (it ended with errno ${-res})`;
-      op.reject(
+      reject(
         closing
           ? new ClosedError(`${op.describe()}: the io_uring reactor was closed${what}`)
           : new CancelledError(`${op.describe()} was cancelled${what}`, {
@@ -353,9 +393,9 @@ export class Ring {
           }),
       );
     } else if (res < 0) {
-      op.reject(errorFromCode(res, op.describe()));
+      reject(errorFromCode(res, op.describe()));
     } else {
-      op.resolve(res);
+      resolve(res);
     }
   }
 

@@ -239,6 +239,20 @@ pub extern "C" fn pluvio_uring_submit(ring: *mut Reactor, n: u32) -> i32 {
     })
 }
 
+/// Submits the first `n` records of the submission area and copies ready completions
+/// into the completion area with one `io_uring_enter` (never waiting). Returns the
+/// completions copied, or a negative errno (then nothing was submitted nor reaped).
+#[no_mangle]
+pub extern "C" fn pluvio_uring_submit_reap(ring: *mut Reactor, n: u32) -> i32 {
+    guard(|| match ring_ref(ring)? {
+        Reactor::Uring(r) => r.submit_reap(n as usize),
+        Reactor::Threads(r) => {
+            r.submit(n as usize)?;
+            r.reap()
+        }
+    })
+}
+
 /// Copies ready completions into the completion area; returns how many (never waits).
 #[no_mangle]
 pub extern "C" fn pluvio_uring_reap(ring: *mut Reactor) -> i32 {
