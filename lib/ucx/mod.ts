@@ -50,6 +50,7 @@ export { AmMessage, AmStream, MessagesLostError } from "./am.ts";
 export { AmReceiver, type RecvIntoOptions } from "./receiver.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+export { SpinBudget, type SpinBudgetOptions } from "../runtime/idle_policy.ts";
 export {
   CancelledError,
   ClosedError,
