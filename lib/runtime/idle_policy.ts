@@ -12,14 +12,16 @@
  *    timer's budget (the recent park→wake lateness) so that a timer fires on time.
  *
  * How a budget adapts: it keeps the last {@link SAMPLES} waits it was told about and
- * offers `1.25 × p75 + 1 µs` of them — a reply that usually comes within X µs earns a
- * spin of about X. A spin that found nothing ({@link SpinBudget.miss}) is a sample
- * "longer than any spin" (replaced by the real wait if the event arrives later in the
- * same idle period), so a reactor whose events stop arriving loses its budget after 5
- * fruitless spins of 16, and a reactor that stays quiet never earns one: an idle
- * program spins not at all. A deadline budget (the timer's) learns how late native
- * wake-ups arrive; a deadline always comes, so a wake-up later than the cap still earns
- * the whole cap. Every budget is capped by `PLUVIO_IDLE_SPIN_US` (default 200 µs).
+ * offers `1.25 × p75 + 1 µs` of those within the cap — a reply that usually comes within
+ * X µs earns a spin of about X. A spin that found nothing ({@link SpinBudget.miss}) is a
+ * wait "longer than any spin" (replaced by the real wait if the event arrives later in
+ * the same idle period), as is a wait longer than the cap; once more than a quarter of
+ * the recent waits are such (5 of 16) the budget is 0. So a reactor whose events stop
+ * arriving loses its budget after at most 5 fruitless spins, and a reactor that stays
+ * quiet never earns one: an idle program spins not at all. A deadline budget (the
+ * timer's) learns how late native wake-ups arrive; a deadline always comes, so there
+ * every wait counts and a lateness beyond the cap earns the whole cap. Every budget is
+ * capped by `PLUVIO_IDLE_SPIN_US` (default 200 µs).
  *
  * @module
  */
@@ -121,10 +123,22 @@ export class SpinBudget {
     const s = this.#sorted.subarray(0, n);
     s.set(this.#ring.subarray(0, n));
     s.sort();
-    const q = s[Math.ceil(0.75 * n) - 1];
-    if (n === 0 || this.maxUs === 0) this.#budget = 0;
-    else if (q > this.maxUs) this.#budget = this.deadline ? this.maxUs : 0;
-    else this.#budget = Math.min(this.maxUs, q * 1.25 + 1);
+    if (n === 0 || this.maxUs === 0) {
+      this.#budget = 0;
+      return;
+    }
+    let finite = n;
+    if (!this.deadline) {
+      // Waits longer than the cap (and misses) count against spinning: none of them
+      // would have been caught by it.
+      while (finite > 0 && s[finite - 1] > this.maxUs) finite--;
+      if ((n - finite) * 4 > n) {
+        this.#budget = 0;
+        return;
+      }
+    }
+    const q = s[Math.ceil(0.75 * finite) - 1];
+    this.#budget = Math.min(this.maxUs, q * 1.25 + 1);
   }
 }
 

@@ -17,6 +17,12 @@ export interface ReactorHooks {
    * reactors, and a parked executor wakes up. O(1); call it on every submission.
    */
   wake(): void;
+  /**
+   * Removes the reactor from the runtime (as `unregisterReactor` does, also while
+   * operations are in flight): for a reactor that is closing, so its park fd leaves the
+   * parker before the fd is closed. The runtime then calls `detach`.
+   */
+  unregister?(): void;
 }
 
 /** A readiness fd the runtime's parking notifier waits on. */

@@ -192,7 +192,12 @@ export class Runtime {
       spun: false,
     };
     this.#entries.set(name, entry);
-    reactor.attach?.({ wake: () => this.#wake(entry) });
+    reactor.attach?.({
+      wake: () => this.#wake(entry),
+      unregister: () => {
+        if (this.#entries.get(name) === entry) this.#drop(entry);
+      },
+    });
     if (this.#parker && reactor.parkFd) this.#parker.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
     if (reactor.status() > 0) this.#wake(entry);
   }

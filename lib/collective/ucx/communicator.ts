@@ -41,15 +41,24 @@ import {
 import { allreducePipelined, type PipelineOptions } from "./algorithms/pipelined.ts";
 import { allreduceRecursiveDoubling } from "./algorithms/recursive_doubling.ts";
 import { allreduceRing, ringAllgather, ringReduceScatter } from "./algorithms/ring.ts";
+import {
+  allgatherHierarchical,
+  allreduceHierarchical,
+  barrierHierarchical,
+  broadcastHierarchical,
+  reduceHierarchical,
+} from "./algorithms/hierarchical.ts";
 
 /** Allreduce algorithms. */
-export type AllreduceAlgorithm = "ring" | "pipelined" | "recursive-doubling";
+export type AllreduceAlgorithm = "ring" | "pipelined" | "recursive-doubling" | "hierarchical";
 /** Allgather algorithms. */
-export type AllgatherAlgorithm = "bruck" | "ring";
+export type AllgatherAlgorithm = "bruck" | "ring" | "hierarchical";
 /** Broadcast algorithms. */
-export type BroadcastAlgorithm = "binomial" | "scatter-allgather";
+export type BroadcastAlgorithm = "binomial" | "scatter-allgather" | "hierarchical";
 /** Reduce algorithms. */
-export type ReduceAlgorithm = "binomial" | "reduce-scatter-gather";
+export type ReduceAlgorithm = "binomial" | "reduce-scatter-gather" | "hierarchical";
+/** Barrier algorithms. */
+export type BarrierAlgorithm = "dissemination" | "hierarchical";
 
 /** Every algorithm choice, by collective. */
 export interface Algorithms {
@@ -65,10 +74,10 @@ export interface Algorithms {
 
 /** The names each collective accepts, for checks and for the tuner. */
 export const ALGORITHMS: { readonly [K in keyof Algorithms]: readonly Algorithms[K][] } = {
-  allreduce: ["ring", "pipelined", "recursive-doubling"],
-  allgather: ["bruck", "ring"],
-  broadcast: ["binomial", "scatter-allgather"],
-  reduce: ["binomial", "reduce-scatter-gather"],
+  allreduce: ["ring", "pipelined", "recursive-doubling", "hierarchical"],
+  allgather: ["bruck", "ring", "hierarchical"],
+  broadcast: ["binomial", "scatter-allgather", "hierarchical"],
+  reduce: ["binomial", "reduce-scatter-gather", "hierarchical"],
 };
 
 /** Options of a collective with a choice of algorithm. */
@@ -271,6 +280,25 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     );
   }
 
+  /**
+   * The ranks of each host (hosts in order of their lowest rank, as the bootstrap found
+   * them: ranks with the same boot id and PID namespace share a host).
+   */
+  get hosts(): readonly (readonly number[])[] {
+    return this.#g.topology.hosts;
+  }
+
+  /** This rank's position among the ranks of its host. */
+  get localRank(): number {
+    return this.#g.topology.localOf[this.rank];
+  }
+
+  /** How many ranks share this rank's host. */
+  get localSize(): number {
+    const t = this.#g.topology;
+    return t.hosts[t.hostOf[this.rank]].length;
+  }
+
   /** UCX operations in flight on this communicator's worker (all its communicators). */
   get inflight(): number {
     return this.#g.worker.inflight;
@@ -386,6 +414,8 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
           ? allreduceRing(c, u8, d, op)
           : alg === "pipelined"
           ? allreducePipelined(c, u8, d, op, options?.pipeline)
+          : alg === "hierarchical"
+          ? allreduceHierarchical(c, this.#g.topology, u8, d, op)
           : allreduceRecursiveDoubling(c, u8, d, op),
     );
     if (p !== undefined) await p;
@@ -424,6 +454,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       const acc = atRoot ? bytesOf(recv!) : c.scratch(s8.length);
       acc.set(s8);
       if (alg === "binomial") return reduceBinomial(c, acc, d, op, root);
+      if (alg === "hierarchical") return reduceHierarchical(c, this.#g.topology, acc, d, op, root);
       const blk = blocks(send.length, c.size, d.bytes);
       // Shift -1: rank r ends up with block r, which it then sends to the root.
       await ringReduceScatter(c, acc, blk, d, op, -1, 0);
@@ -450,6 +481,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const u8 = bytesOf(buf);
     await this.#run(`${W} (${alg})`, options, async (c) => {
       if (alg === "binomial") return broadcastBinomial(c, u8, root);
+      if (alg === "hierarchical") return broadcastHierarchical(c, this.#g.topology, u8, root);
       const blk = blocks(buf.length, c.size, d.bytes);
       const [a, b] = blk[c.rank];
       await scatterDirect(c, this.rank === root ? u8 : null, u8.subarray(a, b), blk, root);
@@ -516,6 +548,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const s8 = bytesOf(send), r8 = bytesOf(recv);
     await this.#run(`${W} (${alg})`, options, async (c) => {
       if (alg === "bruck") return allgatherBruck(c, s8, r8);
+      if (alg === "hierarchical") return allgatherHierarchical(c, this.#g.topology, s8, r8);
       const blk = equalBlocks(send.length * d.bytes, c.size);
       r8.set(s8, blk[c.rank][0]);
       await ringAllgather(c, r8, blk, 0, 0);
@@ -571,9 +604,21 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     return recv;
   }
 
-  /** Resolves once every rank entered the barrier (dissemination). */
-  async barrier(options?: CollectiveOptions): Promise<void> {
-    const p = this.#run("barrier", options, barrierDissemination);
+  /**
+   * Resolves once every rank entered the barrier. Algorithms: `"dissemination"`
+   * (default) and `"hierarchical"` (per host, then among one leader per host).
+   */
+  async barrier(options?: AlgorithmOptions<BarrierAlgorithm>): Promise<void> {
+    const alg = options?.algorithm ?? "dissemination";
+    if (alg !== "dissemination" && alg !== "hierarchical") {
+      throw new InvalidArgumentError(
+        `barrier: unknown algorithm ${JSON.stringify(alg)}; use "dissemination" or "hierarchical"`,
+      );
+    }
+    const p = alg === "dissemination"
+      ? this.#run("barrier", options, barrierDissemination)
+      : this.#run("barrier (hierarchical)", options, (c) =>
+        barrierHierarchical(c, this.#g.topology));
     if (p !== undefined) await p;
   }
 

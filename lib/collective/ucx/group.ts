@@ -25,6 +25,7 @@ import type { Context, Endpoint, Worker } from "../../ucx/mod.ts";
 import { progress } from "../../ucx/lowlevel.ts";
 import { type Call, MAX_COMMS, SEQ_SPAN } from "./call.ts";
 import { type PeerRecord, sameHost } from "./peer.ts";
+import { type Topology, topologyOf } from "./topology.ts";
 
 /** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
 export type UcxErrorHandling = "auto" | "peer" | "none";
@@ -63,6 +64,8 @@ export class Group {
   readonly pool: ScratchPool = new ScratchPool();
   readonly calls: Set<Call> = new Set();
   readonly owned: { ctx: Context; worker: Worker };
+  /** Which ranks share a host (from the bootstrap records). */
+  readonly topology: Topology;
   /** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
   readonly errorHandling: UcxErrorHandling;
   nextComm = 1;
@@ -116,6 +119,7 @@ export class Group {
     this.eps = new Array(peers.length);
     this.#pidfds = new Array(peers.length);
     this.owned = owned;
+    this.topology = topologyOf(peers.map((p) => p.host));
   }
 
   endpoint(rank: number): Endpoint {

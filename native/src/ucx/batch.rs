@@ -31,7 +31,7 @@ pub struct Batch {
     next: usize,
     window: usize,
     /// Requests in flight (to cancel them if the worker is destroyed).
-    reqs: Vec<*mut c_void>,
+    pub reqs: Vec<*mut c_void>,
     /// Sends completed successfully.
     sent: u64,
     /// The first failure: (code, UCS status or 0, what happened).
@@ -50,6 +50,9 @@ impl Batch {
 unsafe extern "C" fn sent_cb(request: *mut c_void, st: ucs_status_t, _user: *mut c_void) {
     // SAFETY: UCX passes a request submitted by `pump`, whose user area is a ReqInfo.
     let info = unsafe { &*(request as *const ReqInfo) };
+    if info.op == super::request::DETACHED {
+        return; // released by the worker's destroy, which UCX frees itself
+    }
     let op = info.op & !BATCH_BIT;
     // SAFETY: workers cancel their batches' requests before they are destroyed, and no
     // other borrow of the worker is held across the UCX call that runs this callback.

@@ -19,6 +19,10 @@ pub struct ReqInfo {
     pub extra: u64,
 }
 
+/// The op of a request that its worker released while being destroyed: UCX may still
+/// finish it inside `ucp_worker_destroy`, and its callback must then do nothing.
+pub const DETACHED: u32 = u32::MAX;
+
 /// What a submission did: 1 = finished at once (no event will follow), 0 = in flight
 /// (an [`Event`] with the op id follows), or an error.
 pub fn submitted(
@@ -64,6 +68,9 @@ pub fn submitted_with(w: *mut WorkerState, ptr: ucs_status_ptr_t, op: u32, extra
 pub unsafe fn complete(request: *mut c_void, st: ucs_status_t, len: u64, tag: u64) {
     // SAFETY: guaranteed by the caller; the ReqInfo was written by `submitted`.
     let info = unsafe { &*(request as *const ReqInfo) };
+    if info.op == DETACHED {
+        return; // released by the worker's destroy, which UCX frees itself
+    }
     let ev = Event::op(info.op, status_code(st), st as i32, len, tag);
     // SAFETY: workers are destroyed only after their requests are cancelled, and no
     // other borrow of the worker is held across the UCX call that runs this callback.

@@ -259,6 +259,33 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
                 unsafe { wait_and_free(h, req) };
             }
         }
+        // Let the callbacks of cancelled receives and of sends on force-closed endpoints
+        // run (bounded: a close waiting for a gone peer's flush may never finish).
+        let held = |s: &mut WorkerState| {
+            let mut r: Vec<*mut c_void> =
+                s.pending.iter().copied().filter(|r| !r.is_null()).collect();
+            r.extend(s.batches.values().flat_map(|b| b.reqs.iter().copied()));
+            r
+        };
+        for _ in 0..10_000 {
+            // SAFETY: as above (reading tables; no UCX call inside).
+            if unsafe { with(w, held) }.is_empty() {
+                break;
+            }
+            // SAFETY: h is live; no borrow of the state is held across the call.
+            unsafe { ucp_worker_progress(h) };
+        }
+        // UCX asserts in ucp_worker_destroy on requests their user still owns: release
+        // the rest now, marked so that their callbacks do nothing if UCX finishes them.
+        // SAFETY: as above (reading tables).
+        for r in unsafe { with(w, held) } {
+            // SAFETY: r is a live request of this worker whose user area is a ReqInfo;
+            // it is freed once here and its callback will not free it again.
+            unsafe {
+                (*(r as *mut super::request::ReqInfo)).op = super::request::DETACHED;
+                ucp_request_free(r);
+            }
+        }
         // SAFETY: every user object on the worker is gone; destroy it, then the state.
         unsafe {
             ucp_worker_destroy(h);

@@ -22,6 +22,14 @@ pub mod op {
     pub const CANCEL: u8 = 10;
 }
 
+/// Bits of [`SubRecord::flags`].
+pub mod flag {
+    /// The fd is not a regular file or block device (a FIFO, socket, tty): it may block
+    /// indefinitely and has no file position to read at. The thread engine then waits
+    /// for readiness (cancellably) and reads or writes without an offset.
+    pub const STREAM: u8 = 1;
+}
+
 /// One submission, 64 bytes. Field use per op:
 ///
 /// | op | fd | off | addr | len | aux | len64 | addr2 |
@@ -38,7 +46,9 @@ pub mod op {
 #[derive(Clone, Copy, Default)]
 pub struct SubRecord {
     pub op: u8,
-    _pad: [u8; 3],
+    /// [`flag`] bits (the io_uring engine needs none of them).
+    pub flags: u8,
+    _pad: [u8; 2],
     pub fd: i32,
     pub off: u64,
     pub addr: u64,
