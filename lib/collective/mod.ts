@@ -53,7 +53,7 @@ export {
   type ReduceOpName,
   Sum,
 } from "./ops.ts";
-export { ShapeError } from "./errors.ts";
+export { MismatchError, PeerRejectedError, ShapeError } from "./errors.ts";
 export { MAX_COUNT } from "./shape.ts";
 export {
   disableAsyncProgress,

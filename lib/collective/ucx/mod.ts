@@ -35,6 +35,7 @@ export {
   type AllreduceOptions,
   type BroadcastAlgorithm,
   type ReduceAlgorithm,
+  type SubCommunicatorOptions,
   UcxCommunicator,
   type UcxCommunicatorOptions,
 } from "./communicator.ts";
