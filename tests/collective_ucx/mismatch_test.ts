@@ -79,3 +79,18 @@ for (const n of [2, 3]) {
     }
   });
 }
+
+for (const n of [3, 4]) {
+  Deno.test(`ucx collectives: split and dup on ${n} ranks`, async () => {
+    const lines: string[] = [];
+    const r = await launch({
+      ranks: n,
+      script: here("rank_split.ts"),
+      timeoutS: 120,
+      out: (l) => lines.push(l),
+    });
+    const text = lines.join("\n");
+    assert.ok(r.success, `${r.reason}\n${text}`);
+    assert.equal(lines.filter((l) => / SPLIT OK \d+/.test(l)).length, n, text);
+  });
+}
