@@ -16,5 +16,8 @@ fn mpi_shim() {
     println!("cargo:rerun-if-changed=src/mpi/shim.c");
     println!("cargo:rerun-if-env-changed=MPICC");
     let mpicc = std::env::var("MPICC").unwrap_or_else(|_| "mpicc".into());
-    cc::Build::new().compiler(mpicc).file("src/mpi/shim.c").compile("pluvio_mpi_shim");
+    cc::Build::new()
+        .compiler(mpicc)
+        .file("src/mpi/shim.c")
+        .compile("pluvio_mpi_shim");
 }

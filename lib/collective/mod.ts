@@ -58,10 +58,12 @@ export { MAX_COUNT } from "./shape.ts";
 export {
   disableAsyncProgress,
   finalize,
+  type FinalizeOptions,
   init,
   type InitOptions,
   isInitialized,
   MpiCommunicator,
+  type MpiCommunicatorOptions,
   MpiError,
   MpiReactor,
   type MpiReactorOptions,

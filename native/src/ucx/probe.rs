@@ -9,7 +9,8 @@ use crate::error::{guard, Error, E_UCX};
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_async_probe(buf: *mut u8, cap: usize) -> i64 {
     guard(|| {
-        let ucx = |what: &str, e: async_ucx::Error| Error::code(E_UCX, format!("async-ucx {what}: {e}"));
+        let ucx =
+            |what: &str, e: async_ucx::Error| Error::code(E_UCX, format!("async-ucx {what}: {e}"));
         let ctx = async_ucx::ucp::Context::new().map_err(|e| ucx("context", e))?;
         let worker = ctx.create_worker().map_err(|e| ucx("worker", e))?;
         let addr = worker.address().map_err(|e| ucx("worker address", e))?;
