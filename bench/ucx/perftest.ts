@@ -7,10 +7,27 @@
 
 const root = new URL("../../", import.meta.url).pathname;
 
-/** The UCX installation libpluvio links (`…/out`, with `include/`, `lib/`, `bin/`). */
+/**
+ * The prefix (with `include/`, `lib/`, `bin/`) of the UCX that libpluvio loads: the
+ * site's installation (`/usr` for Debian's libucx-dev) or the bundled copy beside it.
+ */
 export function ucxPrefix(): string {
-  const lib = Deno.realPathSync(`${root}native/target/release/libucp.so.0`);
-  return lib.replace(/\/lib\/libucp\.so[.0-9]*$/, "");
+  const ldd = new Deno.Command("ldd", { args: [`${root}native/target/release/libpluvio.so`] })
+    .outputSync();
+  const line = new TextDecoder().decode(ldd.stdout).split("\n").find((l) =>
+    l.includes("libucp.so")
+  );
+  const path = line?.match(/=>\s*(\S+)/)?.[1];
+  if (!path || path === "not") {
+    throw new Error("libpluvio.so does not resolve libucp.so: build it first");
+  }
+  return Deno.realPathSync(path).replace(/\/lib(64)?(\/[^/]*-linux-gnu)?\/libucp\.so[.0-9]*$/, "");
+}
+
+/** The version of the UCX at {@link ucxPrefix} (`ucx_info -v`), e.g. `1.13.1`. */
+export function ucxVersionText(): string {
+  const o = new Deno.Command(`${ucxPrefix()}/bin/ucx_info`, { args: ["-v"] }).outputSync();
+  return new TextDecoder().decode(o.stdout).match(/Version\s+(\S+)/)?.[1] ?? "unknown";
 }
 
 /** The `ucx_perftest` built with the UCX that libpluvio links. */

@@ -1,6 +1,6 @@
 /**
  * `deno task bench:ucx`: UCX Active Messages through pluvio next to `ucx_perftest`
- * (`ucp_am_lat` / `ucp_am_bw`, the perftest of the same UCX 1.12.1 that pluvio links)
+ * (`ucp_am_lat` / `ucp_am_bw`, the perftest of the same UCX that pluvio links)
  * and next to Deno's own TCP on loopback, at 8 B, 4 KiB and 1 MiB, in one run.
  *
  * Configurations: default transports (shared memory), `UCX_TLS=tcp`, and default
@@ -18,7 +18,7 @@
  * @module
  */
 
-import { onCpu, perftest, PIN } from "./perftest.ts";
+import { onCpu, perftest, perftestPath, PIN, ucxVersionText } from "./perftest.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
@@ -236,7 +236,8 @@ const md = `# UCX benchmark: pluvio vs ucx_perftest vs Deno TCP
 
 Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${rounds}\`), run ${started}.
 
-- Reference: \`ucx_perftest\` 1.12.1 built by \`ucx1-sys\` (the same UCX libpluvio links),
+- Reference: \`ucx_perftest\` of UCX ${ucxVersionText()} (\`${perftestPath()}\`, the same UCX
+  libpluvio links),
   \`ucp_am_lat\` (average one-way latency) and \`ucp_am_bw\` (overall bandwidth), client and
   server as two processes on 127.0.0.1.
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a

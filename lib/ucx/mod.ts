@@ -21,6 +21,7 @@
  * @module
  */
 export { Context } from "./context.ts";
+export { type UcxVersion, ucxVersion } from "./native.ts";
 export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
 export {
   type AmSendManyOptions,

@@ -44,6 +44,25 @@ export function statusText(ucs: number): string {
   return `${decoder.decode(textBuf.subarray(0, Math.min(n, textBuf.length)))} (UCS ${ucs})`;
 }
 
+/** Which UCX the native library was built against and which one it runs with. */
+export interface UcxVersion {
+  /** `"system 1.13.1"` (the site's installation) or `"bundled 1.12.1"`. */
+  builtAgainst: string;
+  /** The version string of the UCX library loaded in this process, e.g. `"1.13.1"`. */
+  loaded: string;
+}
+
+/** The UCX the library uses (see {@link UcxVersion}). */
+export function ucxVersion(): UcxVersion {
+  const n = checkUcx(
+    Number(ucx().pluvio_ucx_version(textBuf, BigInt(textBuf.length))),
+    "UCX version",
+  );
+  const [builtAgainst, loaded] = decoder.decode(textBuf.subarray(0, Math.min(n, textBuf.length)))
+    .split(" / ");
+  return { builtAgainst, loaded };
+}
+
 /** The error for a failed asynchronous operation reported through the ring. */
 export function eventError(code: number, ucs: number, what: string): PluvioError {
   return ucxError(code, what, statusText(ucs));

@@ -2,7 +2,7 @@
 
 /** FFI symbol table of the UCX backend. */
 export const UCX_SYMBOLS = {
-  pluvio_ucx_async_probe: { parameters: ["buffer", "usize"], result: "i64" },
+  pluvio_ucx_version: { parameters: ["buffer", "usize"], result: "i64" },
   // context / worker
   pluvio_ucx_context_create: { parameters: [], result: "pointer" },
   pluvio_ucx_context_destroy: { parameters: ["pointer"], result: "i32" },

@@ -10,7 +10,7 @@ use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// A held message payload.
 pub enum Msg {

@@ -5,7 +5,7 @@ use super::{ucs_check, ucs_err};
 use crate::error::{guard, guard_ptr, Error};
 use std::ptr::{null, null_mut};
 use std::sync::Arc;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// The UCP context; workers hold an `Arc` so it outlives them.
 pub struct ContextInner {
@@ -73,5 +73,21 @@ pub extern "C" fn pluvio_ucx_context_destroy(ctx: *mut UcxContext) -> i32 {
             drop(unsafe { Box::from_raw(ctx) });
         }
         Ok(0)
+    })
+}
+
+/// Writes `"<built against> / <loaded>"` — e.g. `system 1.13.1 / 1.13.1` or
+/// `bundled 1.12.1 / 1.12.1` — into `buf` (capacity `cap`, not NUL-terminated) and returns
+/// its full length, so a caller may ask with `cap` 0 first.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_version(buf: *mut u8, cap: usize) -> i64 {
+    guard(|| {
+        let text = format!("{} / {}", super::sys::BUILT_AGAINST, super::sys::runtime_version());
+        if !buf.is_null() {
+            // SAFETY: the caller passes a buffer of `cap` writable bytes; at most `cap`
+            // bytes are copied into it, from a string that does not overlap it.
+            unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), buf, text.len().min(cap)) };
+        }
+        Ok(text.len() as i64)
     })
 }

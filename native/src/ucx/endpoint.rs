@@ -9,7 +9,7 @@ use super::{bytes, einval, sockaddr, status_code, status_text, ucs_err};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
 use std::ptr::null_mut;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// One endpoint of a worker.
 pub struct Ep {
@@ -193,7 +193,7 @@ pub extern "C" fn pluvio_ucx_ep_connect_socket(
             .0 as u64;
         p.flags = ucp_ep_params_flags_field::UCP_EP_PARAMS_FLAGS_CLIENT_SERVER.0;
         p.sockaddr = ucs_sock_addr_t {
-            addr: &ss as *const _ as *const ucx1_sys::sockaddr,
+            addr: &ss as *const _ as *const super::sys::sockaddr,
             addrlen: sslen,
         };
         // UCX copies the address during ucp_ep_create; `ss` outlives the call.

@@ -7,7 +7,7 @@ use super::{bytes, einval, sockaddr, ucs_check, ucs_err};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
 use std::ptr::null_mut;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// What the connection callback needs: boxed so its address is stable.
 pub struct ListenerCtx {
@@ -55,7 +55,7 @@ pub extern "C" fn pluvio_ucx_listener_create(
             | ucp_listener_params_field::UCP_LISTENER_PARAM_FIELD_CONN_HANDLER)
             .0 as u64;
         p.sockaddr = ucs_sock_addr_t {
-            addr: &ss as *const _ as *const ucx1_sys::sockaddr,
+            addr: &ss as *const _ as *const super::sys::sockaddr,
             addrlen: sslen,
         };
         p.conn_handler = ucp_listener_conn_handler_t {

@@ -1,7 +1,8 @@
 //! UCX backend: contexts, workers, endpoints, listeners, Active Messages and tag
-//! messaging, straight on the `ucx1-sys` bindings of the UCX that `async-ucx` builds.
+//! messaging, straight on bindgen bindings of the UCX the library links ([`sys`]: the
+//! site's installation, or the UCX 1.12.1 that `ucx1-sys` builds).
 //!
-//! Why not `async-ucx`'s own types: its `Worker`, `Endpoint` and `ConnectionRequest` keep
+//! Why not the `async-ucx` crate's types: its `Worker`, `Endpoint` and `ConnectionRequest` keep
 //! their UCX handles private, so nothing can be added beside them; it accepts connections
 //! without peer-failure handling (a dead client then hangs the server), cannot cancel a
 //! posted tag receive (dropping the future frees the request while UCX may still write
@@ -15,7 +16,8 @@
 //! [`ring`] (completion ring + message arena shared with TypeScript), [`request`]
 //! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`receiver`]
 //! (posted AM receives), [`batch`] (windowed AM send lists), [`tag`],
-//! [`sockaddr`] and [`parkset`] (one epoll fd over several worker fds).
+//! [`sockaddr`], [`parkset`] (one epoll fd over several worker fds) and [`sys`] (the
+//! generated bindings).
 
 pub mod am;
 pub mod batch;
@@ -23,18 +25,18 @@ pub mod context;
 pub mod endpoint;
 pub mod listener;
 pub mod parkset;
-pub mod probe;
 pub mod receiver;
 pub mod request;
 pub mod ring;
 pub mod slab;
 pub mod sockaddr;
+pub mod sys;
 pub mod tag;
 pub mod worker;
 
 use crate::error::{Error, E_UCX};
 use std::ffi::CStr;
-use ucx1_sys::{ucs_status_string, ucs_status_t};
+use sys::{ucs_status_string, ucs_status_t};
 
 /// Human-readable name of a UCS status (e.g. "Connection reset by remote peer").
 pub fn status_text(st: ucs_status_t) -> String {

@@ -13,7 +13,7 @@ use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// `tag_hi` of a completion whose message did not fit the posted buffers: the post is
 /// over (the caller gets an error) and the message goes to the next post.

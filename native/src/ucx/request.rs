@@ -7,7 +7,7 @@ use super::worker::WorkerState;
 use super::{status_code, ucs_err};
 use crate::error::Error;
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// Per-request user area (the context's `request_size`).
 #[repr(C)]

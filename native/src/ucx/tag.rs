@@ -6,7 +6,7 @@ use super::request::{complete, send_param, submitted};
 use super::worker::{worker, WorkerState};
 use crate::error::{guard, Error, E_UCX};
 use std::os::raw::c_void;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// Sends `len` bytes at `buf` with `tag` on endpoint `ep`. 1 = done, 0 = an event for
 /// `op` follows.

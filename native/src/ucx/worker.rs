@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::os::raw::c_void;
 use std::ptr::null_mut;
 use std::sync::Arc;
-use ucx1_sys::*;
+use super::sys::*;
 
 /// Magic at the start of a pluvio worker address ("PLUX").
 pub const ADDR_MAGIC: [u8; 4] = *b"PLUX";
@@ -525,10 +525,11 @@ pub extern "C" fn pluvio_ucx_status_text(st: i32, buf: *mut u8, cap: usize) -> i
     })
 }
 
+// The same C function as sys::ucs_status_string, taking the packed (1-byte) status as a
+// plain i8: any value from JavaScript is then a valid argument, where the binding's Rust
+// enum would make an unlisted value undefined behaviour. (Hence the deliberate clash.)
+#[allow(clashing_extern_declarations)]
 extern "C" {
-    // The same C function as ucx1_sys::ucs_status_string, taking the packed (1-byte)
-    // status as a plain i8: any value from JavaScript is then a valid argument, where
-    // the binding's Rust enum would make an unlisted value undefined behaviour.
     #[link_name = "ucs_status_string"]
     fn ucs_status_string_raw(status: i8) -> *const std::os::raw::c_char;
 }
