@@ -3,9 +3,9 @@
 //! caller's buffer, and sends.
 
 use super::endpoint::{ep_handle, Ep};
-use super::receiver::{self, Receiver};
 use super::request::{complete, recv_am_param, send_param, submitted};
 use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
+use super::receiver::{self, Receiver};
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
@@ -201,11 +201,7 @@ unsafe extern "C" fn am_cb(
     if rndv {
         // The payload is still at the sender: keep the descriptor for recv_data.
         ev.flags |= AM_RNDV;
-        if let Some(l) = w
-            .landing
-            .as_mut()
-            .filter(|l| l.id == ctx.id && l.landed.is_none())
-        {
+        if let Some(l) = w.landing.as_mut().filter(|l| l.id == ctx.id && l.landed.is_none()) {
             l.blocked = true; // eager messages after it must not overtake it
         }
         ev.msg = w.msgs.insert(Msg::Rndv { desc: data, len }) as i32;

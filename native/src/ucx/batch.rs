@@ -138,11 +138,7 @@ unsafe fn pump(w: *mut WorkerState, op: u32, event: bool) -> Result<bool, Error>
             b.sent += 1;
         } else if UCS_PTR_IS_ERR(r) {
             let st = UCS_PTR_RAW_STATUS(r);
-            b.fail = Some((
-                status_code(st),
-                st as i32,
-                ucs_err("ucp_am_send_nbx", st).message,
-            ));
+            b.fail = Some((status_code(st), st as i32, ucs_err("ucp_am_send_nbx", st).message));
         } else {
             // SAFETY: a live request whose user area is a ReqInfo; its callback cannot
             // run before the next progress call.
@@ -231,17 +227,13 @@ pub extern "C" fn pluvio_ucx_am_send_many(
             )));
         }
         if window == 0 || window > MAX_WINDOW {
-            return Err(einval(format!(
-                "window {window} is out of range 1..={MAX_WINDOW}"
-            )));
+            return Err(einval(format!("window {window} is out of range 1..={MAX_WINDOW}")));
         }
         if op & BATCH_BIT != 0 || ws.batches.contains_key(&op) {
             return Err(einval(format!("op {op} cannot carry a batch")));
         }
         if n > 0 && (items.is_null() || !items.is_aligned()) {
-            return Err(einval(
-                "the payload table must be 8-byte aligned".to_string(),
-            ));
+            return Err(einval("the payload table must be 8-byte aligned".to_string()));
         }
         // SAFETY: JS passes 2n u64 words (checked non-null and aligned above).
         let t = unsafe { std::slice::from_raw_parts(items, 2 * n as usize) };

@@ -44,13 +44,7 @@ pub fn submitted_with(w: *mut WorkerState, ptr: ucs_status_ptr_t, op: u32, extra
     }
     // SAFETY: a non-error pointer is a live request whose user area is a ReqInfo; no
     // callback can run before the next progress/cancel call, so writing it now is safe.
-    unsafe {
-        (ptr as *mut ReqInfo).write(ReqInfo {
-            worker: w,
-            op,
-            extra,
-        })
-    };
+    unsafe { (ptr as *mut ReqInfo).write(ReqInfo { worker: w, op, extra }) };
     // SAFETY: w is the live worker the request was submitted on; no other borrow of it
     // is active during a submission.
     unsafe { (*w).track(op, ptr as *mut c_void) };

@@ -375,18 +375,10 @@ pub const WAIT_ANY: u32 = u32::MAX;
 /// ring now holds. The synchronous fast path of small messages: one FFI call instead of
 /// an executor turn per progress.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_worker_wait(
-    w: *mut WorkerState,
-    op: u32,
-    spin_ns: u32,
-    flags: u32,
-) -> i32 {
+pub extern "C" fn pluvio_ucx_worker_wait(w: *mut WorkerState, op: u32, spin_ns: u32, flags: u32) -> i32 {
     guard(|| {
         if w.is_null() {
-            return Err(Error::errno(
-                libc::EBADF,
-                "UCX worker handle is null".into(),
-            ));
+            return Err(Error::errno(libc::EBADF, "UCX worker handle is null".into()));
         }
         let any = op == WAIT_ANY;
         // SAFETY: w is live (checked non-null; JS passes live workers).

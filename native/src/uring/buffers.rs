@@ -35,20 +35,14 @@ impl BufferPool {
             ));
         }
         if size > 1 << 30 {
-            return Err(Error::errno(
-                libc::EINVAL,
-                format!("bufferSize {size} exceeds io_uring's 1 GiB limit"),
-            ));
+            return Err(Error::errno(libc::EINVAL, format!("bufferSize {size} exceeds io_uring's 1 GiB limit")));
         }
         if count == 0 || count > u16::MAX as usize {
-            return Err(Error::errno(
-                libc::EINVAL,
-                format!("bufferCount {count} must be in 1..=65535"),
-            ));
+            return Err(Error::errno(libc::EINVAL, format!("bufferCount {count} must be in 1..=65535")));
         }
-        let bytes = size.checked_mul(count).ok_or_else(|| {
-            Error::errno(libc::EINVAL, "bufferSize * bufferCount overflows".into())
-        })?;
+        let bytes = size
+            .checked_mul(count)
+            .ok_or_else(|| Error::errno(libc::EINVAL, "bufferSize * bufferCount overflows".into()))?;
         // SAFETY: anonymous private mapping with no address hint; checked for MAP_FAILED.
         let base = unsafe {
             libc::mmap(
@@ -61,16 +55,9 @@ impl BufferPool {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(Error::last_os(format!(
-                "mmap of {bytes} bytes for the fixed buffer pool"
-            )));
+            return Err(Error::last_os(format!("mmap of {bytes} bytes for the fixed buffer pool")));
         }
-        Ok(BufferPool {
-            base: base as *mut u8,
-            bytes,
-            size,
-            count,
-        })
+        Ok(BufferPool { base: base as *mut u8, bytes, size, count })
     }
 
     /// The start of the mapping.

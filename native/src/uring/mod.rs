@@ -21,8 +21,7 @@ pub struct SmokeRing(IoUring);
 fn ring_ref<'a>(ring: *mut Ring) -> Result<&'a mut Ring, Error> {
     // SAFETY: JS passes the pointer from pluvio_uring_setup until pluvio_uring_close, on
     // the one thread that owns the reactor.
-    unsafe { ring.as_mut() }
-        .ok_or_else(|| Error::errno(libc::EBADF, "io_uring reactor handle is null".into()))
+    unsafe { ring.as_mut() }.ok_or_else(|| Error::errno(libc::EBADF, "io_uring reactor handle is null".into()))
 }
 
 /// Sets up a reactor ring: `entries` SQ entries (CQ twice that), a submission area of
@@ -89,9 +88,7 @@ pub extern "C" fn pluvio_uring_eventfd(ring: *mut Ring) -> i32 {
 pub extern "C" fn pluvio_uring_buffers(ring: *mut Ring) -> *mut u8 {
     guard_ptr(|| {
         let r = ring_ref(ring)?;
-        r.pool()
-            .map(|p| p.base())
-            .ok_or_else(|| Error::errno(libc::ENOENT, "the ring has no buffer pool".into()))
+        r.pool().map(|p| p.base()).ok_or_else(|| Error::errno(libc::ENOENT, "the ring has no buffer pool".into()))
     })
 }
 
@@ -125,10 +122,7 @@ pub extern "C" fn pluvio_uring_block_size(fd: i32) -> i32 {
 pub extern "C" fn pluvio_uring_create(entries: u32) -> *mut SmokeRing {
     guard_ptr(|| {
         let ring = IoUring::new(entries).map_err(|e| {
-            Error::errno(
-                e.raw_os_error().unwrap_or(libc::EIO),
-                format!("io_uring_setup({entries}): {e}"),
-            )
+            Error::errno(e.raw_os_error().unwrap_or(libc::EIO), format!("io_uring_setup({entries}): {e}"))
         })?;
         Ok(Box::into_raw(Box::new(SmokeRing(ring))))
     })
@@ -159,21 +153,13 @@ pub extern "C" fn pluvio_uring_nop(ring: *mut SmokeRing, user_data: u64) -> i32 
         // SAFETY: a NOP references no memory.
         unsafe { ring.0.submission().push(&nop) }
             .map_err(|_| Error::errno(libc::EBUSY, "submission queue is full".into()))?;
-        ring.0.submit_and_wait(1).map_err(|e| {
-            Error::errno(
-                e.raw_os_error().unwrap_or(libc::EIO),
-                format!("io_uring_enter: {e}"),
-            )
-        })?;
-        let cqe =
-            ring.0.completion().next().ok_or_else(|| {
-                Error::errno(libc::EIO, "no completion after submit_and_wait".into())
-            })?;
+        ring.0
+            .submit_and_wait(1)
+            .map_err(|e| Error::errno(e.raw_os_error().unwrap_or(libc::EIO), format!("io_uring_enter: {e}")))?;
+        let cqe = ring.0.completion().next()
+            .ok_or_else(|| Error::errno(libc::EIO, "no completion after submit_and_wait".into()))?;
         if cqe.user_data() != user_data {
-            return Err(Error::errno(
-                libc::EIO,
-                format!("CQE user_data {} != {user_data}", cqe.user_data()),
-            ));
+            return Err(Error::errno(libc::EIO, format!("CQE user_data {} != {user_data}", cqe.user_data())));
         }
         Ok(cqe.result())
     })

@@ -71,12 +71,8 @@ impl SubRecord {
         let fd = types::Fd(self.fd);
         let e = match self.op {
             op::NOP => opcode::Nop::new().build(),
-            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len)
-                .offset(self.off)
-                .build(),
-            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len)
-                .offset(self.off)
-                .build(),
+            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len).offset(self.off).build(),
+            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len).offset(self.off).build(),
             op::READ_FIXED => {
                 opcode::ReadFixed::new(fd, self.addr as *mut u8, self.len, buf_index(self.aux)?)
                     .offset(self.off)
@@ -88,17 +84,11 @@ impl SubRecord {
                     .build()
             }
             op::FSYNC => {
-                let flags = if self.aux == 1 {
-                    types::FsyncFlags::DATASYNC
-                } else {
-                    types::FsyncFlags::empty()
-                };
+                let flags =
+                    if self.aux == 1 { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
                 opcode::Fsync::new(fd).flags(flags).build()
             }
-            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64)
-                .offset(self.off)
-                .mode(self.aux as i32)
-                .build(),
+            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64).offset(self.off).mode(self.aux as i32).build(),
             op::STATX => opcode::Statx::new(
                 fd,
                 self.addr as *const libc::c_char,
@@ -113,22 +103,12 @@ impl SubRecord {
                 .build(),
             op::CLOSE => opcode::Close::new(fd).build(),
             op::CANCEL => opcode::AsyncCancel::new(self.len64).build(),
-            other => {
-                return Err(Error::errno(
-                    libc::EINVAL,
-                    format!("unknown io_uring record op {other}"),
-                ))
-            }
+            other => return Err(Error::errno(libc::EINVAL, format!("unknown io_uring record op {other}"))),
         };
         Ok(e.user_data(self.user_data))
     }
 }
 
 fn buf_index(aux: u32) -> Result<u16, Error> {
-    u16::try_from(aux).map_err(|_| {
-        Error::errno(
-            libc::EINVAL,
-            format!("fixed buffer index {aux} is out of range"),
-        )
-    })
+    u16::try_from(aux).map_err(|_| Error::errno(libc::EINVAL, format!("fixed buffer index {aux} is out of range")))
 }

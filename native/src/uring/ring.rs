@@ -31,10 +31,7 @@ pub struct Ring {
 }
 
 fn os_err(e: std::io::Error, what: String) -> Error {
-    Error::errno(
-        e.raw_os_error().unwrap_or(libc::EIO),
-        format!("{what}: {e}"),
-    )
+    Error::errno(e.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {e}"))
 }
 
 impl Ring {
@@ -42,19 +39,13 @@ impl Ring {
         if o.entries == 0 || o.entries > 32768 || !o.entries.is_power_of_two() {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!(
-                    "queueSize {} must be a power of two in 1..=32768",
-                    o.entries
-                ),
+                format!("queueSize {} must be a power of two in 1..=32768", o.entries),
             ));
         }
         if o.submit_depth == 0 || o.submit_depth > o.entries {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!(
-                    "submitDepth {} must be in 1..=queueSize ({})",
-                    o.submit_depth, o.entries
-                ),
+                format!("submitDepth {} must be in 1..=queueSize ({})", o.submit_depth, o.entries),
             ));
         }
         let mut b = IoUring::builder();
@@ -67,22 +58,14 @@ impl Ring {
         // No COOP_TASKRUN: it defers posting CQEs (and signalling the eventfd) to the JS
         // thread's next syscall, which is typically the parking notifier's arm, and the
         // executor would then wake late; the default IPI posts them as they complete.
-        let ring = b
-            .build(o.entries)
-            .map_err(|e| os_err(e, format!("io_uring_setup({} entries)", o.entries)))?;
+        let ring = b.build(o.entries).map_err(|e| os_err(e, format!("io_uring_setup({} entries)", o.entries)))?;
         let pool = if o.buffer_count > 0 {
             let pool = BufferPool::new(o.buffer_size, o.buffer_count)?;
             let iov = pool.iovecs();
             // SAFETY: the iovecs point into `pool`, which lives as long as the ring (it is
             // dropped after it, see the field order).
             unsafe { ring.submitter().register_buffers(&iov) }.map_err(|e| {
-                os_err(
-                    e,
-                    format!(
-                        "IORING_REGISTER_BUFFERS ({} x {} bytes)",
-                        o.buffer_count, o.buffer_size
-                    ),
-                )
+                os_err(e, format!("IORING_REGISTER_BUFFERS ({} x {} bytes)", o.buffer_count, o.buffer_size))
             })?;
             Some(pool)
         } else {
@@ -139,10 +122,7 @@ impl Ring {
         if n > self.sub.len() {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!(
-                    "batch of {n} exceeds the submission area ({})",
-                    self.sub.len()
-                ),
+                format!("batch of {n} exceeds the submission area ({})", self.sub.len()),
             ));
         }
         // Validate the whole batch first so a bad record pushes nothing.
@@ -158,9 +138,7 @@ impl Ring {
             let room = unsafe {
                 let mut sq = self.ring.submission();
                 let room = (sq.capacity() - sq.len()).min(n - pushed);
-                sq.push_multiple(&entries[pushed..pushed + room])
-                    .is_ok()
-                    .then_some(room)
+                sq.push_multiple(&entries[pushed..pushed + room]).is_ok().then_some(room)
             };
             match room {
                 Some(k) if k > 0 => pushed += k,
@@ -189,12 +167,7 @@ impl Ring {
                 self.needs_enter = false;
                 Ok(())
             }
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)
-                ) =>
-            {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)) => {
                 self.needs_enter = true;
                 Ok(())
             }
@@ -213,11 +186,7 @@ impl Ring {
         let overflowed = cq.overflow() > 0;
         let mut n = 0;
         for cqe in &mut cq {
-            self.comp[n] = CompRecord {
-                user_data: cqe.user_data(),
-                res: cqe.result(),
-                flags: cqe.flags(),
-            };
+            self.comp[n] = CompRecord { user_data: cqe.user_data(), res: cqe.result(), flags: cqe.flags() };
             n += 1;
             if n == self.comp.len() {
                 break;
