@@ -34,6 +34,22 @@ import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reacto
 
 const INT_MAX = 2147483647;
 
+/**
+ * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
+ * thread instead of `MPI_Iallreduce` (`PLUVIO_MPI_BLOCKING_BYTES` overrides; see
+ * `bench/results/mpi.md` for where the two cross).
+ */
+const BLOCKING_MIN = blockingMinFromEnv();
+
+function blockingMinFromEnv(): number {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("PLUVIO_MPI_BLOCKING_BYTES");
+  } catch { /* no env permission: the default */ }
+  const n = v === undefined || v === "" ? 65536 : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 65536;
+}
+
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;
 
 /** The native handle of `c` (throws `ClosedError` once closed). Internal; for tests. */
@@ -333,15 +349,32 @@ export class MpiCommunicator implements Collective, Disposable {
       const n = buf.length;
       checkCount(W, n);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
+      const reactor = this.#reactor;
       void buf.buffer; // V8 keeps small arrays on its heap; this moves them off it for good
-      const post = () =>
-        this.#submit(
-          W,
-          buf,
-          (id) => lib.pluvio_mpi_iallreduce(rh, h, id, null, buf, n, d.index, op.index, 1),
-          buf,
-          options,
-        );
+      const post = buf.byteLength >= BLOCKING_MIN
+        ? () => {
+          // Large: blocking MPI_Allreduce (Open MPI's tuned algorithms) on a helper thread.
+          this.#pending++;
+          return submitBlocking(
+            reactor,
+            W,
+            async () => {
+              const rc = await lib.pluvio_mpi_allreduce_blocking(h, buf, n, d.index, op.index);
+              if (rc < 0) throw blockingError(rc, "MPI_Allreduce");
+              return buf;
+            },
+            options,
+            this.#onDone,
+          );
+        }
+        : () =>
+          this.#submit(
+            W,
+            buf,
+            (id) => lib.pluvio_mpi_iallreduce(rh, h, id, null, buf, n, d.index, op.index, 1),
+            buf,
+            options,
+          );
       if (!this.#checks) return post();
       return this.#run(W, new Signature(W, "", d.index, op.index, -1, n), undefined, post, options);
     } catch (e) {

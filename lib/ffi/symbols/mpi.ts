@@ -40,6 +40,11 @@ export const MPI_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  pluvio_mpi_allreduce_blocking: {
+    parameters: ["pointer", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   pluvio_mpi_comm_is_null: { parameters: ["pointer"], result: "i32" },
   pluvio_mpi_comm_free: { parameters: ["pointer"], result: "i32" },
 
