@@ -21,7 +21,8 @@ await rt.run(async () => {
   const c = await UcxCommunicator.create({ timeout: 120_000 });
   const ad = new AdaptiveCommunicator(c);
   const buf = new Float32Array(maxBytes / 4);
-  const page = new Float32Array(allocAligned(maxBytes).buffer, 0, maxBytes / 4);
+  const aligned = allocAligned(maxBytes);
+  const page = new Float32Array(aligned.buffer, aligned.byteOffset, maxBytes / 4);
   for (const b of sizes(maxBytes)) {
     const f = buf.subarray(0, b / 4);
     for (const a of ALGORITHMS.allreduce) {

@@ -37,7 +37,8 @@ await rt.run(async () => {
   }
   const mx = Math.max(4, ...sizes);
   const plain = new Float32Array(mx / 4);
-  const page = new Float32Array(allocAligned(mx).buffer, 0, mx / 4);
+  const aligned = allocAligned(mx);
+  const page = new Float32Array(aligned.buffer, aligned.byteOffset, mx / 4);
   for (const [name, whole] of [["plain", plain], ["page", page]] as const) {
     for (const loop of ["b2b", "barrier"]) {
       for (const b of sizes) {
