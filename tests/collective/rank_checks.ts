@@ -15,7 +15,9 @@ import {
   type ReduceOp,
   ShapeError,
   Sum,
+  TimeoutError,
 } from "../../lib/collective/mod.ts";
+import { sleep } from "../../mod.ts";
 import { type Checks, runRank } from "./_rank.ts";
 
 type Run = (w: MpiCommunicator) => Promise<unknown>;
@@ -110,6 +112,20 @@ async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {
     }
     c.ok(ms < 1000, `${name}: within 1 s (${ms.toFixed(0)} ms)`);
     await after(name);
+  }
+  // A rank that gives up waiting (timeout) stays in step: its check and call still run.
+  {
+    await w.barrier();
+    const b = new Float32Array(5).fill(1);
+    if (first) {
+      const e = await w.allreduce(b, Sum, { timeout: 100 }).then(() => null, (e) => e);
+      c.ok(e instanceof TimeoutError, `timeout in check mode: ${e}`);
+    } else {
+      await sleep(400);
+      await w.allreduce(b, Sum);
+      c.ok(b.every((x) => x === w.size), "the late ranks' allreduce completes");
+    }
+    await after("timeout");
   }
   // Communicators made from a checked one are checked too.
   const d = await w.dup();

@@ -14,7 +14,13 @@
  *
  * @module
  */
-import { ClosedError, InvalidArgumentError, type PluvioError } from "../../errors.ts";
+import {
+  CancelledError,
+  ClosedError,
+  InvalidArgumentError,
+  type PluvioError,
+  TimeoutError,
+} from "../../errors.ts";
 import { MismatchError, PeerRejectedError } from "../errors.ts";
 import { mismatchText, Signature, SIGNATURE_BYTES } from "../signature.ts";
 import type { NumericArray } from "../dtype.ts";
@@ -275,8 +281,20 @@ export class MpiCommunicator implements Collective, Disposable {
     options: CollectiveOptions | undefined,
   ): Promise<T> {
     if (!this.#checks) return failure === undefined ? post() : Promise.reject(failure);
+    // A call that cannot start here still takes part in the check, so the others fail too.
+    const t = options?.timeout;
+    if (failure === undefined && t !== undefined && !(t >= 0 && t <= 2 ** 31 - 1)) {
+      failure = new InvalidArgumentError(`${what}: timeout must be 0..2147483647 ms; got ${t}`);
+    }
+    if (failure === undefined && options?.signal?.aborted) {
+      failure = new CancelledError(`${what} cancelled before it started`, {
+        cause: options.signal.reason,
+      });
+    }
     // Check and call are posted in the same order on every rank: the next call's check
-    // waits until this call is posted (or has failed).
+    // waits until this call is posted (or has failed). The check itself is not bounded
+    // by the caller's timeout or signal (only the caller's wait is): once every rank's
+    // check completes, every rank posts the call, so a rank that gave up stays in step.
     const prev = this.#chain;
     let release!: () => void;
     this.#chain = new Promise<void>((r) => release = r);
@@ -291,7 +309,7 @@ export class MpiCommunicator implements Collective, Disposable {
           [mine, all],
           (id) => lib.pluvio_mpi_iallgather(rh, h, id, mine, all, RECORD, U8, 0),
           undefined,
-          options,
+          undefined,
         );
         if (failure !== undefined) throw failure;
         const e = compareRecords(what, this.rank, sig, all, this.size);
@@ -303,7 +321,7 @@ export class MpiCommunicator implements Collective, Disposable {
         release();
       }
     };
-    return run();
+    return bounded(run(), what, failure === undefined ? options : undefined);
   }
 
   /** In check mode, posts `post` after the previous call (see {@link MpiCommunicator.#run}). */
@@ -673,6 +691,40 @@ export class MpiCommunicator implements Collective, Disposable {
     if (!this.#checks || this.#handle === null) return Promise.reject(e);
     return this.#run<T>(what, null, e, () => Promise.reject(e), options);
   }
+}
+
+/**
+ * `p`, or a `TimeoutError` / `CancelledError` once `options`' timeout passes or its signal
+ * aborts, whichever comes first (`p` itself keeps running).
+ */
+function bounded<T>(p: Promise<T>, what: string, options?: CollectiveOptions): Promise<T> {
+  const t = options?.timeout, s = options?.signal;
+  if (t === undefined && s === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      s?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      done();
+      reject(new CancelledError(`${what} cancelled`, { cause: s!.reason }));
+    };
+    if (t !== undefined) {
+      timer = setTimeout(() => {
+        done();
+        reject(new TimeoutError(`${what} did not complete within ${t} ms`));
+      }, t);
+    }
+    s?.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      done();
+      resolve(v);
+    }, (e) => {
+      done();
+      reject(e);
+    });
+  });
 }
 
 /** Bytes of one rank's record in the check exchange. */
