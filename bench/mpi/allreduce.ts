@@ -39,6 +39,11 @@ const programs: [string, () => Promise<string>][] = [
   ["c", () => mpirun(["bench/build/allreduce", "blocking", ...sz])],
   ["pluvio", () => mpirun(deno)],
   ["c-i", () => mpirun(["bench/build/allreduce", "nonblocking", ...sz])],
+  ["pluvio-checks", async () =>
+    (await mpirun(deno, ["PLUVIO_COLL_CHECKS=1"])).replaceAll(
+      "mpi-backend",
+      "mpi-backend-checks",
+    )],
   ["pluvio-i", async () =>
     (await mpirun(deno, ["PLUVIO_MPI_BLOCKING_BYTES=1e18"])).replaceAll(
       "mpi-backend",
@@ -85,8 +90,8 @@ let misses = 0;
 for (const loop of ["b2b", "barrier"]) {
   const rows = [
     `### ${loop === "b2b" ? "Back to back" : "Barrier-separated"} (µs per call, ${ranks} ranks)\n`,
-    "| size | C MPI_Allreduce plain / page | C Iallreduce+Wait plain / page | mpi4py Allreduce / Iallreduce | pluvio plain / page | pluvio Iallreduce+Testsome | best C | pluvio ÷ best C | target |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| size | C MPI_Allreduce plain / page | C Iallreduce+Wait plain / page | mpi4py Allreduce / Iallreduce | pluvio plain / page | pluvio Iallreduce+Testsome | pluvio check mode | best C | pluvio ÷ best C | target |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   for (const b of SIZES) {
     const best = Math.min(...C.flatMap((s) => ["plain", "page"].map((p) => get(s, p, loop, b))));
@@ -102,8 +107,8 @@ for (const loop of ["b2b", "barrier"]) {
       } | ${f(get("mpi4py-blocking", "plain", loop, b))} / ${
         f(get("mpi4py-nonblocking", "plain", loop, b))
       } | ${f(pl)} / ${f(pg)} | ${f(get("mpi-backend-testsome", "plain", loop, b))} | ${
-        f(best)
-      } | ${(user / best).toFixed(2)} | ${
+        f(get("mpi-backend-checks", "plain", loop, b))
+      } | ${f(best)} | ${(user / best).toFixed(2)} | ${
         ok ? "met" : b >= 65536 ? "miss (> 1.05×)" : `miss (> C + 2 µs: +${f(user - best)})`
       } |`,
     );
@@ -123,6 +128,7 @@ for (
     "mpi4py-blocking",
     "mpi4py-nonblocking",
     "mpi-backend",
+    "mpi-backend-checks",
     "mpi-backend-testsome",
   ]
 ) {
@@ -150,7 +156,8 @@ alternate the programs. *plain*: a buffer the language gives (C \`malloc\` + 16 
 pluvio's MPI backend is the plain \`await world.allreduce(buf, Sum)\`; from 64 KiB it runs a
 blocking \`MPI_Allreduce\` on a helper thread (Open MPI's tuned algorithms), below it
 \`MPI_Iallreduce\` drained by \`MPI_Testsome\`; the *Iallreduce+Testsome* column forces the
-latter everywhere (\`PLUVIO_MPI_BLOCKING_BYTES=1e18\`). Targets (against the best C): ≤ 1.05×
+latter everywhere (\`PLUVIO_MPI_BLOCKING_BYTES=1e18\`); *check mode* is the same code with
+\`PLUVIO_COLL_CHECKS=1\` (one extra 128 B \`MPI_Iallgather\` per call). Targets (against the best C): ≤ 1.05×
 from 64 KiB, ≤ C + 2 µs up to 1 KiB; cold ≤ 5× C.
 
 ${text}
