@@ -40,6 +40,24 @@ mod ucx {
         let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
         if env::var_os("CARGO_FEATURE_UCX_BUNDLED").is_some() {
             println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,$ORIGIN/ucx/lib");
+            // The bundled libucp's own run path names its build directory, so a machine
+            // with a UCX installation would give it that installation's libucs/libuct:
+            // list all four as needed here, so the loader takes them from the copy
+            // beside the library first (later lookups reuse them by soname).
+            for arg in [
+                "--push-state,--no-as-needed",
+                "-lucs",
+                "-luct",
+                "-lucm",
+                "--pop-state",
+            ] {
+                let arg = if arg.starts_with("--") {
+                    format!("-Wl,{arg}")
+                } else {
+                    arg.into()
+                };
+                println!("cargo:rustc-cdylib-link-arg={arg}");
+            }
             std::fs::write(out.join("ucx_source.txt"), "bundled 1.12.1").expect("write");
             return;
         }

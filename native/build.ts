@@ -14,11 +14,13 @@
  */
 
 const here = new URL(".", import.meta.url).pathname;
+const resolve = (p: string) => p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
 const args = Deno.args;
 const flag = (name: string) => args.includes(name);
 const profile = flag("--debug") ? "debug" : "release";
 const targetArg = args.indexOf("--target-dir");
-const targetDir = targetArg >= 0 ? args[targetArg + 1] : `${here}target`;
+// Absolute: cargo runs in native/, this script wherever it was started.
+const targetDir = targetArg >= 0 ? resolve(args[targetArg + 1]) : `${here}target`;
 const outDir = `${targetDir}/${profile}`;
 const lib = `${outDir}/libpluvio.so`;
 const stamp = `${outDir}/pluvio-features.txt`;

@@ -12,8 +12,8 @@ const root = new URL("../../", import.meta.url).pathname;
  * site's installation (`/usr` for Debian's libucx-dev) or the bundled copy beside it.
  */
 export function ucxPrefix(): string {
-  const ldd = new Deno.Command("ldd", { args: [`${root}native/target/release/libpluvio.so`] })
-    .outputSync();
+  const lib = Deno.env.get("PLUVIO_LIB_PATH") || `${root}native/target/release/libpluvio.so`;
+  const ldd = new Deno.Command("ldd", { args: [lib] }).outputSync();
   const line = new TextDecoder().decode(ldd.stdout).split("\n").find((l) =>
     l.includes("libucp.so")
   );
@@ -24,9 +24,19 @@ export function ucxPrefix(): string {
   return Deno.realPathSync(path).replace(/\/lib(64)?(\/[^/]*-linux-gnu)?\/libucp\.so[.0-9]*$/, "");
 }
 
+/**
+ * Environment for UCX's own tools at {@link ucxPrefix}: a bundled UCX's tools take their
+ * libraries from beside them (their own run path names the build directory).
+ */
+export function ucxEnv(): Record<string, string> {
+  const prefix = ucxPrefix();
+  return prefix === "/usr" ? {} : { LD_LIBRARY_PATH: `${prefix}/lib` };
+}
+
 /** The version of the UCX at {@link ucxPrefix} (`ucx_info -v`), e.g. `1.13.1`. */
 export function ucxVersionText(): string {
-  const o = new Deno.Command(`${ucxPrefix()}/bin/ucx_info`, { args: ["-v"] }).outputSync();
+  const o = new Deno.Command(`${ucxPrefix()}/bin/ucx_info`, { args: ["-v"], env: ucxEnv() })
+    .outputSync();
   return new TextDecoder().decode(o.stdout).match(/Version\s+(\S+)/)?.[1] ?? "unknown";
 }
 
@@ -77,6 +87,7 @@ async function perftestOnce(
   waitMs: number,
 ): Promise<{ lat: number; bw: number } | string> {
   const exe = perftestPath();
+  env = { ...env, ...ucxEnv() };
   const port = String(PORT_BASE + (portSeq++ % 1000));
   const [sExe, sArgs] = onCpu(1, exe, ["-p", port, ...extra]);
   const server = new Deno.Command(sExe, { args: sArgs, env, stdout: "null", stderr: "null" })
