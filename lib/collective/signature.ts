@@ -56,6 +56,7 @@ export class Signature {
   readonly root: number;
   /** Elements of the buffer every rank passes (e.g. scatter's `recv`). */
   readonly count: number;
+  #h13 = -1;
 
   /** Creates a signature (`alg` a name of this backend, "" for none). */
   constructor(kind: Kind, alg: string, dtype: number, op: number, root: number, count: number) {
@@ -65,6 +66,17 @@ export class Signature {
     this.op = op;
     this.root = root;
     this.count = count;
+  }
+
+  /** The 13-bit hash the UCX backend puts in its tags (computed once). */
+  get hash13(): number {
+    return this.#h13 >= 0 ? this.#h13 : (this.#h13 = this.hash(13));
+  }
+
+  /** Whether this signature has exactly these fields (to reuse it for the next call). */
+  is(kind: number, alg: string, dtype: number, op: number, root: number, count: number): boolean {
+    return this.kind === kind && this.dtype === dtype && this.op === op && this.root === root &&
+      this.count === count && ALGS[this.alg] === alg;
   }
 
   /** A hash of `bits` bits (< 32) over every field. */

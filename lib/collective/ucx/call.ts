@@ -137,7 +137,7 @@ export class Call {
     this.comm = comm;
     this.seq = seq;
     this.sig = sig;
-    this.#sigHash = sig === null ? 0 : sig.hash(13);
+    this.#sigHash = sig === null ? 0 : sig.hash13;
     this.#hi = BigInt((comm * SEQ_SPAN + seq) * SIG_SPAN + this.#sigHash) << 32n;
   }
 

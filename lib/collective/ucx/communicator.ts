@@ -178,6 +178,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   /** The group ranks of this communicator's ranks (null: the whole group, in order). */
   readonly #members: readonly number[] | null;
   #closed = false;
+  #lastAllreduce: Signature | null = null;
 
   private constructor(
     g: Group,
@@ -486,7 +487,10 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       d = bufferType(W, buf, "buf");
       checkOp(op, d);
       if (typeof what !== "string") checkAlgorithm("allreduce", alg);
-      sig = new Signature(W, alg, d.index, op.index, -1, buf.length);
+      const last = this.#lastAllreduce; // a loop of like calls reuses one signature
+      sig = last !== null && last.is(1, alg, d.index, op.index, -1, buf.length)
+        ? last
+        : (this.#lastAllreduce = new Signature(W, alg, d.index, op.index, -1, buf.length));
     } catch (e) {
       throw this.#reject(what ?? W, null, e);
     }
