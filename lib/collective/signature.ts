@@ -58,10 +58,20 @@ export class Signature {
   readonly count: number;
   #h13 = -1;
 
-  /** Creates a signature (`alg` a name of this backend, "" for none). */
-  constructor(kind: Kind, alg: string, dtype: number, op: number, root: number, count: number) {
-    this.kind = KINDS.indexOf(kind);
-    this.alg = Math.max(0, ALGS.indexOf(alg));
+  /**
+   * Creates a signature (`alg` a name of this backend, "" for none; `kind` and `alg` may
+   * also be given as their codes).
+   */
+  constructor(
+    kind: Kind | number,
+    alg: string | number,
+    dtype: number,
+    op: number,
+    root: number,
+    count: number,
+  ) {
+    this.kind = typeof kind === "number" ? kind : KINDS.indexOf(kind);
+    this.alg = typeof alg === "number" ? alg : Math.max(0, ALGS.indexOf(alg));
     this.dtype = dtype;
     this.op = op;
     this.root = root;
@@ -126,16 +136,14 @@ export class Signature {
   /** Reads a signature written by {@link Signature.encode}; null if there is none. */
   static decode(v: DataView, off: number): Signature | null {
     if (v.getUint32(off + 20, true) !== 0x5349_4721) return null;
-    const s = Object.create(Signature.prototype) as {
-      -readonly [K in keyof Signature]: Signature[K];
-    };
-    s.kind = v.getUint8(off);
-    s.alg = v.getUint8(off + 1);
-    s.dtype = v.getInt8(off + 2);
-    s.op = v.getInt8(off + 3);
-    s.root = v.getInt32(off + 4, true);
-    s.count = v.getFloat64(off + 8, true);
-    return s as Signature;
+    return new Signature(
+      v.getUint8(off),
+      v.getUint8(off + 1),
+      v.getInt8(off + 2),
+      v.getInt8(off + 3),
+      v.getInt32(off + 4, true),
+      v.getFloat64(off + 8, true),
+    );
   }
 }
 
