@@ -19,7 +19,7 @@ import { flag, human, median, MPIRUN, root, run } from "../common.ts";
 const rounds = Number(flag("rounds", "3"));
 const ranks = flag("ranks", "2");
 const write = !Deno.args.includes("--no-write");
-const SIZES = [4, 1024, 65536, 1 << 20, 16 << 20];
+const SIZES = [4, 1024, 65536, 262144, 1 << 20, 16 << 20];
 
 await Deno.mkdir(`${root}bench/build`, { recursive: true });
 await run("mpicc", ["-O2", "-o", "bench/build/allreduce", "bench/mpi/allreduce.c"]);
@@ -153,7 +153,7 @@ per call, the median batch, the maximum over ranks; then the median of ${rounds}
 alternate the programs. *plain*: a buffer the language gives (C \`malloc\` + 16 B,
 \`array.array\`, \`new Float32Array\`); *page*: page-aligned (\`posix_memalign\`, \`mmap\`,
 \`allocAligned\`). *Barrier-separated*: a barrier before each call, outside the timed part.
-pluvio's MPI backend is the plain \`await world.allreduce(buf, Sum)\`; from 64 KiB it runs a
+pluvio's MPI backend is the plain \`await world.allreduce(buf, Sum)\`; from 256 KiB it runs a
 blocking \`MPI_Allreduce\` on a helper thread (Open MPI's tuned algorithms), below it
 \`MPI_Iallreduce\` drained by \`MPI_Testsome\`; the *Iallreduce+Testsome* column forces the
 latter everywhere (\`PLUVIO_MPI_BLOCKING_BYTES=1e18\`); *check mode* is the same code with

@@ -151,7 +151,7 @@ async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {
       }
     }
   }
-  // Pass 3: allreduces large enough for the blocking MPI_Allreduce path (>= 64 KiB),
+  // Pass 3: allreduces large enough for the blocking MPI_Allreduce path (>= 256 KiB),
   // in flight at once with small ones (MPI_Iallreduce) and a barrier, then one at a time.
   for (const d of [DTYPES[0], DTYPES[5], DTYPES[7]]) {
     const ar = (n: number) => jobs(w, d, n).filter((j) => j.what.startsWith("allreduce"));

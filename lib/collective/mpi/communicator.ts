@@ -41,9 +41,10 @@ import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reacto
 const INT_MAX = 2147483647;
 
 /**
- * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
- * thread instead of `MPI_Iallreduce` (`PLUVIO_MPI_BLOCKING_BYTES` overrides; see
- * `bench/results/mpi.md` for where the two cross).
+ * From this many bytes on (default 256 KiB), allreduce runs as a blocking `MPI_Allreduce`
+ * on a helper thread instead of `MPI_Iallreduce` (`PLUVIO_MPI_BLOCKING_BYTES` overrides;
+ * see `bench/results/mpi.md` for where the two cross: the helper thread's round trip costs
+ * tens of µs, more than Open MPI's tuned algorithms gain below that).
  */
 const BLOCKING_MIN = blockingMinFromEnv();
 
@@ -52,8 +53,8 @@ function blockingMinFromEnv(): number {
   try {
     v = Deno.env.get("PLUVIO_MPI_BLOCKING_BYTES");
   } catch { /* no env permission: the default */ }
-  const n = v === undefined || v === "" ? 65536 : Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : 65536;
+  const n = v === undefined || v === "" ? 262144 : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : 262144;
 }
 
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;

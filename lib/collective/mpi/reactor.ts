@@ -216,7 +216,7 @@ export class MpiReactor implements Reactor {
     this.#slots = new Array(capacity).fill(undefined);
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
     this.#unsubscribe = onBusyEnd(() => {
-      if (this.#queueHead < this.#queue.length) this.#hooks?.wake();
+      if (this.status() > 0) this.#hooks?.wake();
     });
     live.add(this);
   }
@@ -244,6 +244,10 @@ export class MpiReactor implements Reactor {
    */
   beforePark(): number {
     if (this.status() === 0) return Infinity;
+    // A blocking MPI call runs on a helper thread (and busy-polls a core there): nothing
+    // can be tested meanwhile, so park instead of spinning on the other core; its end
+    // wakes the executor (onBusyEnd, and the call's own settlement).
+    if (mpiBusy()) return Infinity;
     const now = performance.now();
     if (this.#activity !== this.#seen) {
       this.#seen = this.#activity;
