@@ -43,6 +43,7 @@ export type { ParkFd, Reactor, ReactorHooks } from "./lib/runtime/reactor.ts";
 export { JoinHandle, type SpawnOptions, type TaskFn, type TaskState } from "./lib/runtime/task.ts";
 export { currentRuntime } from "./lib/runtime/current.ts";
 export { DEFAULT_IDLE, type IdleConfig, type ParkMode } from "./lib/runtime/idle.ts";
+export { SpinBudget, type SpinBudgetOptions } from "./lib/runtime/idle_policy.ts";
 export { TimerReactor } from "./lib/timer/reactor.ts";
 export type { TimerEntry } from "./lib/timer/heap.ts";
 export { Delay, interval, sleep, sleepUntil, type TimerOptions } from "./lib/timer/sleep.ts";

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { AdaptiveCommunicator, Max, UcxCommunicator } from "../lib/collective/mod.ts";
+import { Runtime } from "@pluvio/pluvio";
+import { AdaptiveCommunicator, Max, UcxCommunicator } from "@pluvio/pluvio/collective";
 
 const runtime = new Runtime();
 await runtime.run(async () => {

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { Runtime, spawn } from "../mod.ts";
-import { finalize, init, MpiCommunicator, MpiReactor, Sum } from "../lib/collective/mod.ts";
+import { Runtime, spawn } from "@pluvio/pluvio";
+import { finalize, init, MpiCommunicator, MpiReactor, Sum } from "@pluvio/pluvio/collective";
 
 const level = await init(); // also disables MPI's own progress threads
 const reactor = new MpiReactor();

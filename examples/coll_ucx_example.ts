@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { Runtime, spawn } from "../mod.ts";
-import { Sum, UcxCommunicator } from "../lib/collective/mod.ts";
+import { Runtime, spawn } from "@pluvio/pluvio";
+import { Sum, UcxCommunicator } from "@pluvio/pluvio/collective";
 
 const runtime = new Runtime();
 await runtime.run(async () => {

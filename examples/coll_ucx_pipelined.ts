@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { Sum, UcxCommunicator } from "../lib/collective/mod.ts";
+import { Runtime } from "@pluvio/pluvio";
+import { Sum, UcxCommunicator } from "@pluvio/pluvio/collective";
 
 const mib = Number(Deno.args[0] ?? 16);
 const runtime = new Runtime();

@@ -16,8 +16,8 @@ import {
   spawn,
   timeout,
   TimeoutError,
-} from "../mod.ts";
-import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
+} from "@pluvio/pluvio";
+import { DmaFile, IoUringReactor } from "@pluvio/pluvio/uring";
 
 const rt = new Runtime({ queueSize: 1024 });
 const BS = 256 * 1024, QD = 8, FILE_MIB = 64;
@@ -121,8 +121,9 @@ const result = await rt.run(async () => {
   return "done";
 });
 
-await uring.close();
+// Statistics first: a closed reactor leaves the runtime.
 const s = rt.stats();
+await uring.close();
 console.log("== stats");
 console.log(`  tasks: ${JSON.stringify(s.tasks)}`);
 console.log(`  timer reactor: ${JSON.stringify(s.reactors.timer)}`);

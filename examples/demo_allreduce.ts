@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { AdaptiveCommunicator, Sum, UcxCommunicator } from "../lib/collective/mod.ts";
+import { Runtime } from "@pluvio/pluvio";
+import { AdaptiveCommunicator, Sum, UcxCommunicator } from "@pluvio/pluvio/collective";
 
 const runtime = new Runtime();
 await runtime.run(async () => {

@@ -21,10 +21,10 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { finalize, init, MpiCommunicator, MpiReactor } from "../lib/collective/mod.ts";
-import { type AmMessage, Context, type Endpoint, type Worker } from "../lib/ucx/mod.ts";
-import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
+import { Runtime } from "@pluvio/pluvio";
+import { finalize, init, MpiCommunicator, MpiReactor } from "@pluvio/pluvio/collective";
+import { type AmMessage, Context, type Endpoint, type Worker } from "@pluvio/pluvio/ucx";
+import { DmaFile, IoUringReactor } from "@pluvio/pluvio/uring";
 
 const READ = 20, READ_DONE = 21;
 const HEADER = 16;

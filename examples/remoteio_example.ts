@@ -16,10 +16,9 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { PeerError } from "../lib/errors.ts";
-import { type AmMessage, Context, type Worker } from "../lib/ucx/mod.ts";
-import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
+import { PeerError, Runtime } from "@pluvio/pluvio";
+import { type AmMessage, Context, type Worker } from "@pluvio/pluvio/ucx";
+import { DmaFile, IoUringReactor } from "@pluvio/pluvio/uring";
 
 const WRITE = 10, WRITE_DONE = 11, READ = 12, READ_DONE = 13, QUIT = 14, QUIT_ACK = 15;
 

@@ -17,9 +17,8 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { ClosedError } from "../lib/errors.ts";
-import { type AmMessage, Context, DONE, type Worker } from "../lib/ucx/mod.ts";
+import { ClosedError, Runtime } from "@pluvio/pluvio";
+import { type AmMessage, Context, DONE, type Worker } from "@pluvio/pluvio/ucx";
 
 const DATA = 1, END = 2, REPORT = 3, HELLO = 4;
 /** Receives the server keeps posted: several transfers land at once. */

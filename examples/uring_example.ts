@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { Runtime } from "../mod.ts";
-import { DmaFile, IoUringReactor } from "../lib/uring/mod.ts";
+import { Runtime } from "@pluvio/pluvio";
+import { DmaFile, IoUringReactor } from "@pluvio/pluvio/uring";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);

@@ -7,13 +7,20 @@
  * points the adaptive policy chose beside the measured best, and writes
  * `bench/results/coll.md`.
  *
- * Usage: `deno run -A bench/coll/run.ts [--max-bytes=N] [--rounds=N] [--ranks=2,4] [--no-write]`
+ * Usage: `deno run -A bench/coll/run.ts [--max-bytes=N] [--rounds=N] [--ranks=2,4] [--no-write]`;
+ * with `--hosts HxR` it runs the multi-host benchmark instead (`bench/coll/hosts.ts`).
  *
  * @module
  */
 import { buildOsuColl, flag, human, median, MPIRUN, root, run } from "../common.ts";
 import { launch } from "../../lib/collective/ucx/launch.ts";
 import { rulesFor, TUNING } from "../../lib/collective/ucx/policy.ts";
+
+if (Deno.args.some((a) => a === "--hosts" || a.startsWith("--hosts="))) {
+  const { benchHosts } = await import("./hosts.ts");
+  await benchHosts();
+  Deno.exit(0);
+}
 
 const maxBytes = Number(flag("max-bytes", String(16 << 20)));
 const rounds = Number(flag("rounds", "2"));

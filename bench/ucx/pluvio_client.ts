@@ -11,7 +11,9 @@
  *   (synchronous: an eager payload lands in `buf` during the spin, no promise but the
  *   send's), rendezvous payloads with `await message.recvData(buf)`; `spin`:
  *   `await stream.recv({ spinUs })`; `event`: `await stream.recv()` (woken through the
- *   runtime's reactor); in these two, payloads are received into a buffer with
+ *   runtime's reactor); `plain`: the code a newcomer writes, no options anywhere —
+ *   `await ep.amSend(...)`, `for await (const m of stream)`, `await m.recvData(buf)`
+ *   (the pong side: `await stream.recv()`); in these, payloads are received into a buffer with
  *   `await message.recvData(buf)`. Sends are awaited in every mode; rendezvous sends and pulls
  *   (1 MiB) spin like the receives (`spinUs` of `amSend` and `recvData`).
  * - `bw <size> <count> [many|each]` → `{ "mibs": MiB/s }`: AM sends with 32 in flight,
@@ -19,6 +21,8 @@
  *   `each`: an `amSend` per message (sends done at once are not awaited), received under 64 KiB synchronously with `tryRecvInto`, from
  *   64 KiB into buffers posted with `AmReceiver.recvInto` (see `pong.ts`), timed until the
  *   receiver confirms the last one.
+ * - `cold` → `{ "us": mean one-way µs }`: the first 1 000 round trips of the `plain` mode in
+ *   this fresh process (run it first: `PLUVIO_BENCH_COLD=1` skips the JIT warm-up).
  * - `quit`.
  *
  * Usage: `deno run -A bench/ucx/pluvio_client.ts` (UCX_* from the environment;
@@ -53,7 +57,7 @@ function buffersFor(size: number) {
 
 const SPIN_US = Number(Deno.env.get("PLUVIO_BENCH_SPIN_US") ?? 50);
 /** Header byte 0 of a ping: how the pong side receives the next one. */
-const MODES: Record<string, number> = { event: 0, spin: 1, sync: 2 };
+const MODES: Record<string, number> = { event: 0, spin: 1, sync: 2, plain: 0 };
 
 async function latency(
   w: Worker,
@@ -77,7 +81,18 @@ async function latency(
   // One loop per mode, no per-iteration function: an `await` between receiving the reply
   // and sending the next ping would sit on the measured path.
   const into = { header: new Uint8Array(1), spinUs: SPIN_US };
-  const run = mode === "sync"
+  const plain = async (k: number) => {
+    // What the README's API looks like with no options: an iterator over the stream.
+    const it = s[Symbol.asyncIterator]();
+    for (let i = 0; i < k; i++) {
+      await ep.amSend(1, header, payload);
+      const r = await it.next();
+      if (r.done) throw new Error("stream closed");
+      if (buf.length < r.value.dataLength) buf = allocAligned(r.value.dataLength);
+      await r.value.recvData(buf);
+    }
+  };
+  const run = mode === "plain" ? plain : mode === "sync"
     ? async (k: number) => {
       for (let i = 0; i < k; i++) {
         // The send's await overlaps the flight of the ping.
@@ -159,11 +174,33 @@ await rt.run(async () => {
     const line = (await reader.read()).value ?? "";
     reader.releaseLock();
     const ep = w.connectAddr(new Uint8Array(Buffer.from(line.trim(), "base64")), {
-      errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none",
+      // "default": no option (the library's default endpoints).
+      ...(Deno.env.get("PLUVIO_BENCH_EH") === "default"
+        ? {}
+        : { errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none" }),
     });
     await ep.flush();
     // The benchmark's buffers first, from memory nothing used before (see buffersFor).
     for (const size of [8, 4096, 1 << 20]) buffersFor(size);
+    if (Deno.env.get("PLUVIO_BENCH_COLD") === "1") {
+      // A fresh process: the first 1 000 plain round trips, nothing run before.
+      const s = w.amStream(2);
+      const payload = buffersFor(8).send;
+      const buf = buffersFor(8).recv;
+      const header = new Uint8Array([MODES.plain]);
+      const it = s[Symbol.asyncIterator]();
+      const t0 = performance.now();
+      for (let i = 0; i < 1000; i++) {
+        await ep.amSend(1, header, payload);
+        const r = await it.next();
+        await r.value!.recvData(buf);
+      }
+      const us = ((performance.now() - t0) * 1000) / 1000 / 2;
+      console.log(JSON.stringify({ us }));
+      await ep.amSend(9);
+      await child.status;
+      return;
+    }
     // JIT warm-up of every path before the first timed round.
     for (const mode of Object.keys(MODES)) await latency(w, ep, 8, mode, 30_000);
     console.log(JSON.stringify({ ready: true }));

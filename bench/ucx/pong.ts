@@ -41,7 +41,10 @@ await rt.run(async () => {
   using ctx = new Context();
   using worker = ctx.createWorker();
   const parent = worker.connectAddr(new Uint8Array(Buffer.from(Deno.args[0], "base64")), {
-    errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none",
+    // "default": no option (the library's default endpoints).
+    ...(Deno.env.get("PLUVIO_BENCH_EH") === "default"
+      ? {}
+      : { errorHandling: Deno.env.get("PLUVIO_BENCH_EH") === "peer" ? "peer" : "none" }),
   });
   const ping = worker.amStream(1);
   const bw = SINK === "stream" ? worker.amStream(3) : worker.amReceiver(3);

@@ -37,11 +37,12 @@ class PluvioPair {
   #out: ReadableStreamDefaultReader<string>;
   #buf = "";
 
-  constructor(env: Record<string, string>) {
-    const [exe, args] = onCpu(0, Deno.execPath(), ["run", "-A", `${here}pluvio_client.ts`]);
+  constructor(env: Record<string, string>, pin = PIN) {
+    const cmd = [Deno.execPath(), ["run", "-A", `${here}pluvio_client.ts`]] as const;
+    const [exe, args] = pin ? onCpu(0, cmd[0], [...cmd[1]]) : [cmd[0], [...cmd[1]]];
     this.#child = new Deno.Command(exe, {
       args,
-      env: { ...env, ...(PIN ? { PLUVIO_BENCH_PONG_CPU: "1" } : {}) },
+      env: { ...env, ...(pin ? { PLUVIO_BENCH_PONG_CPU: "1" } : {}) },
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -92,9 +93,13 @@ const bwCount = (size: number) => size >= 1 << 20 ? 10_000 : size >= 4096 ? 100_
 
 interface Row {
   pt: number;
+  plain: number;
+  rPlain: number;
+  cold: number;
+  rCold: number;
+  free: number;
   sync: number;
   spin: number;
-  event: number;
   ptBw: number;
   bw: number;
   bwEach: number;
@@ -120,17 +125,24 @@ async function series(
       const all: Row[] = [];
       for (let r = 0; r < rounds; r++) {
         const pt = (await perftest("ucp_am_lat", size, n, env, extra)).lat;
+        const plain = (await pair.run(`lat ${size} plain ${n}`)).us;
+        // Cold (a fresh pair, first 1 000 round trips) and unpinned: the 8 B plain path.
+        const cold = size === 8 ? await coldPlain(env, eh) : NaN;
+        const free = size === 8 ? await unpinnedPlain(env, eh, n) : NaN;
         const sync = (await pair.run(`lat ${size} sync ${n}`)).us;
         const spin = (await pair.run(`lat ${size} spin ${n}`)).us;
-        const event = (await pair.run(`lat ${size} event ${Math.min(n, 5000)}`)).us;
         const ptBw = (await perftest("ucp_am_bw", size, c, env, extra)).bw;
         const bw = (await pair.run(`bw ${size} ${c} many`)).mibs;
         const bwEach = (await pair.run(`bw ${size} ${c} each`)).mibs;
         const row = {
           pt,
+          plain,
+          rPlain: plain / pt,
+          cold,
+          rCold: cold / plain,
+          free,
           sync,
           spin,
-          event,
           ptBw,
           bw,
           bwEach,
@@ -154,6 +166,27 @@ async function series(
     await pair.close();
   }
   return rows;
+}
+
+/** Mean one-way µs of the first 1 000 plain 8 B round trips of a fresh process pair. */
+async function coldPlain(env: Record<string, string>, eh: string): Promise<number> {
+  const pair = new PluvioPair({ ...env, PLUVIO_BENCH_EH: eh, PLUVIO_BENCH_COLD: "1" });
+  try {
+    return (await pair.line()).us;
+  } finally {
+    await pair.close();
+  }
+}
+
+/** The warm 8 B plain path of a pair that is not pinned (what a user runs). */
+async function unpinnedPlain(env: Record<string, string>, eh: string, n: number) {
+  const pair = new PluvioPair({ ...env, PLUVIO_BENCH_EH: eh }, false);
+  try {
+    await pair.line();
+    return (await pair.run(`lat 8 plain ${n}`)).us;
+  } finally {
+    await pair.close();
+  }
 }
 
 async function denoTcp() {
@@ -198,10 +231,10 @@ const configs: { name: string; env: Record<string, string>; extra: string[]; eh:
   { name: "default transports (shm), no peer-failure handling", env: {}, extra: [], eh: "none" },
   { name: "UCX_TLS=tcp, no peer-failure handling", env: { UCX_TLS: "tcp" }, extra: [], eh: "none" },
   {
-    name: "default transports, peer-failure handling (perftest -e)",
+    name: "default endpoints (no options; UCX peer-failure handling, perftest -e)",
     env: {},
     extra: ["-e"],
-    eh: "peer",
+    eh: "default",
   },
 ];
 
@@ -216,8 +249,10 @@ for (const c of configs) {
   for (const s of SIZES) {
     const x = r[s];
     rows.push(
-      `| ${c.name} | ${fmtSize(s)} | ${f(x.pt)} | ${f(x.sync)} | ${f(x.rSync)}× | ${f(x.spin)} | ` +
-        `${f(x.rSpin)}× | ${f(x.event)} | ${f(tcp.lat[s])} | ${f(tcp.lat[s] / x.spin)}× | ` +
+      `| ${c.name} | ${fmtSize(s)} | ${f(x.pt)} | ${f(x.plain)} | ${f(x.rPlain)}× | ` +
+        `${s === 8 ? `${f(x.cold)} | ${f(x.rCold)}× | ${f(x.free)}` : "– | – | –"} | ` +
+        `${f(x.sync)} | ${f(x.rSync)}× | ${f(x.spin)} | ` +
+        `${f(x.rSpin)}× | ${f(tcp.lat[s])} | ${f(tcp.lat[s] / x.spin)}× | ` +
         `${f(x.ptBw)} | ${f(x.bw)} | ${f(x.rBw)}× | ${f(x.bwEach)} | ${f(x.rBwEach)}× | ` +
         `${f(tcp.bw[s])} |`,
     );
@@ -226,8 +261,8 @@ for (const c of configs) {
 const load1 = Deno.loadavg();
 
 const table = [
-  "| configuration | size | perftest lat µs | pluvio tryRecvInto µs | ×perftest | pluvio recv spin µs | ×perftest | pluvio recv no spin µs | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio amSendMany MiB/s | ×perftest | pluvio amSend loop MiB/s | ×perftest | Deno TCP MiB/s |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "| configuration | size | perftest lat µs | pluvio plain await µs | ×perftest | plain cold µs | ×warm | plain unpinned µs | pluvio tryRecvInto µs | ×perftest | pluvio recv spin µs | ×perftest | Deno TCP lat µs | TCP / recv spin | perftest MiB/s | pluvio amSendMany MiB/s | ×perftest | pluvio amSend loop MiB/s | ×perftest | Deno TCP MiB/s |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
 console.log(table);
@@ -243,12 +278,19 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
 - pluvio: \`bench/ucx/pluvio_client.ts\` + \`bench/ucx/pong.ts\`, two Deno processes, each in a
   pluvio \`Runtime\`. Latency = AM ping-pong (the reply carries as many bytes, sent from a
   buffer of its own as perftest's is; sends awaited), one-way = round trip / 2, with three
-  ways of receiving on both sides:
+  ways of receiving on both sides, the plain one first:
+  **plain await** — the code a newcomer writes, no options: \`await ep.amSend(1, h, d)\`,
+  \`for await (const m of stream)\`, \`await m.recvData(buf)\` (the pong side
+  \`await stream.recv()\`); it is fast through the runtime's adaptive spin (the executor
+  busy-polls the UCX reactor for a learnt budget, ≤ 200 µs, while a receive is pending on a
+  live endpoint). **plain cold**: the mean of the first 1 000 round trips of a fresh
+  process pair (no JIT warm-up), beside the warm figure; **plain unpinned**: the warm plain
+  path of a pair left to the scheduler (no \`taskset\`), what a user runs. Then the expert
+  paths:
   \`stream.tryRecvInto(buf, { header, spinUs: 50 })\` (synchronous, no promise per message;
   eager payloads land in \`buf\` straight from UCX; the send's \`await\` overlaps the flight
   of the message), \`await stream.recv({ spinUs: 50 })\` (busy-waits
-  like perftest, then resolves a promise), \`await stream.recv()\` (woken through the runtime's
-  reactor: spin, yield, park on the UCX event fd). Bandwidth = AM sends of the size with 32
+  like perftest, then resolves a promise). Bandwidth = AM sends of the size with 32
   in flight (perftest's \`ucp_am_bw\` window), timed until the receiver confirms the last one,
   sent two ways: one \`endpoint.amSendMany(id, list, { window: 32 })\` (native code submits
   the next send as one completes: no JavaScript turn per message), and an \`amSend\` per
@@ -273,8 +315,8 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   (\`bench/ucx/tcp_side.ts\`, pinned the same way); measured once, before the rest.
 - Machine: 2 cores; load average ${load0.map((x) => x.toFixed(1)).join(" ")} at the start,
   ${load1.map((x) => x.toFixed(1)).join(" ")} at the end.
-- UCX 1.12 cannot watch shared-memory peers: with peer-failure handling (pluvio's default,
-  and \`ucx_perftest -e\`) Active Messages go over TCP even on one host.
+- UCX cannot watch shared-memory peers: with peer-failure handling (the default endpoints
+  of pluvio, and \`ucx_perftest -e\`) Active Messages go over TCP even on one host.
 
 ${table}
 `;

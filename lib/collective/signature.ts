@@ -35,6 +35,8 @@ const ALGS = [
   "binomial",
   "scatter-allgather",
   "reduce-scatter-gather",
+  "hierarchical",
+  "dissemination",
 ];
 
 const OP_NAMES = ["Sum", "Prod", "Min", "Max", "BitAnd", "BitOr", "BitXor"];

@@ -10,6 +10,7 @@
 import { BackendUnavailableError, NativeLibraryError } from "../errors.ts";
 import { errorFromCode } from "./errno.ts";
 import { CORE_SYMBOLS } from "./symbols/core.ts";
+import { cacheDir, installCommand, LIBRARY_NAME, PACKAGE_ROOT } from "./cache.ts";
 
 /** The C ABI version this TypeScript layer speaks; the library must report the same. */
 export const ABI_VERSION = 1;
@@ -19,8 +20,6 @@ export type Backend = "uring" | "ucx" | "mpi";
 
 const FEATURE_BITS: Record<Backend, number> = { uring: 1, ucx: 2, mpi: 4 };
 
-const BUILD_COMMAND = "deno task build   (or: deno run -A native/build.ts)";
-
 function envVar(name: string): string | undefined {
   try {
     return Deno.env.get(name);
@@ -29,18 +28,54 @@ function envVar(name: string): string | undefined {
   }
 }
 
-/** Where the native library is loaded from: `PLUVIO_LIB_PATH`, else the build output. */
-export function libraryPath(): string {
-  const override = envVar("PLUVIO_LIB_PATH");
-  if (override) return override;
-  const url = new URL("../../native/target/release/libpluvio.so", import.meta.url);
-  if (url.protocol !== "file:") {
-    throw new NativeLibraryError(
-      `pluvio was imported from ${url.origin}; set PLUVIO_LIB_PATH to a local build of ` +
-        `libpluvio.so (build it from a checkout with: ${BUILD_COMMAND})`,
-    );
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
-  return decodeURIComponent(url.pathname);
+}
+
+/** Where a library was found, which decides how the error messages say to rebuild it. */
+interface Located {
+  path: string;
+  origin: "PLUVIO_LIB_PATH" | "checkout" | "cache";
+}
+
+/** The build output beside the module, for a module loaded from the file system. */
+function besideModule(): string | undefined {
+  const url = new URL(`native/target/release/${LIBRARY_NAME}`, PACKAGE_ROOT);
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
+}
+
+function locate(): Located {
+  const override = envVar("PLUVIO_LIB_PATH");
+  if (override) return { path: override, origin: "PLUVIO_LIB_PATH" };
+  const beside = besideModule();
+  if (beside && exists(beside)) return { path: beside, origin: "checkout" };
+  const cache = cacheDir();
+  const cached = cache ? `${cache}/${LIBRARY_NAME}` : undefined;
+  if (cached && exists(cached)) return { path: cached, origin: "cache" };
+  const looked = [beside, cached ?? "the cache (no HOME, XDG_CACHE_HOME or PLUVIO_CACHE_DIR)"]
+    .filter((p) => p !== undefined);
+  throw new NativeLibraryError(
+    `the pluvio native library is not installed (looked for ${looked.join(" and ")}); ` +
+      `install it with: ${installCommand()}`,
+  );
+}
+
+function rebuildCommand(where: Located): string {
+  return where.origin === "checkout" ? "deno task build (in the checkout)" : installCommand();
+}
+
+/**
+ * Where the native library is loaded from: `PLUVIO_LIB_PATH`, else the build output beside
+ * the module (when it was imported from the file system), else the per-version cache that
+ * `install.ts` fills. Throws {@link NativeLibraryError} naming the install command when
+ * none is there.
+ */
+export function libraryPath(): string {
+  return locate().path;
 }
 
 type CoreLib = Deno.DynamicLibrary<typeof CORE_SYMBOLS>["symbols"];
@@ -50,26 +85,28 @@ let features = 0;
 const errBuf = new Uint8Array(4096);
 const decoder = new TextDecoder();
 
+let located: Located | undefined;
+
 function open<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
   what: string,
 ): Deno.DynamicLibrary<S> {
-  const path = libraryPath();
+  const where = located ??= locate();
   try {
-    return Deno.dlopen(path, symbols);
+    return Deno.dlopen(where.path, symbols);
   } catch (cause) {
-    let exists = true;
-    try {
-      Deno.statSync(path);
-    } catch {
-      exists = false;
-    }
-    const hint = exists
-      ? `it exists but could not be loaded for ${what} (stale build? rebuild with: ${BUILD_COMMAND})`
-      : `it does not exist; build it with: ${BUILD_COMMAND}`;
-    throw new NativeLibraryError(`cannot load the pluvio native library ${path}: ${hint}`, {
-      cause,
-    });
+    const hint = exists(where.path)
+      ? `it exists but could not be loaded for ${what} (stale build? rebuild it with: ${
+        rebuildCommand(where)
+      })`
+      : where.origin === "PLUVIO_LIB_PATH"
+      ? `PLUVIO_LIB_PATH names a file that does not exist; unset it to use the installed ` +
+        `library, or install one with: ${installCommand()}`
+      : `it does not exist; install it with: ${installCommand()}`;
+    throw new NativeLibraryError(
+      `cannot load the pluvio native library ${where.path}: ${hint}`,
+      { cause },
+    );
   }
 }
 
@@ -81,8 +118,8 @@ export function coreLib(): CoreLib {
   if (abi !== ABI_VERSION) {
     lib.close();
     throw new NativeLibraryError(
-      `native library ${libraryPath()} speaks ABI ${abi}, this module needs ${ABI_VERSION}; ` +
-        `rebuild it with: ${BUILD_COMMAND}`,
+      `native library ${located!.path} speaks ABI ${abi}, this module needs ${ABI_VERSION}; ` +
+        `rebuild it with: ${rebuildCommand(located!)}`,
     );
   }
   features = lib.symbols.pluvio_features();
@@ -111,8 +148,8 @@ export function openBackend<S extends Deno.ForeignLibraryInterface>(
   if (!hasBackend(backend)) {
     const how = backend === "mpi"
       ? "install an MPI (mpicc on PATH, e.g. Debian's libopenmpi-dev) and rebuild with: " +
-        BUILD_COMMAND
-      : `rebuild with the '${backend}' feature: ${BUILD_COMMAND}`;
+        rebuildCommand(located!)
+      : `rebuild with the '${backend}' feature: ${rebuildCommand(located!)}`;
     throw new BackendUnavailableError(
       backend,
       `the pluvio native library was built without the '${backend}' backend; ${how}`,

@@ -19,6 +19,12 @@ export interface IdleConfig {
   yieldAfter: number;
   /** Idle executor turns (counted from the start of idling) before parking. */
   sleepAfter: number;
+  /**
+   * The most microseconds the executor busy-polls in one go on behalf of a reactor's
+   * adaptive spin budget (see `SpinBudget`), also how early at most it wakes before a
+   * timer deadline. `0` turns spinning off (timers are then as late as the wake-up).
+   */
+  spinUs: number;
 }
 
 /** Defaults chosen from `deno task bench:runtime` on the reference machine. */
@@ -26,6 +32,7 @@ export const DEFAULT_IDLE: Readonly<IdleConfig> = Object.freeze({
   park: "doorbell",
   yieldAfter: 16,
   sleepAfter: 32,
+  spinUs: 200,
 });
 
 let fromEnv: IdleConfig | undefined;
@@ -50,7 +57,8 @@ function count(name: string, fallback: number): number {
 
 /**
  * The idle configuration from `PLUVIO_IDLE_PARK` (`1`/`doorbell`, `wait`, `0`/`off`),
- * `PLUVIO_IDLE_YIELD_AFTER` and `PLUVIO_IDLE_SLEEP_AFTER`; read once, then cached.
+ * `PLUVIO_IDLE_YIELD_AFTER`, `PLUVIO_IDLE_SLEEP_AFTER` and `PLUVIO_IDLE_SPIN_US`; read
+ * once, then cached.
  */
 export function idleConfigFromEnv(): IdleConfig {
   if (fromEnv) return fromEnv;
@@ -64,6 +72,7 @@ export function idleConfigFromEnv(): IdleConfig {
     park,
     yieldAfter: count("PLUVIO_IDLE_YIELD_AFTER", DEFAULT_IDLE.yieldAfter),
     sleepAfter: count("PLUVIO_IDLE_SLEEP_AFTER", DEFAULT_IDLE.sleepAfter),
+    spinUs: count("PLUVIO_IDLE_SPIN_US", DEFAULT_IDLE.spinUs),
   };
   return fromEnv;
 }

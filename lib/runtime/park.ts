@@ -20,6 +20,11 @@ export interface ParkStats {
   nativeWakes: number;
   /** Median native wake latency (fire → JS callback), in microseconds, recent parks. */
   wakeLatencyP50Us: number;
+  /**
+   * Median lateness (µs) of recent deadline wake-ups: armed deadline → JS callback, so
+   * the kernel timer's own delay and the notifier thread's wake-up are included.
+   */
+  deadlineLateP50Us: number;
   /** Total time spent parked, in milliseconds. */
   parkedMs: number;
   /** Parks the watchdog had to end because a native wake-up never came. */
@@ -41,11 +46,18 @@ export class Parker {
   #fds = new Map<number, number>(); // fd -> users
   #lat = new Float64Array(RING);
   #latN = 0;
+  #late = new Float64Array(RING);
+  #lateN = 0;
   parks = 0;
   nativeWakes = 0;
   parkedMs = 0;
   /** Parks ended by the watchdog: a native wake-up that never came (should stay 0). */
   watchdogWakes = 0;
+  /**
+   * How late (µs) the last park's deadline wake-up reached JavaScript, measured from the
+   * deadline it was armed with; -1 when that park did not end by its deadline.
+   */
+  lastLateUs = -1;
   #parkStart = 0;
   #parkDue = Infinity;
   #watchdog: ReturnType<typeof setInterval> | null = null;
@@ -98,8 +110,11 @@ export class Parker {
   async park(timeoutNs: number): Promise<void> {
     const gen = this.#gen = this.#gen >= 0xfffffffe ? 1 : this.#gen + 1;
     const t = timeoutNs === Infinity ? -1n : BigInt(Math.max(1, Math.ceil(timeoutNs)));
-    check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
+    // Read before arming: the native deadline is then never earlier than #parkDue, so a
+    // measured lateness is never smaller than the real one.
     const started = performance.now();
+    this.lastLateUs = -1;
+    check(this.#lib.pluvio_notifier_arm(this.#handle, gen, t), "arming the notifier");
     this.#parkStart = started;
     this.#parkDue = started + timeoutNs / 1e6;
     this.#watchdog ??= this.#startWatchdog();
@@ -163,6 +178,11 @@ export class Parker {
   }
 
   #onFire(): void {
+    const t = performance.now();
+    if (t >= this.#parkDue) {
+      this.lastLateUs = (t - this.#parkDue) * 1000;
+      this.#late[this.#lateN++ % RING] = this.lastLateUs;
+    }
     const fired = this.#lib.pluvio_notifier_fired_ns(this.#handle);
     const now = this.#lib.pluvio_now_ns();
     this.#lat[this.#latN++ % RING] = Number(now - fired) / 1000;
@@ -174,16 +194,21 @@ export class Parker {
 
   /** Statistics so far. */
   stats(): ParkStats {
-    const n = Math.min(this.#latN, RING);
-    const s = Array.from(this.#lat.subarray(0, n)).sort((a, b) => a - b);
     return {
       parks: this.parks,
       nativeWakes: this.nativeWakes,
-      wakeLatencyP50Us: n ? s[n >> 1] : 0,
+      wakeLatencyP50Us: median(this.#lat, this.#latN),
+      deadlineLateP50Us: median(this.#late, this.#lateN),
       parkedMs: this.parkedMs,
       watchdogWakes: this.watchdogWakes,
     };
   }
+}
+
+function median(ring: Float64Array, count: number): number {
+  const n = Math.min(count, RING);
+  if (n === 0) return 0;
+  return ring.slice(0, n).sort()[n >> 1];
 }
 
 const parkers = new Map<string, Parker>();

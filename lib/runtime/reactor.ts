@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { SpinBudget } from "./idle_policy.ts";
 
 /** Hooks the runtime gives a reactor when it is registered. */
 export interface ReactorHooks {
@@ -16,6 +17,12 @@ export interface ReactorHooks {
    * reactors, and a parked executor wakes up. O(1); call it on every submission.
    */
   wake(): void;
+  /**
+   * Removes the reactor from the runtime (as `unregisterReactor` does, also while
+   * operations are in flight): for a reactor that is closing, so its park fd leaves the
+   * parker before the fd is closed. The runtime then calls `detach`.
+   */
+  unregister?(): void;
 }
 
 /** A readiness fd the runtime's parking notifier waits on. */
@@ -56,4 +63,24 @@ export interface Reactor {
    * backoff (50 µs growing to 1 ms).
    */
   beforePark?(): number;
+  /**
+   * This reactor's adaptive spin budget (see `SpinBudget`). With {@link wantsSpin}: when a
+   * turn finds nothing, the executor busy-polls up to `spin.budgetUs()` µs while
+   * `wantsSpin()` is true, and reports to it how long the awaited completion took
+   * (`hit`) or that the spin found nothing (`miss`). With {@link deadlines}: the executor
+   * wakes from a park `spin.budgetUs()` early and busy-polls to the deadline, reporting
+   * how late each native wake-up arrived.
+   */
+  readonly spin?: SpinBudget | null;
+  /**
+   * Whether this reactor now has work worth spinning for (a receive pending on a live
+   * endpoint, say); asked once when the executor runs out of work. Needs {@link spin}.
+   */
+  wantsSpin?(): boolean;
+  /**
+   * Whether {@link beforePark} returns exact deadlines (a timer) rather than a poll
+   * interval: the executor then wakes early by `spin.budgetUs()` and busy-polls the rest,
+   * so completions are on time whatever the machine's wake latency.
+   */
+  readonly deadlines?: boolean;
 }

@@ -2,10 +2,12 @@
  * The Runtime: the TypeScript counterpart of Pluvio's executor.
  *
  * Tasks are async functions; the executor is the loop that polls reactors with work
- * (resolving the promises tasks await) and backs off when idle: it spins on microtask
- * turns, then yields to the macrotask queue, then parks at ~zero CPU on the reactors'
- * fds and the next timer deadline. While busy it still yields to the event loop at
- * least every millisecond, so other timers and I/O in the process keep running.
+ * (resolving the promises tasks await) and backs off when idle by one adaptive policy
+ * (`idle_policy.ts`): it spins for as long as recent completions suggest, then yields to
+ * the macrotask queue, then parks at ~zero CPU on the reactors' fds and the next timer
+ * deadline, waking early by the recent wake latency so that timers fire on time. While
+ * busy it still yields to the event loop at least every millisecond, so other timers and
+ * I/O in the process keep running.
  *
  * @module
  */
@@ -17,7 +19,7 @@ import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
 import { type Parker, parkerFor } from "./park.ts";
 import type { Reactor } from "./reactor.ts";
-import { JoinHandle, type SpawnOptions, Task, type TaskFn, type TaskOwner } from "./task.ts";
+import { type JoinHandle, type SpawnOptions, type TaskFn, type TaskOwner, tasks } from "./task.ts";
 
 /** Options of `new Runtime()`. */
 export interface RuntimeOptions {
@@ -67,12 +69,22 @@ export interface RuntimeStats {
     parks: number;
     /** Parks ended by the native notifier. */
     nativeWakes: number;
-    /** Median park→wake latency of recent native wakes, µs. */
+    /** Median park→wake latency of recent native wakes (notifier fire → JS), µs. */
     wakeLatencyP50Us: number;
+    /** Median lateness of recent deadline wake-ups (armed deadline → JS), µs. */
+    deadlineLateP50Us: number;
     /** Time spent parked, ms. */
     parkedMs: number;
     /** Parks ended by the watchdog because a native wake-up never came (should be 0). */
     watchdogWakes: number;
+    /** Idle periods in which the executor busy-polled for a reactor's spin budget. */
+    spins: number;
+    /** Of those, spins that ran out of budget without the awaited completion. */
+    spinMisses: number;
+    /** Executor turns spent busy-polling (spin budgets and timer deadlines). */
+    spinTurns: number;
+    /** How early (µs) a park now wakes before a timer deadline (the timer's budget). */
+    timerLeadUs: number;
   };
 }
 
@@ -82,6 +94,12 @@ interface Entry {
   active: boolean;
   polls: number;
   completions: number;
+  /** Its `beforePark()` gives exact deadlines and it has a spin budget. */
+  deadline: boolean;
+  /** It wanted a spin when this idle period began: its next completion is a `hit`. */
+  waiting: boolean;
+  /** The executor is spinning on its behalf (a fruitless end is a `miss`). */
+  spun: boolean;
 }
 
 const DEFAULT_QUEUE = 1 << 20;
@@ -106,13 +124,19 @@ export class Runtime {
   /** Created at the first native park, which also registers the reactors' park fds. */
   #parker: Parker | null = null;
   #jsPark: (() => void) | null = null;
-  #unobserved: Task<unknown>[] = [];
-  #liveHead: Task<unknown> | null = null;
-  #main: Task<unknown> | null = null;
+  #unobserved: JoinHandle<unknown>[] = [];
+  #liveHead: JoinHandle<unknown> | null = null;
+  #main: JoinHandle<unknown> | null = null;
   #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
   #turns = 0;
   #yields = 0;
   #jsParks = 0;
+  #activeDeadlines = 0;
+  /** When the current idle period began (`performance.now()` ms). */
+  #idleStart = 0;
+  #spins = 0;
+  #spinMisses = 0;
+  #spinTurns = 0;
 
   /** Creates a runtime; see {@link RuntimeOptions}. */
   constructor(options: RuntimeOptions = {}) {
@@ -157,9 +181,23 @@ export class Runtime {
         throw new InvalidArgumentError(`this reactor is already registered as "${e.name}"`);
       }
     }
-    const entry: Entry = { name, reactor, active: false, polls: 0, completions: 0 };
+    const entry: Entry = {
+      name,
+      reactor,
+      active: false,
+      polls: 0,
+      completions: 0,
+      deadline: reactor.deadlines === true && !!reactor.spin && !!reactor.beforePark,
+      waiting: false,
+      spun: false,
+    };
     this.#entries.set(name, entry);
-    reactor.attach?.({ wake: () => this.#wake(entry) });
+    reactor.attach?.({
+      wake: () => this.#wake(entry),
+      unregister: () => {
+        if (this.#entries.get(name) === entry) this.#drop(entry);
+      },
+    });
     if (this.#parker && reactor.parkFd) this.#parker.addFd(reactor.parkFd.fd, reactor.parkFd.drain);
     if (reactor.status() > 0) this.#wake(entry);
   }
@@ -182,8 +220,12 @@ export class Runtime {
   #drop(e: Entry): void {
     this.#entries.delete(e.name);
     const i = this.#active.indexOf(e);
-    if (i >= 0) this.#active.splice(i, 1);
+    if (i >= 0) {
+      this.#active.splice(i, 1);
+      if (e.deadline) this.#activeDeadlines--;
+    }
     e.active = false;
+    e.waiting = e.spun = false;
     if (this.#parker && e.reactor.parkFd) this.#parker.removeFd(e.reactor.parkFd.fd);
     e.reactor.detach?.();
   }
@@ -192,6 +234,7 @@ export class Runtime {
     if (!e.active) {
       e.active = true;
       this.#active.push(e);
+      if (e.deadline) this.#activeDeadlines++;
     }
     this.#unpark();
   }
@@ -212,42 +255,47 @@ export class Runtime {
    * Spawns `fn` as a task (started on a microtask) and returns its {@link JoinHandle}.
    * Only while `run()` is in progress; throws {@link QueueFullError} past `queueSize`.
    */
-  spawn<T>(fn: TaskFn<T>, options: SpawnOptions = {}): JoinHandle<T> {
+  spawn<T>(fn: TaskFn<T>, options?: SpawnOptions): JoinHandle<T> {
     this.#assertOpen();
     if (!this.#running) {
       throw new RuntimeStateError("spawn() needs a running runtime: call it inside runtime.run()");
     }
-    return new JoinHandle(this.#spawn(fn, options));
+    return this.#spawn(fn, options);
   }
 
-  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions): Task<T> {
+  #spawn<T>(fn: TaskFn<T>, options: SpawnOptions | undefined): JoinHandle<T> {
     if (typeof fn !== "function") throw new InvalidArgumentError("spawn() takes a function");
     if (this.#live >= this.#queueSize) {
       throw new QueueFullError(
-        `cannot spawn "${options.name ?? "task"}": ${this.#live} tasks are alive and ` +
+        `cannot spawn "${options?.name ?? "task"}": ${this.#live} tasks are alive and ` +
           `queueSize is ${this.#queueSize}`,
       );
     }
     const id = this.#nextId++;
-    const task = new Task<T>(id, options.name ?? `task-${id}`, this.#owner);
+    const task = tasks.create<T>(id, options?.name, this.#owner, fn);
     this.#live++;
-    const t = task as Task<unknown>;
-    t.next = this.#liveHead;
-    if (this.#liveHead !== null) this.#liveHead.prev = t;
-    this.#liveHead = t;
+    const t = task as JoinHandle<unknown>;
+    this.#liveHead = tasks.pushLive(t, this.#liveHead);
     this.#counts.spawned++;
-    task.start(fn, options.signal);
+    if (options?.signal) tasks.link(t, options.signal);
+    // Started on a microtask, one per batch of spawns (each costs a closure otherwise).
+    if (this.#starting.push(t) === 1) queueMicrotask(this.#startAll);
     return task;
   }
 
+  #starting: JoinHandle<unknown>[] = [];
+  readonly #startAll = () => {
+    const q = this.#starting;
+    // Tasks spawned by a starting task join this batch, after it (still not inline).
+    for (let i = 0; i < q.length; i++) tasks.start(q[i]);
+    q.length = 0;
+  };
+
   readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
 
-  #taskSettled(task: Task<unknown>): void {
+  #taskSettled(task: JoinHandle<unknown>): void {
     this.#live--;
-    if (task.prev !== null) task.prev.next = task.next;
-    else this.#liveHead = task.next;
-    if (task.next !== null) task.next.prev = task.prev;
-    task.prev = task.next = null;
+    this.#liveHead = tasks.unlinkLive(task, this.#liveHead);
     const c = this.#counts;
     if (task.state === "completed") c.completed++;
     else if (task.state === "cancelled") c.cancelled++;
@@ -262,7 +310,7 @@ export class Runtime {
   #cancelAll(): void {
     // Main failed: the run is over, so ask every other task to stop.
     const reason = new RuntimeStateError("the main task failed");
-    for (let t = this.#liveHead; t !== null; t = t.next) t.cancel(reason);
+    for (let t = this.#liveHead; t !== null; t = tasks.nextLive(t)) t.cancel(reason);
   }
 
   /**
@@ -279,8 +327,8 @@ export class Runtime {
     this.#running = true;
     try {
       const task = this.#spawn(main, { name: options.name ?? "main" });
-      this.#main = task as Task<unknown>;
-      const result = task.promise();
+      this.#main = task as JoinHandle<unknown>;
+      const result = tasks.promise(task);
       result.catch(() => {}); // observed below, after every task has finished
       await this.#drive();
       return await result;
@@ -290,7 +338,9 @@ export class Runtime {
       setCurrentRuntime(null);
       const un = this.#unobserved;
       this.#unobserved = [];
-      for (const t of un) if (!t.observed) this.#onUnobserved(t.error, { id: t.id, name: t.name });
+      for (const t of un) {
+        if (!tasks.observed(t)) this.#onUnobserved(tasks.error(t), { id: t.id, name: t.name });
+      }
     }
   }
 
@@ -307,9 +357,17 @@ export class Runtime {
       const c = r.poll();
       e.polls++;
       e.completions += c;
-      if (c > 0 || r.active) busy = true;
+      if (c > 0) {
+        busy = true;
+        if (e.waiting) {
+          e.waiting = e.spun = false;
+          r.spin!.hit((performance.now() - this.#idleStart) * 1000);
+        }
+      } else if (r.active) busy = true;
       if (r.status() === 0) {
         e.active = false;
+        e.waiting = e.spun = false;
+        if (e.deadline) this.#activeDeadlines--;
         act[i] = act[act.length - 1];
         act.pop();
       } else i++;
@@ -320,24 +378,68 @@ export class Runtime {
   async #drive(): Promise<void> {
     const cfg = this.#idle;
     let idle = 0;
+    let idlePeriod = false;
+    let spinUntil = 0;
     let lastYield = performance.now();
     while (this.#live > 0) {
       this.#turns++;
       // A turn that moved data is busy too: backing off and parking mid-transfer would
       // stall a transfer that needs this side's progress.
       const busy = this.#active.length > 0 && this.#pollActive();
-      idle = busy ? 0 : idle + 1;
-      // Reading the clock costs ~50 ns: on idle turns (which are short) only every 16th.
-      if ((busy || (this.#turns & 15) === 0) && performance.now() - lastYield >= 1) {
-        // Event-loop citizenship: let timers and I/O of other code run.
+      if (busy) {
+        idle = 0;
+        idlePeriod = false;
+        spinUntil = 0;
+        if (performance.now() - lastYield >= 1) {
+          // Event-loop citizenship: let timers and I/O of other code run.
+          this.#yields++;
+          await yieldMacrotask();
+          lastYield = performance.now();
+        } else await null;
+        continue;
+      }
+      if (this.#active.length === 0) {
+        // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
+        // submits work, spawns, or finishes.
+        idlePeriod = false;
+        spinUntil = 0;
+        await this.#parkJs();
+        idle = 0;
+        continue;
+      }
+      if (!idlePeriod) {
+        idlePeriod = true;
+        spinUntil = this.#beginIdle();
+      }
+      idle++;
+      let spinning = false;
+      if (spinUntil !== 0 || this.#activeDeadlines > 0) {
+        const now = performance.now();
+        if (now - lastYield >= 1) {
+          this.#yields++;
+          await yieldMacrotask();
+          lastYield = performance.now();
+          continue;
+        }
+        if (spinUntil !== 0) {
+          if (now < spinUntil) spinning = true;
+          else {
+            this.#endSpin();
+            spinUntil = 0;
+          }
+        }
+        if (!spinning && this.#activeDeadlines > 0) spinning = this.#deadlineWithinLead();
+        // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
+      } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
         this.#yields++;
         await yieldMacrotask();
         lastYield = performance.now();
-      } else if (this.#active.length === 0 && !busy) {
-        // Nothing in flight: tasks wait on plain JS promises; sleep until one of them
-        // submits work, spawns, or finishes.
-        await this.#parkJs();
+        continue;
+      }
+      if (spinning) {
+        this.#spinTurns++;
         idle = 0;
+        await null;
       } else if (idle <= cfg.yieldAfter) {
         await null;
       } else if (idle <= cfg.sleepAfter || cfg.park === "off") {
@@ -352,6 +454,62 @@ export class Runtime {
     }
   }
 
+  /** The spin cap of this runtime (µs). */
+  #cap(budget: number): number {
+    const c = this.#idle.spinUs;
+    return budget < c ? budget : c;
+  }
+
+  /**
+   * Starts an idle period: marks the reactors that want a spin and returns until when
+   * (`performance.now()` ms) to busy-poll for them, 0 for not at all.
+   */
+  #beginIdle(): number {
+    let until = 0;
+    let now = 0;
+    for (const e of this.#active) {
+      const r = e.reactor;
+      e.waiting = e.spun = false;
+      if (r.spin && r.wantsSpin?.()) {
+        if (now === 0) now = performance.now();
+        r.spin.settle();
+        e.waiting = true;
+        const b = this.#cap(r.spin.budgetUs());
+        if (b > 0) {
+          e.spun = true;
+          const u = now + b / 1000;
+          if (u > until) until = u;
+        }
+      }
+    }
+    if (now !== 0) this.#idleStart = now;
+    if (until !== 0) this.#spins++;
+    return until;
+  }
+
+  /** The spin ran out: a `miss` for every reactor it was for. */
+  #endSpin(): void {
+    let missed = false;
+    for (const e of this.#active) {
+      if (e.spun) {
+        e.spun = false;
+        e.reactor.spin!.miss();
+        missed = true;
+      }
+    }
+    if (missed) this.#spinMisses++;
+  }
+
+  /** Whether a deadline reactor's next deadline is within its wake lead (spin to it). */
+  #deadlineWithinLead(): boolean {
+    for (const e of this.#active) {
+      if (!e.deadline) continue;
+      const t = e.reactor.beforePark!();
+      if (t <= this.#cap(e.reactor.spin!.budgetUs()) * 1000) return true;
+    }
+    return false;
+  }
+
   #parkJs(): Promise<void> {
     this.#jsParks++;
     return new Promise<void>((r) => this.#jsPark = r);
@@ -359,11 +517,23 @@ export class Runtime {
 
   async #park(): Promise<void> {
     let timeout = Infinity;
+    let leader: Entry | null = null;
     for (const e of this.#active) {
       const r = e.reactor;
-      const t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
+      let t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
       if (t <= 0) return;
-      if (t < timeout) timeout = t;
+      if (e.deadline && t !== Infinity) {
+        // Wake early by the recent wake lateness; the executor spins the rest.
+        t -= this.#cap(r.spin!.budgetUs()) * 1000;
+        if (t <= 0) return;
+        if (t < timeout) {
+          timeout = t;
+          leader = e;
+        }
+      } else if (t < timeout) {
+        timeout = t;
+        leader = null;
+      }
     }
     if (this.#active.length === 0) return;
     let p = this.#parker;
@@ -374,6 +544,7 @@ export class Runtime {
       }
     }
     await p.park(timeout);
+    if (leader !== null && p.lastLateUs >= 0) leader.reactor.spin!.hit(p.lastLateUs);
   }
 
   /** A snapshot of counters (tasks, reactors, executor). */
@@ -396,8 +567,13 @@ export class Runtime {
         parks: this.#jsParks + (ps?.parks ?? 0),
         nativeWakes: ps?.nativeWakes ?? 0,
         wakeLatencyP50Us: ps?.wakeLatencyP50Us ?? 0,
+        deadlineLateP50Us: ps?.deadlineLateP50Us ?? 0,
         parkedMs: ps?.parkedMs ?? 0,
         watchdogWakes: ps?.watchdogWakes ?? 0,
+        spins: this.#spins,
+        spinMisses: this.#spinMisses,
+        spinTurns: this.#spinTurns,
+        timerLeadUs: this.#cap(this.timer.spin.budgetUs()),
       },
     };
   }

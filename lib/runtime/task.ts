@@ -1,6 +1,14 @@
 /**
  * Tasks and their join handles.
  *
+ * A task is its {@link JoinHandle}: one object per spawn. Spawn+join is a hot path
+ * whose cost is mostly allocation and GC, so a handle is small (8 fields): what few
+ * tasks need (a name, a signal, a spawn-signal link, an awaiter from before the start)
+ * lives in one lazily created object, the state and the observed flag share a number,
+ * the function and then its outcome share a slot, and an async task function's outcome
+ * promise is the one promise that follows it. The runtime drives handles through
+ * {@link tasks}, which user code never sees.
+ *
  * @module
  */
 import { CancelledError } from "../errors.ts";
@@ -22,150 +30,126 @@ export type TaskState = "running" | "completed" | "failed" | "cancelled";
 /** Called by the task when it settles (the runtime's bookkeeping). */
 export interface TaskOwner {
   /** Records that `task` settled. */
-  taskSettled(task: Task<unknown>): void;
+  taskSettled(task: JoinHandle<unknown>): void;
 }
 
-/** A spawned task (internal; users hold its {@link JoinHandle}). */
-export class Task<T> {
-  readonly id: number;
-  readonly name: string;
-  /** Created lazily: a task function that takes no parameter never sees its signal. */
-  #controller: AbortController | null = null;
-  state: TaskState = "running";
-  /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
-  prev: Task<unknown> | null = null;
-  next: Task<unknown> | null = null;
-  value: T | undefined = undefined;
-  error: unknown = undefined;
-  observed = false;
-  #owner: TaskOwner;
-  #waiters: Array<[(v: T) => void, (e: unknown) => void]> | null = null;
-  #unlink: (() => void) | null = null;
+const noop = () => {};
 
-  constructor(id: number, name: string, owner: TaskOwner) {
-    this.id = id;
-    this.name = name;
-    this.#owner = owner;
-  }
+const RUNNING = 0, COMPLETED = 1, FAILED = 2, CANCELLED = 3;
+const STATE_MASK = 3, OBSERVED = 4;
+const STATES: readonly TaskState[] = ["running", "completed", "failed", "cancelled"];
 
-  /** The task's abort controller (created on first use). */
-  get controller(): AbortController {
-    return this.#controller ??= new AbortController();
-  }
-
-  /** Whether cancellation was requested. */
-  get aborted(): boolean {
-    return this.#controller !== null && this.#controller.signal.aborted;
-  }
-
-  /** Starts `fn` on a microtask (never inline in the spawner). */
-  start(fn: TaskFn<T>, signal: AbortSignal | undefined): void {
-    if (signal) {
-      if (signal.aborted) this.cancel(signal.reason);
-      else {
-        const onAbort = () => this.cancel(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        this.#unlink = () => signal.removeEventListener("abort", onAbort);
-      }
-    }
-    queueMicrotask(() => {
-      let r: T | PromiseLike<T>;
-      try {
-        r = fn.length === 0 ? (fn as () => T)() : fn(this.controller.signal);
-      } catch (e) {
-        this.#fail(e);
-        return;
-      }
-      if (r !== null && typeof r === "object" && typeof (r as PromiseLike<T>).then === "function") {
-        (r as PromiseLike<T>).then((v) => this.#succeed(v), (e) => this.#fail(e));
-      } else this.#succeed(r as T);
-    });
-  }
-
-  /** Requests cancellation: aborts the task's signal with a {@link CancelledError}. */
-  cancel(reason?: unknown): void {
-    if (this.state !== "running" || this.aborted) return;
-    const err = reason instanceof CancelledError
-      ? reason
-      : new CancelledError(`task "${this.name}" (#${this.id}) was cancelled`, {
-        cause: reason,
-      });
-    this.controller.abort(err);
-  }
-
-  #succeed(v: T): void {
-    this.state = "completed";
-    this.value = v;
-    this.#settle();
-  }
-
-  #fail(e: unknown): void {
-    if (this.aborted) {
-      this.state = "cancelled";
-      const reason = this.controller.signal.reason;
-      this.error = e instanceof CancelledError ? e : reason;
-    } else {
-      this.state = "failed";
-      this.error = e;
-    }
-    this.#settle();
-  }
-
-  #settle(): void {
-    this.#unlink?.();
-    this.#unlink = null;
-    this.#owner.taskSettled(this as Task<unknown>);
-    const w = this.#waiters;
-    if (w) {
-      this.#waiters = null;
-      for (const [res, rej] of w) {
-        if (this.state === "completed") res(this.value as T);
-        else rej(this.error);
-      }
-    }
-  }
-
-  /** A promise of the task's outcome; marks the task observed. */
-  promise(): Promise<T> {
-    this.observed = true;
-    if (this.state === "completed") return Promise.resolve(this.value as T);
-    if (this.state !== "running") return Promise.reject(this.error);
-    return new Promise<T>((res, rej) => (this.#waiters ??= []).push([res, rej]));
-  }
+/** What few tasks need: a name, a signal, a spawn-signal link, an early awaiter. */
+interface Extras {
+  name: string | undefined;
+  controller: AbortController | null;
+  unlink: (() => void) | null;
+  res: ((v: never) => void) | null;
+  rej: ((e: unknown) => void) | null;
 }
+
+/** The runtime's access to tasks (internal: not exported by the package). */
+export interface TaskOps {
+  /** A new task that runs `fn` when {@link TaskOps.start}ed. */
+  create<T>(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>): JoinHandle<T>;
+  /** Runs the task function (on a microtask, never in the spawner). */
+  start(t: JoinHandle<unknown>): void;
+  /** Cancels the task when `signal` aborts (before it starts). */
+  link(t: JoinHandle<unknown>, signal: AbortSignal): void;
+  /** The task's outcome promise (the same one each time); marks it observed. */
+  promise<T>(t: JoinHandle<T>): Promise<T>;
+  /** Whether someone asked for the outcome. */
+  observed(t: JoinHandle<unknown>): boolean;
+  /** The error of a failed or cancelled task. */
+  error(t: JoinHandle<unknown>): unknown;
+  /** Links `t` in front of `head` in the runtime's list of live tasks; returns `t`. */
+  pushLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown>;
+  /** Unlinks `t` from the live list; returns the new head if `t` was the head, else `head`. */
+  unlinkLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown> | null;
+  /** The next task in the live list. */
+  nextLive(t: JoinHandle<unknown>): JoinHandle<unknown> | null;
+}
+
+// Assigned in JoinHandle's static block, which may touch its private fields.
+let ops!: TaskOps;
 
 /**
  * A handle on a spawned task: await it for the task's result (a failed task's error
  * rejects it, a cancelled one rejects with {@link CancelledError}), or `cancel()` it.
+ * Handles are created by `spawn()`.
  */
 export class JoinHandle<T> implements Promise<T> {
-  #task: Task<T>;
-  /** Tag for `Object.prototype.toString`; also makes a handle a structural Promise. */
-  readonly [Symbol.toStringTag] = "JoinHandle";
+  readonly #id: number;
+  /** State (low 2 bits) and OBSERVED. */
+  #s = RUNNING;
+  /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
+  #prev: JoinHandle<unknown> | null = null;
+  #next: JoinHandle<unknown> | null = null;
+  /** The task function until it starts; then the value, or the error once it failed. */
+  #v: unknown;
+  #owner: TaskOwner;
+  /** The outcome promise, created by the first `promise()` or by an async start. */
+  #p: Promise<T> | null = null;
+  #x: Extras | null = null;
 
-  /** Wraps a task (created by `Runtime.spawn`). */
-  constructor(task: Task<T>) {
-    this.#task = task;
+  private constructor(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>) {
+    this.#id = id;
+    this.#owner = owner;
+    this.#v = fn;
+    if (name !== undefined) this.#extras().name = name;
+  }
+
+  static {
+    ops = {
+      create: (id, name, owner, fn) => new JoinHandle(id, name, owner, fn),
+      start: (t) => t.#start(),
+      link: (t, signal) => t.#link(signal),
+      promise: (t) => t.#promise(),
+      observed: (t) => (t.#s & OBSERVED) !== 0,
+      error: (t) => {
+        const st = t.#s & STATE_MASK;
+        return st === FAILED || st === CANCELLED ? t.#v : undefined;
+      },
+      pushLive: (t, head) => {
+        t.#next = head;
+        if (head !== null) head.#prev = t;
+        return t;
+      },
+      unlinkLive: (t, head) => {
+        const p = t.#prev, n = t.#next;
+        if (p !== null) p.#next = n;
+        else head = n;
+        if (n !== null) n.#prev = p;
+        t.#prev = t.#next = null;
+        return head;
+      },
+      nextLive: (t) => t.#next,
+    };
+  }
+
+  /** Tag for `Object.prototype.toString`; also makes a handle a structural Promise. */
+  get [Symbol.toStringTag](): string {
+    return "JoinHandle";
   }
 
   /** The task's id, unique within its runtime. */
   get id(): number {
-    return this.#task.id;
+    return this.#id;
   }
 
-  /** The task's name. */
+  /** The task's name (`task-<id>` unless one was given). */
   get name(): string {
-    return this.#task.name;
+    return this.#x?.name ?? `task-${this.#id}`;
   }
 
   /** The task's current state. */
   get state(): TaskState {
-    return this.#task.state;
+    return STATES[this.#s & STATE_MASK];
   }
 
   /** The signal the task function received; aborted when the task is cancelled. */
   get signal(): AbortSignal {
-    return this.#task.controller.signal;
+    return this.#controller().signal;
   }
 
   /**
@@ -174,7 +158,13 @@ export class JoinHandle<T> implements Promise<T> {
    * error once the task function settles, unless it had already completed.
    */
   cancel(reason?: unknown): void {
-    this.#task.cancel(reason);
+    if ((this.#s & STATE_MASK) !== RUNNING || this.#aborted()) return;
+    const err = reason instanceof CancelledError
+      ? reason
+      : new CancelledError(`task "${this.name}" (#${this.#id}) was cancelled`, {
+        cause: reason,
+      });
+    this.#controller().abort(err);
   }
 
   /** Awaits the task's result. */
@@ -182,16 +172,121 @@ export class JoinHandle<T> implements Promise<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.#task.promise().then(onfulfilled, onrejected);
+    return this.#promise().then(onfulfilled, onrejected);
   }
 
   /** Awaits the task, handling its failure. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.#task.promise().catch(onrejected);
+    return this.#promise().catch(onrejected);
   }
 
   /** Runs `onfinally` when the task settles. */
   finally(onfinally?: (() => void) | null): Promise<T> {
-    return this.#task.promise().finally(onfinally);
+    return this.#promise().finally(onfinally);
+  }
+
+  #extras(): Extras {
+    return this.#x ??= { name: undefined, controller: null, unlink: null, res: null, rej: null };
+  }
+
+  /** The task's abort controller (created on first use). */
+  #controller(): AbortController {
+    const x = this.#extras();
+    return x.controller ??= new AbortController();
+  }
+
+  #aborted(): boolean {
+    const c = this.#x?.controller;
+    return c != null && c.signal.aborted;
+  }
+
+  #link(signal: AbortSignal): void {
+    if (signal.aborted) this.cancel(signal.reason);
+    else {
+      const onAbort = () => this.cancel(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#extras().unlink = () => signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #start(): void {
+    const fn = this.#v as TaskFn<T>;
+    this.#v = undefined;
+    let r: T | PromiseLike<T>;
+    try {
+      r = fn.length === 0 ? (fn as () => T)() : fn(this.#controller().signal);
+    } catch (e) {
+      this.#fail(e);
+      const rej = this.#x?.rej;
+      if (rej) rej(this.#v);
+      return;
+    }
+    if (r !== null && typeof r === "object" && typeof (r as PromiseLike<T>).then === "function") {
+      const p = this.#follow(r as PromiseLike<T>);
+      if (this.#p === null) this.#p = p;
+      else p.then(this.#x!.res as (v: T) => void, this.#x!.rej); // awaited before it started
+    } else {
+      this.#succeed(r as T);
+      const res = this.#x?.res;
+      if (res) (res as (v: T) => void)(r as T);
+    }
+  }
+
+  /** Follows an async task function's promise; its own promise is the task's outcome. */
+  async #follow(r: PromiseLike<T>): Promise<T> {
+    let v: T;
+    try {
+      v = await r;
+    } catch (e) {
+      this.#fail(e);
+      // Nobody awaits it (yet): the runtime reports it if it stays unobserved.
+      if ((this.#s & OBSERVED) === 0 && this.#p !== null) this.#p.catch(noop);
+      throw this.#v;
+    }
+    this.#succeed(v);
+    return v;
+  }
+
+  #succeed(v: T): void {
+    this.#s = (this.#s & OBSERVED) | COMPLETED;
+    this.#v = v;
+    this.#settle();
+  }
+
+  #fail(e: unknown): void {
+    if (this.#aborted()) {
+      this.#s = (this.#s & OBSERVED) | CANCELLED;
+      const reason = this.#controller().signal.reason;
+      this.#v = e instanceof CancelledError ? e : reason;
+    } else {
+      this.#s = (this.#s & OBSERVED) | FAILED;
+      this.#v = e;
+    }
+    this.#settle();
+  }
+
+  #settle(): void {
+    const x = this.#x;
+    if (x !== null && x.unlink !== null) {
+      x.unlink();
+      x.unlink = null;
+    }
+    this.#owner.taskSettled(this as JoinHandle<unknown>);
+  }
+
+  #promise(): Promise<T> {
+    this.#s |= OBSERVED;
+    if (this.#p !== null) return this.#p;
+    const st = this.#s & STATE_MASK;
+    if (st === COMPLETED) return this.#p = Promise.resolve(this.#v as T);
+    if (st !== RUNNING) return this.#p = Promise.reject(this.#v);
+    const x = this.#extras();
+    return this.#p = new Promise<T>((res, rej) => {
+      x.res = res as (v: never) => void;
+      x.rej = rej;
+    });
   }
 }
+
+/** The runtime's access to tasks (see {@link TaskOps}). */
+export const tasks: TaskOps = ops;

@@ -1,16 +1,25 @@
 /**
  * The timer reactor: a min-heap of deadlines polled by the executor. Registered
  * automatically by every `Runtime` under the name `"timer"`. Parking honours the next
- * deadline through the native notifier's timerfd, so timers fire on time rather than
- * on Deno's 1 ms `setTimeout` grid.
+ * deadline through the native notifier's timerfd, armed early by the recent wake latency
+ * (its `spin` budget) with the rest busy-polled, so timers fire on time rather than on
+ * Deno's 1 ms `setTimeout` grid or late by a slow wake-up.
  *
  * @module
  */
+import { deadlineLead, type SpinBudget } from "../runtime/idle_policy.ts";
 import type { Reactor, ReactorHooks } from "../runtime/reactor.ts";
 import { type TimerEntry, TimerHeap } from "./heap.ts";
 
 /** Min-heap timer reactor. */
 export class TimerReactor implements Reactor {
+  /**
+   * How early to wake before a deadline: the thread's recent native wake lateness
+   * (shared by the thread's timer reactors, see `deadlineLead`).
+   */
+  readonly spin: SpinBudget = deadlineLead();
+  /** `beforePark()` returns exact deadlines: wake early and spin to them. */
+  readonly deadlines = true;
   #heap = new TimerHeap();
   #live = 0;
   #seq = 0;

@@ -3,25 +3,21 @@
  *
  * @module
  */
-import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, PluvioError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
-import {
-  type AmSendOptions,
-  checkLength,
-  type Endpoint,
-  spinNs,
-  type SpinOptions,
-} from "./endpoint.ts";
+import type { AmSendOptions, Endpoint } from "./endpoint.ts";
+import { LANDED, Wait } from "./layout.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
 import { copyInto, type CopyPool, view } from "./copies.ts";
-import { checkUcx, EMPTY } from "./native.ts";
+import { checkUcx } from "./native.ts";
+import { checkLength, EMPTY, MAX_U32, spinNs, type SpinOptions } from "./options.ts";
 
 /**
  * Where an eager payload waits until it is copied out: the worker's message arena, valid
  * until the worker is next progressed (the worker copies every payload still there
  * before it progresses again).
  */
-export interface ArenaRef {
+interface ArenaRef {
   /** The native arena. */
   readonly arena: Uint8Array;
   /** Where copies nobody asked a buffer for go. */
@@ -102,9 +98,12 @@ export class AmMessage {
     return this.#hdr ??= view(this.#hdrBuf!, 0, this.headerLength);
   }
 
-  /** @internal The eager payload is at `off` in `src`'s arena until {@link AmMessage.detach}. */
-  inArena(src: ArenaRef, off: number): void {
-    this.#src = src;
+  /**
+   * @internal The eager payload is at `off` in the worker's `arena` until
+   * {@link AmMessage.detach} (copied out into `copies`).
+   */
+  inArena(arena: Uint8Array, copies: CopyPool, off: number): void {
+    this.#src = { arena, copies };
     this.#off = off;
   }
 
@@ -165,6 +164,11 @@ export class AmMessage {
    * through the event loop.
    */
   recvData(buf?: Uint8Array, options: SpinOptions = {}): Promise<Uint8Array> {
+    if (buf !== undefined && !(buf instanceof Uint8Array)) {
+      return Promise.reject(
+        new InvalidArgumentError(`${this.#what()}: the buffer must be a Uint8Array`),
+      );
+    }
     if (this.#msg >= 0) return this.#pull(buf, options);
     try {
       if (buf !== undefined && buf.length < this.dataLength) this.#tooSmall(buf);
@@ -211,15 +215,9 @@ export class AmMessage {
     this.#msg = -1;
     const op = w.ops.reserve();
     const rc = w.sym.pluvio_ucx_am_recv_data(w.ptr, msg, target, target.length, op);
-    if (rc === 1) {
-      w.ops.release(op);
-      return view(target, 0, w.imm[0]);
-    }
-    if (rc < 0) {
-      w.ops.release(op);
-      checkUcx(rc, what);
-    }
-    const r = await w.pending(op, what, target, options.signal, ns);
+    const req = w.submit(rc, op, what, target);
+    if (req === null) return view(target, 0, w.imm[0]);
+    const r = await w.await(req, options.signal, ns);
     return view(target, 0, r.length);
   }
 
@@ -260,14 +258,34 @@ export class AmMessage {
 export class AmStream implements AsyncIterable<AmMessage>, Disposable {
   #w: WorkerCore;
   #box: Mailbox<AmMessage>;
+  #reply: (rid: number) => Endpoint;
+  #drop: (id: number) => void;
   /** The Active Message id. */
   readonly id: number;
 
-  /** @internal Use `Worker.amStream`. */
-  constructor(w: WorkerCore, id: number) {
+  /**
+   * @internal Use `Worker.amStream`. `reply` resolves a reply endpoint id, `drop`
+   * forgets the stream when it closes.
+   */
+  constructor(
+    w: WorkerCore,
+    id: number,
+    reply: (rid: number) => Endpoint,
+    drop: (id: number) => void,
+  ) {
     this.#w = w;
     this.id = id;
+    this.#reply = reply;
+    this.#drop = drop;
     this.#box = new Mailbox(w.reactor, `AM stream ${id}`, (m) => m.release());
+  }
+
+  /**
+   * @internal `count` messages of this id were dropped while the worker held them
+   * (before the stream opened): the receive that reaches this point rejects.
+   */
+  lost(count: number): void {
+    this.#box.fault(lostError(this.id, count));
   }
 
   /** Whether the stream (or its worker) was closed. */
@@ -341,7 +359,7 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
     const box = this.#box;
     const header = options.header ?? null;
     if (box.queued === 0 && !box.closed) {
-      const m = this.#w.spinInto(this, spinNs(options) || 1, data, header ?? EMPTY);
+      const m = this.#spinInto(spinNs(options) || 1, data, header ?? EMPTY);
       if (m !== null) return m;
     }
     const m = box.peek();
@@ -366,29 +384,60 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
     return m;
   }
 
+  /**
+   * Spins like `tryRecv` until the next eager message of this stream has been copied
+   * by native code straight into `data` and `header` (when it fits and no other message
+   * of the stream came first: those are queued as usual), the stream has queued messages
+   * or is closed, or `ns` pass. Returns the landed message, else null.
+   */
+  #spinInto(ns: number, data: Uint8Array, header: Uint8Array): AmMessage | null {
+    const w = this.#w;
+    const p = w.ptr;
+    const t = Math.min(ns, MAX_U32);
+    const dl = Math.min(data.length, MAX_U32);
+    const hl = Math.min(header.length, MAX_U32);
+    for (let flags = 0;; flags = Wait.RESUME) {
+      // Every wait reuses the arena: payloads the previous pass left there (messages of
+      // other streams) are copied out first.
+      w.detachLazy();
+      const rc = w.sym.pluvio_ucx_am_wait_into(p, this.id, t, flags, data, dl, header, hl);
+      if (rc < 0) checkUcx(rc, "progressing the UCX worker");
+      const n = rc & 0xffff;
+      // Events in the ring came after a landed message: dispatching them queues them
+      // behind it.
+      if (n > 0) w.dispatch(n);
+      if ((rc & LANDED) !== 0) {
+        const imm = w.imm;
+        const hlen = imm[2];
+        const rid = imm[3] | 0;
+        const reply = rid >= 0 ? this.#reply(rid) : null;
+        const h = hlen > 0 ? header : null;
+        return AmMessage.landed(w, this.id, h, hlen, data, imm[0], reply);
+      }
+      if (n === 0 || this.#box.queued > 0 || this.#box.closed || w.closed) return null;
+    }
+  }
+
   /** Spins until a message for this stream is queued or `ns` pass. */
   #spin(ns: number): void {
     const box = this.#box;
     // The native wait keeps the deadline: `performance.now()` costs ~80 ns a call.
     for (let resume = false;; resume = true) {
       // Returns early on any event, perhaps another stream's; 0 once the time is up.
-      if (this.#w.spin(ns, resume) === 0) return;
+      if (this.#w.spinAny(ns, resume) === 0) return;
       if (box.queued > 0 || box.closed) return;
     }
   }
 
   /** Iterates messages until the stream or its worker is closed. */
-  async *[Symbol.asyncIterator](): AsyncIterator<AmMessage> {
-    for (;;) {
-      let m: AmMessage;
-      try {
-        m = await this.#box.next();
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
-      yield m;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<AmMessage> {
+    // Not an async generator: each step is the mailbox's own promise, one hop fewer per
+    // message on the plain `for await` path.
+    const box = this.#box;
+    return {
+      next: () => box.nextResult(),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
   }
 
   /** @internal Ends the stream (the worker closed). */
@@ -400,11 +449,41 @@ export class AmStream implements AsyncIterable<AmMessage>, Disposable {
   close(): void {
     if (this.#box.closed) return;
     this.#box.close();
-    this.#w.dropStream(this.id);
+    this.#drop(this.id);
   }
 
   /** Same as {@link AmStream.close}. */
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Active Messages of an id were dropped: they arrived before a stream or receiver of the
+ * id was open, and the worker's hold limit (`createWorker({ holdLimit })`) was reached.
+ * The receive that reaches the gap rejects with it (code `ENOBUFS`); later messages
+ * follow.
+ */
+export class MessagesLostError extends PluvioError {
+  /** How many messages were dropped. */
+  readonly lost: number;
+  /** The Active Message id. */
+  readonly amId: number;
+
+  /** The error for `lost` messages of AM id `amId`. */
+  constructor(amId: number, lost: number) {
+    super(
+      "ENOBUFS",
+      `AM id ${amId}: ${lost} message(s) were dropped before a stream or receiver took ` +
+        `them (the worker's hold limit was reached: see createWorker's holdLimit)`,
+      { errno: 105 },
+    );
+    this.lost = lost;
+    this.amId = amId;
+  }
+}
+
+/** The error of a receive that reaches messages the worker had to drop. */
+export function lostError(id: number, count: number): MessagesLostError {
+  return new MessagesLostError(id, count);
 }

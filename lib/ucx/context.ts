@@ -6,7 +6,7 @@
 import { ClosedError } from "../errors.ts";
 import { checkPtr } from "../ffi/library.ts";
 import { ucx } from "./native.ts";
-import { Worker } from "./worker.ts";
+import { Worker, type WorkerOptions } from "./worker.ts";
 
 /**
  * A UCX context, configured from the `UCX_*` environment variables (e.g. `UCX_TLS`,
@@ -21,9 +21,9 @@ export class Context implements Disposable {
   }
 
   /** Creates a worker (one per thread; it is driven by `UcxReactor.current()`). */
-  createWorker(): Worker {
+  createWorker(options: WorkerOptions = {}): Worker {
     if (this.#ptr === null) throw new ClosedError("the UCX context is closed");
-    return new Worker(ucx(), this.#ptr);
+    return new Worker(ucx(), this.#ptr, options);
   }
 
   /** Releases the context; its workers keep it alive natively until they close. */

@@ -3,18 +3,27 @@
  *
  * @module
  */
-import { ClosedError, InvalidArgumentError, type PluvioError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, PeerError, type PluvioError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
+import { SendFlag } from "./layout.ts";
 import { abortError } from "./mailbox.ts";
-import { asBytes, ucxError, type UcxSymbols } from "./native.ts";
-import { lastError } from "../ffi/library.ts";
+import type { UcxSymbols } from "./native.ts";
+import {
+  asBytes,
+  checkLength,
+  MAX_TAG,
+  MAX_U32,
+  type SignalOptions,
+  spinNs,
+  toTag,
+} from "./options.ts";
 
 /** Options of {@link Endpoint.amSend}. */
 export interface AmSendOptions {
   /**
    * When UCX cannot finish the send at once (a rendezvous payload waits for the
    * receiver to pull it), busy-wait on the worker up to this many microseconds before
-   * waiting through the event loop (see {@link SpinOptions.spinUs}).
+   * waiting through the event loop (see `SpinOptions.spinUs`).
    */
   spinUs?: number;
   /** Let the receiver reply through `message.reply()` (UCX passes it a reply endpoint). */
@@ -46,43 +55,11 @@ export interface AmSendManyOptions {
 /** Largest `window` of {@link Endpoint.amSendMany} (native `batch::MAX_WINDOW`). */
 const MAX_WINDOW = 4096;
 
-/** Options taking an `AbortSignal`. */
-export interface SignalOptions {
-  /** Aborts the operation (or the wait for it) with a `CancelledError`. */
-  signal?: AbortSignal;
-}
-
-/** Options of the receives that can busy-wait first. */
-export interface SpinOptions extends SignalOptions {
-  /**
-   * When nothing has arrived yet, progress the worker synchronously for up to this many
-   * microseconds before waiting through the event loop (default 0; at most 1 000 000).
-   * Busy-waiting is how one-way latencies of a fraction of a microsecond are reached: it
-   * holds the JavaScript thread (no timers or other tasks run) for at most this long.
-   */
-  spinUs?: number;
-}
-
-/** `spinUs` in nanoseconds, checked (0 when not given). */
-export function spinNs(o: SpinOptions | undefined): number {
-  const us = o?.spinUs;
-  if (us === undefined || us === 0) return 0;
-  if (typeof us !== "number" || !(us >= 0 && us <= 1_000_000)) {
-    throw new InvalidArgumentError(`spinUs must be a number of µs in 0..1000000, got ${us}`);
-  }
-  return Math.round(us * 1000);
-}
-
 /** Options of {@link Endpoint.close}. */
 export interface CloseOptions extends SignalOptions {
   /** Close at once without flushing outstanding operations (they fail). */
   force?: boolean;
 }
-
-/** The largest length a native call takes (lengths travel as u32). */
-export const MAX_U32 = 0xffff_ffff;
-/** The largest tag. */
-export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
 
 /**
  * The already-resolved promise that `amSend` and `tagSend` return when UCX finished the
@@ -91,25 +68,16 @@ export const MAX_TAG = 0xffff_ffff_ffff_ffffn;
  */
 export const DONE: Promise<void> = Promise.resolve();
 
-/** The native send flag of a forced protocol (`SEND_EAGER` / `SEND_RNDV` in `am.rs`). */
+/** The native send flag of a forced protocol. */
 function protoFlag(proto: string, what: () => string): number {
-  if (proto === "eager") return 2;
-  if (proto === "rndv") return 4;
+  if (proto === "eager") return SendFlag.EAGER;
+  if (proto === "rndv") return SendFlag.RNDV;
   throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
 }
 
 /** Waits for `p`, resolving to nothing. */
 async function settle(p: Promise<unknown>): Promise<void> {
   await p;
-}
-
-/** Checks `b` fits the 32-bit lengths of the native calls. */
-export function checkLength(b: Uint8Array, what: string): void {
-  if (b.length > MAX_U32) {
-    throw new InvalidArgumentError(
-      `${what} is ${b.length} bytes; at most ${MAX_U32} are supported`,
-    );
-  }
 }
 
 /**
@@ -126,21 +94,45 @@ export class Endpoint implements Disposable, AsyncDisposable {
   #ptr: Deno.PointerObject;
   #sym: UcxSymbols;
   #id: number;
+  #drop: (id: number) => void;
   #closed = false;
   #error: PluvioError | null = null;
+  #ended = Promise.withResolvers<void>();
+  #live = true;
   /** Where this endpoint leads ("host:port", "worker address", or "reply endpoint"). */
   readonly peer: string;
   /** Whether UCX created it for replies to a message (closing it only forgets it). */
   readonly isReplyEndpoint: boolean;
 
-  /** @internal Endpoints come from `Worker.connectAddr`, `connectSocket` and `accept`. */
-  constructor(w: WorkerCore, id: number, peer: string, isReply: boolean) {
+  /**
+   * @internal Endpoints come from `Worker.connectAddr`, `connectSocket` and `accept`;
+   * `drop` forgets a closed one.
+   */
+  constructor(
+    w: WorkerCore,
+    id: number,
+    peer: string,
+    isReply: boolean,
+    drop: (id: number) => void,
+  ) {
     this.#w = w;
+    this.#drop = drop;
     this.#ptr = w.ptr;
     this.#sym = w.sym;
     this.#id = id;
     this.peer = peer;
     this.isReplyEndpoint = isReply;
+    // Marked handled: a failure nobody waits for is no unhandled rejection.
+    this.#ended.promise.catch(() => {});
+    w.reactor.endpoint(true);
+  }
+
+  /** Counts the endpoint out of the reactor's live endpoints (once). */
+  #down(): void {
+    if (this.#live) {
+      this.#live = false;
+      this.#w.reactor.endpoint(false);
+    }
   }
 
   /** The failure UCX reported for this endpoint's peer, or null while healthy. */
@@ -149,26 +141,36 @@ export class Endpoint implements Disposable, AsyncDisposable {
   }
 
   /** Whether {@link Endpoint.close} was called (or the worker closed). */
-  get closed(): boolean {
+  get isClosed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Settles when the endpoint ends: resolves once it is closed (by
+   * {@link Endpoint.close} or its worker's close), rejects with the `PeerError` when
+   * UCX reports its peer failed (a task waiting for messages can race it to learn that
+   * its peer died). The WebTransport / WebSocketStream convention.
+   */
+  get closed(): Promise<void> {
+    return this.#ended.promise;
   }
 
   /** @internal Records the peer failure reported by UCX. */
   fail(e: PluvioError): void {
     this.#error ??= e;
+    this.#down();
+    this.#ended.reject(e);
   }
 
   /** @internal Marks the endpoint closed (the worker closed). */
   markClosed(): void {
     this.#closed = true;
+    this.#down();
+    this.#ended.resolve();
   }
 
   #assertOpen(what: string): void {
     if (this.#closed) throw new ClosedError(`${what}: the UCX endpoint to ${this.peer} is closed`);
-  }
-
-  #fail(rc: number, what: string): never {
-    throw ucxError(rc, what, lastError());
   }
 
   /**
@@ -189,8 +191,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
       if (!(id >>> 0 === id && id <= 0xffff)) {
         throw new InvalidArgumentError(`${this.#amWhat(id)}: AM id must be an integer in 0..65535`);
       }
-      const h = asBytes(header);
-      const d = asBytes(data);
+      const h = asBytes(header, () => `${this.#amWhat(id)}: header`);
+      const d = asBytes(data, () => `${this.#amWhat(id)}: data`);
       if (h.length > MAX_U32) checkLength(h, `${this.#amWhat(id)}: header`);
       if (d.length > MAX_U32) checkLength(d, `${this.#amWhat(id)}: data`);
       let flags = 0;
@@ -200,7 +202,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
         signal = options.signal;
         if (options.spinUs !== undefined) ns = spinNs(options);
         if (signal?.aborted) throw abortError(signal, this.#amWhat(id));
-        if (options.needReply) flags |= 1;
+        if (options.needReply) flags |= SendFlag.REPLY;
         if (options.proto !== undefined) flags |= protoFlag(options.proto, () => this.#amWhat(id));
       }
       const w = this.#w;
@@ -248,7 +250,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
           `${what()}: window must be an integer in 1..${MAX_WINDOW}, got ${window}`,
         );
       }
-      const h = asBytes(options.header);
+      if (!Array.isArray(data)) {
+        throw new InvalidArgumentError(`${what()}: data must be an array of buffers`);
+      }
+      const h = asBytes(options.header, () => `${what()}: header`);
       if (h.length > MAX_U32) checkLength(h, `${what()}: header`);
       const flags = options.proto === undefined ? 0 : protoFlag(options.proto, what);
       const signal = options.signal;
@@ -259,7 +264,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
       const seen = new Map<unknown, bigint>();
       for (let i = 0; i < data.length; i++) {
         const item = data[i];
-        const d = asBytes(item);
+        const d = asBytes(item, () => `${what()}: payload ${i}`);
         if (d.length > MAX_U32) checkLength(d, `${what()}: payload ${i}`);
         let addr = seen.get(item);
         if (addr === undefined) {
@@ -305,15 +310,9 @@ export class Endpoint implements Disposable, AsyncDisposable {
     ns: number,
   ): Promise<void> {
     const w = this.#w;
-    if (rc === 1) {
-      w.ops.release(op);
-      return DONE;
-    }
-    if (rc < 0) {
-      w.ops.release(op);
-      this.#fail(rc, what());
-    }
-    return settle(w.pending(op, what, refs, signal, ns));
+    const req = w.submit(rc, op, what, refs);
+    if (req === null) return DONE;
+    return settle(w.await(req, signal, ns));
   }
 
   #amWhat(id: number): string {
@@ -332,22 +331,13 @@ export class Endpoint implements Disposable, AsyncDisposable {
       const what = () => `tagSend(tag ${tag}) to ${this.peer}`;
       if (this.#closed) this.#assertOpen(what());
       const t = typeof tag === "bigint" && tag >= 0n && tag <= MAX_TAG ? tag : toTag(tag, what());
-      const d = asBytes(data);
+      const d = asBytes(data, () => `${what()}: data`);
       if (d.length > MAX_U32) checkLength(d, `${what()}: data`);
       const signal = options?.signal;
       if (signal?.aborted) throw abortError(signal, what());
-      const w = this.#w;
-      const op = w.ops.reserve();
+      const op = this.#w.ops.reserve();
       const rc = this.#sym.pluvio_ucx_tag_send(this.#ptr, this.#id, t, d, d.length, op);
-      if (rc === 1) {
-        w.ops.release(op);
-        return DONE;
-      }
-      if (rc < 0) {
-        w.ops.release(op);
-        this.#fail(rc, what());
-      }
-      return settle(w.pending(op, what, d, signal));
+      return this.#sent(rc, op, what, d, signal, 0);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -364,23 +354,27 @@ export class Endpoint implements Disposable, AsyncDisposable {
     const w = this.#w;
     const op = w.ops.reserve();
     const rc = w.sym.pluvio_ucx_ep_flush(w.ptr, this.#id, op);
-    if (rc === 1) {
-      w.ops.release(op);
-      return;
-    }
-    if (rc < 0) {
-      w.ops.release(op);
-      this.#fail(rc, what);
-    }
-    await w.pending(op, what, null, options.signal);
+    const req = w.submit(rc, op, what, null);
+    if (req !== null) await w.settle(req, options.signal);
   }
 
   /**
    * Closes the endpoint: flushes first (unless `force`, or the peer failed), then
-   * disconnects. Later operations throw `ClosedError`. Closing twice is a no-op.
+   * disconnects. Later operations throw `ClosedError`. Closing twice is a no-op, and
+   * closing an endpoint whose peer has gone resolves (that is the normal end of a
+   * connection); only an abort of `options.signal` rejects.
    */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
+    try {
+      await this.#close(options);
+    } finally {
+      this.#down();
+      this.#ended.resolve();
+    }
+  }
+
+  async #close(options: CloseOptions): Promise<void> {
     const what = `closing the UCX endpoint to ${this.peer}`;
     this.#closed = true;
     const w = this.#w;
@@ -390,23 +384,16 @@ export class Endpoint implements Disposable, AsyncDisposable {
     } catch {
       return; // the worker is closed: so is the endpoint
     }
-    w.dropEndpoint(this.#id);
+    this.#drop(this.#id);
     const op = w.ops.reserve();
     const rc = w.sym.pluvio_ucx_ep_close(ptr, this.#id, options.force ? 1 : 0, op);
-    if (rc === 1) {
-      w.ops.release(op);
-      return;
-    }
-    if (rc < 0) {
-      w.ops.release(op);
-      this.#fail(rc, what);
-    }
     try {
-      await w.pending(op, what, null, options.signal);
+      const req = w.submit(rc, op, what, null);
+      if (req !== null) await w.settle(req, options.signal);
     } catch (e) {
       // A graceful close of an endpoint whose peer is gone ends the same way as a forced
       // one: the endpoint is closed either way.
-      if (!(options.force || this.#error)) throw e;
+      if (!(options.force || this.#error || e instanceof PeerError)) throw e;
     }
   }
 
@@ -419,18 +406,4 @@ export class Endpoint implements Disposable, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** A 64-bit tag from a bigint or a non-negative safe integer. */
-export function toTag(tag: bigint | number, what: string): bigint {
-  if (typeof tag === "number") {
-    if (!Number.isSafeInteger(tag) || tag < 0) {
-      throw new InvalidArgumentError(`${what}: a number tag must be a non-negative safe integer`);
-    }
-    return BigInt(tag);
-  }
-  if (tag < 0n || tag > 0xffff_ffff_ffff_ffffn) {
-    throw new InvalidArgumentError(`${what}: tag must fit in 64 bits`);
-  }
-  return tag;
 }

@@ -5,7 +5,7 @@
  */
 import { ClosedError } from "../errors.ts";
 import type { WorkerCore } from "./core.ts";
-import type { SignalOptions } from "./endpoint.ts";
+import type { SignalOptions } from "./options.ts";
 import { Mailbox } from "./mailbox.ts";
 import { checkUcx, readText } from "./native.ts";
 
@@ -54,18 +54,20 @@ export class Listener implements AsyncIterable<ConnectionRequest>, Disposable {
   #w: WorkerCore;
   #id: number;
   #box: Mailbox<ConnectionRequest>;
+  #drop: (id: number) => void;
   /** The bound "ip:port" (with the port the system picked for port 0). */
   readonly address: string;
 
-  /** @internal Use `Worker.createListener`. */
-  constructor(w: WorkerCore, id: number) {
+  /** @internal Use `Worker.createListener`; `drop` forgets it once closed. */
+  constructor(w: WorkerCore, id: number, drop: (id: number) => void) {
     this.#w = w;
     this.#id = id;
+    this.#drop = drop;
     this.#box = new Mailbox(w.reactor, "UCX listener", (r) => {
       try {
         r.reject();
       } catch { /* worker closed */ }
-    });
+    }, false);
     this.address = readText(
       (b) => w.sym.pluvio_ucx_listener_addr(w.ptr, id, b, BigInt(b.length)),
       "querying the listener address",
@@ -113,7 +115,7 @@ export class Listener implements AsyncIterable<ConnectionRequest>, Disposable {
     try {
       this.#w.sym.pluvio_ucx_listener_destroy(this.#w.ptr, this.#id);
     } catch { /* worker closed */ }
-    this.#w.dropListener(this.#id);
+    this.#drop(this.#id);
   }
 
   /** Same as {@link Listener.close}. */

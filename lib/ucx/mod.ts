@@ -22,18 +22,24 @@
  */
 export { Context } from "./context.ts";
 export { type UcxVersion, ucxVersion } from "./native.ts";
-export { type ConnectOptions, type TagRecvOptions, type TagRecvResult, Worker } from "./worker.ts";
+export {
+  type ConnectOptions,
+  type TagRecvOptions,
+  type TagRecvResult,
+  Worker,
+  type WorkerOptions,
+  type WorkerStats,
+} from "./worker.ts";
 export {
   type AmSendManyOptions,
   type AmSendOptions,
   type CloseOptions,
   DONE,
   Endpoint,
-  type SignalOptions,
-  type SpinOptions,
 } from "./endpoint.ts";
+export type { SignalOptions, SpinOptions } from "./options.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";
-export { AmMessage, AmStream } from "./am.ts";
+export { AmMessage, AmStream, MessagesLostError } from "./am.ts";
 export { AmReceiver, type RecvIntoOptions } from "./receiver.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";

@@ -82,14 +82,3 @@ export function readText(fill: (buf: Uint8Array) => number | bigint, what: strin
 export function utf8(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
-
-/** The bytes of `data` as a `Uint8Array` view (no copy). */
-export function asBytes(data: ArrayBufferView | ArrayBuffer | undefined): Uint8Array {
-  if (data === undefined) return EMPTY;
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** A shared empty buffer. */
-export const EMPTY: Uint8Array = new Uint8Array(0);

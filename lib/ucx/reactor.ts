@@ -6,6 +6,7 @@
 import { setImmediate } from "node:timers";
 import type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
 import { maybeCurrentRuntime } from "../runtime/current.ts";
+import { SpinBudget } from "../runtime/idle_policy.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { checkUcx, ucx } from "./native.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -30,6 +31,13 @@ let current: UcxReactor | undefined;
  * Workers register themselves; the reactor registers itself (as `"ucx"`) with the
  * runtime running when work is first submitted. Outside a runtime it drives itself with
  * `setImmediate` (busy, for scripts without a `Runtime`).
+ *
+ * Fast by default: while an operation is pending (a receive, a send waiting for its
+ * peer, a flush) and an endpoint is live, the reactor asks the executor to busy-poll it
+ * for {@link UcxReactor.spin}'s adaptive budget before parking, so the plain
+ * `await stream.recv()` answers within a microsecond or two when the peer replies
+ * quickly; a peer that stops answering costs the budget within a few waits (see
+ * `SpinBudget`; `PLUVIO_IDLE_SPIN_US` caps it, 0 turns spinning off).
  */
 export class UcxReactor implements Reactor {
   /** One epoll fd over every worker's event fd; the runtime's notifier waits on it. */
@@ -40,6 +48,12 @@ export class UcxReactor implements Reactor {
   #runtime: Runtime | null = null;
   #selfDriving = false;
   #quietParks = 0;
+  /** Operations in flight not worth a spin (waits for connection requests). */
+  #unspun = 0;
+  /** Endpoints open and healthy, over every worker. */
+  #liveEps = 0;
+  /** The adaptive busy-poll budget the executor spends on this reactor when idle. */
+  readonly spin: SpinBudget = new SpinBudget();
 
   /** The reactor of this thread (created on first use). */
   static current(): UcxReactor {
@@ -64,18 +78,36 @@ export class UcxReactor implements Reactor {
     if (this.#workers.delete(w)) ucx().pluvio_ucx_parkset_remove(this.parkFd.fd, efd);
   }
 
-  /** @internal One more operation in flight: makes sure something polls. */
-  begin(): void {
+  /**
+   * @internal One more operation in flight: makes sure something polls. `spin: false`
+   * for a wait that may last long whatever the peer does (a listener's next request).
+   */
+  begin(spin = true): void {
     this.#inflight++;
+    if (!spin) this.#unspun++;
     const rt = maybeCurrentRuntime();
     if (rt !== this.#runtime) this.#register(rt);
     if (this.#runtime === null) this.#selfDrive();
     else this.#wake();
   }
 
-  /** @internal One operation fewer in flight. */
-  end(): void {
+  /** @internal One operation fewer in flight (`spin` as given to `begin`). */
+  end(spin = true): void {
     this.#inflight--;
+    if (!spin) this.#unspun--;
+  }
+
+  /** @internal An endpoint opened (`up`) or closed or failed. */
+  endpoint(up: boolean): void {
+    this.#liveEps += up ? 1 : -1;
+  }
+
+  /**
+   * Whether an operation is pending with a live endpoint to answer it: the executor then
+   * spins on this reactor for {@link UcxReactor.spin}'s budget before parking.
+   */
+  wantsSpin(): boolean {
+    return this.#inflight > this.#unspun && this.#liveEps > 0;
   }
 
   #register(rt: Runtime | null): void {

@@ -5,12 +5,14 @@
  * @module
  */
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
-import { AmMessage } from "./am.ts";
+import { AmMessage, lostError } from "./am.ts";
 import type { WorkerCore } from "./core.ts";
-import { checkLength, MAX_U32, type SignalOptions } from "./endpoint.ts";
+import type { Endpoint } from "./endpoint.ts";
+import { MISFIT } from "./layout.ts";
 import { abortError } from "./mailbox.ts";
-import { checkUcx, EMPTY } from "./native.ts";
-import type { OpResult, PendingOp } from "./ops.ts";
+import { checkUcx } from "./native.ts";
+import { checkLength, EMPTY, MAX_U32, type SignalOptions } from "./options.ts";
+import type { OpResult, Request } from "./request.ts";
 
 /** Options of {@link AmReceiver.recvInto}. */
 export interface RecvIntoOptions extends SignalOptions {
@@ -20,10 +22,6 @@ export interface RecvIntoOptions extends SignalOptions {
    */
   header?: Uint8Array;
 }
-
-/** `tagHi` of a completion whose message did not fit (native `receiver::MISFIT`). */
-const MISFIT = -2;
-const TWO32 = 2 ** 32;
 
 /**
  * Receives the Active Messages with one id into buffers posted ahead of time with
@@ -41,15 +39,27 @@ export class AmReceiver implements Disposable {
   #closed = false;
   /** What a receive is, for errors (built once: `recvInto` is a per-message call). */
   #what: string;
-  /** Ops of the receives posted and not yet finished. */
-  #posted = new Set<number>();
+  /** Receives posted and not yet finished. */
+  #posted = new Set<Request>();
+  #reply: (rid: number) => Endpoint;
+  #drop: (id: number) => void;
   /** The Active Message id. */
   readonly id: number;
 
-  /** @internal Use `Worker.amReceiver`. */
-  constructor(w: WorkerCore, id: number) {
+  /**
+   * @internal Use `Worker.amReceiver`. `reply` resolves a reply endpoint id, `drop`
+   * forgets the receiver when it closes.
+   */
+  constructor(
+    w: WorkerCore,
+    id: number,
+    reply: (rid: number) => Endpoint,
+    drop: (id: number) => void,
+  ) {
     this.#w = w;
     this.id = id;
+    this.#reply = reply;
+    this.#drop = drop;
     this.#what = `recvInto on AM receiver ${id}`;
   }
 
@@ -86,6 +96,9 @@ export class AmReceiver implements Disposable {
       const what = this.#what;
       if (this.#closed) throw new ClosedError(`AM receiver ${this.id} is closed`);
       const header = options.header ?? EMPTY;
+      if (!(data instanceof Uint8Array) || !(header instanceof Uint8Array)) {
+        throw new InvalidArgumentError(`${what}: data and header must be Uint8Arrays`);
+      }
       if (data.length > MAX_U32) checkLength(data, `${what}: data`);
       if (header.length > MAX_U32) checkLength(header, `${what}: header`);
       const signal = options.signal;
@@ -102,39 +115,27 @@ export class AmReceiver implements Disposable {
         header.length,
         op,
       );
-      if (rc === 1) {
+      if (rc === -105) {
+        // ENOBUFS: the post reached the messages dropped before the receiver opened.
         w.ops.release(op);
+        throw lostError(this.id, w.imm[0] + w.imm[1] * 4294967296);
+      }
+      const req = w.submit(rc, op, what, [data, header]);
+      if (req === null) {
         const imm = w.imm;
         return Promise.resolve(
-          this.#message(data, header, imm[0] + imm[1] * TWO32, imm[2], imm[3] | 0),
+          this.#message(data, header, imm[0] + imm[1] * 4294967296, imm[2], imm[3] | 0),
         );
       }
-      if (rc < 0) {
-        w.ops.release(op);
-        checkUcx(rc, what);
-      }
-      return new Promise<AmMessage>((resolve, reject) => {
-        const pop: PendingOp = {
-          resolve: (r: OpResult) => {
-            this.#posted.delete(op);
-            if (r.tagHi === MISFIT) reject(this.#misfit(data, header, r));
-            else resolve(this.#message(data, header, r.length, r.tagLo, r.tagHi));
-          },
-          reject: (e: unknown) => {
-            this.#posted.delete(op);
-            reject(e);
-          },
-          refs: [data, header],
-          what,
-          settled: false,
-        };
-        if (signal) {
-          pop.abort = (e) => this.#withdraw(op, pop, e);
-          w.listen(op, pop, signal);
-        }
-        w.ops.set(op, pop);
-        w.reactor.begin();
-        this.#posted.add(op);
+      this.#posted.add(req);
+      req.abort = (e) => this.#withdraw(req, e);
+      return w.settle(req, signal).then((r) => {
+        this.#posted.delete(req);
+        if (r.tagHi === MISFIT) throw this.#misfit(data, header, r);
+        return this.#message(data, header, r.length, r.tagLo, r.tagHi);
+      }, (e) => {
+        this.#posted.delete(req);
+        throw e;
       });
     } catch (e) {
       return Promise.reject(e);
@@ -142,9 +143,8 @@ export class AmReceiver implements Disposable {
   }
 
   #message(data: Uint8Array, header: Uint8Array, len: number, hlen: number, reply: number) {
-    const w = this.#w;
-    const ep = reply >= 0 ? w.replyEndpoint(reply) : null;
-    return AmMessage.landed(w, this.id, hlen > 0 ? header : null, hlen, data, len, ep);
+    const ep = reply >= 0 ? this.#reply(reply) : null;
+    return AmMessage.landed(this.#w, this.id, hlen > 0 ? header : null, hlen, data, len, ep);
   }
 
   #misfit(data: Uint8Array, header: Uint8Array, r: OpResult): InvalidArgumentError {
@@ -153,23 +153,13 @@ export class AmReceiver implements Disposable {
     );
   }
 
-  /** Withdraws posted receive `op` if no message was matched to it, rejecting it with `e`. */
-  #withdraw(op: number, pop: PendingOp, e: Error): void {
+  /** Withdraws posted receive `req` if no message was matched to it, rejecting it with `e`. */
+  #withdraw(req: Request, e: Error): void {
     const w = this.#w;
-    if (pop.settled || w.ops.get(op) !== pop) return;
-    let p: Deno.PointerObject;
-    try {
-      p = w.ptr;
-    } catch {
-      return; // the worker closed: it rejected every op
-    }
+    if (req.done || w.ops.get(req.id) !== req || w.closed) return;
     // 0: a message was matched to it; its completion follows and settles it.
-    if (w.sym.pluvio_ucx_am_unpost(p, this.id, op) !== 1) return;
-    w.ops.take(op);
-    w.reactor.end();
-    pop.unlisten?.();
-    pop.settled = true;
-    pop.reject(e);
+    if (w.sym.pluvio_ucx_am_unpost(w.ptr, this.id, req.id) !== 1) return;
+    w.withdraw(req, e);
   }
 
   /** @internal Ends the receiver (the worker closed and rejected its receives). */
@@ -185,13 +175,9 @@ export class AmReceiver implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const w = this.#w;
     const closed = new ClosedError(`AM receiver ${this.id} is closed`);
-    for (const op of [...this.#posted]) {
-      const pop = w.ops.get(op);
-      if (pop !== undefined) this.#withdraw(op, pop, closed);
-    }
-    w.dropReceiver(this.id);
+    for (const req of [...this.#posted]) this.#withdraw(req, closed);
+    this.#drop(this.id);
   }
 
   /** Same as {@link AmReceiver.close}. */

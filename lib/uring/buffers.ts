@@ -5,6 +5,8 @@
  * @module
  */
 import { CancelledError, ClosedError, InvalidArgumentError } from "../errors.ts";
+import { addressOf } from "./memory.ts";
+import { checkOptions } from "./options.ts";
 
 /** Options of {@link BufferPool.acquire}. */
 export interface AcquireOptions {
@@ -94,7 +96,11 @@ export class FixedBuffer {
   }
 }
 
-/** The pool of registered buffers of one reactor. */
+/**
+ * The pool of registered buffers of one reactor. Its memory is one `WebAssembly.Memory`
+ * (JavaScript cannot detach it, so the kernel never writes freed memory); it stays
+ * readable through views that are still referenced after the reactor is closed.
+ */
 export class BufferPool {
   /** Bytes per buffer. */
   readonly bufferSize: number;
@@ -108,12 +114,12 @@ export class BufferPool {
   #waitHead = 0;
   #closed = false;
 
-  /** @internal Wraps the native pool at `pointer` (`count` buffers of `bufferSize`). */
-  constructor(pointer: Deno.PointerObject, bufferSize: number, count: number) {
+  /** @internal Splits `memory` (non-detachable) into `count` buffers of `bufferSize`. */
+  constructor(memory: ArrayBuffer, bufferSize: number, count: number) {
     this.bufferSize = bufferSize;
     this.count = count;
-    this.#memory = Deno.UnsafePointerView.getArrayBuffer(pointer, bufferSize * count);
-    this.#base = Number(Deno.UnsafePointer.value(pointer));
+    this.#memory = memory;
+    this.#base = addressOf(new Uint8Array(memory));
     for (let i = 0; i < count; i++) {
       this.#views.push(new Uint8Array(this.#memory, i * bufferSize, bufferSize));
     }
@@ -140,6 +146,11 @@ export class BufferPool {
 
   /** A buffer; waits (FIFO with other waiters) while the pool is empty. */
   acquire(options: AcquireOptions = {}): Promise<FixedBuffer> {
+    try {
+      checkOptions("acquireBuffer", options, ["signal"]);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.#closed) return Promise.reject(new ClosedError("the io_uring reactor is closed"));
     const signal = options.signal;
     if (signal?.aborted) {
@@ -181,8 +192,8 @@ export class BufferPool {
   }
 
   /**
-   * @internal Fails the waiters and detaches the memory: views of released or still
-   * held leases read as empty instead of touching unmapped memory.
+   * @internal Fails the waiters. The memory is no longer registered with a kernel ring;
+   * views still referenced keep it alive (the garbage collector frees it afterwards).
    */
   close(): void {
     if (this.#closed) return;
@@ -196,7 +207,16 @@ export class BufferPool {
     }
     this.#waiters = [];
     this.#waitHead = 0;
-    this.#memory.transfer(0);
+  }
+
+  /** @internal The pool's memory (kept referenced by the ring while it is registered). */
+  get memory(): ArrayBuffer {
+    return this.#memory;
+  }
+
+  /** @internal Its address. */
+  get base(): number {
+    return this.#base;
   }
 
   #lease(i: number): FixedBuffer {

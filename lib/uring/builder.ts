@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../errors.ts";
+import { show } from "./memory.ts";
 
 /** The resolved options of an io_uring reactor. */
 export interface IoUringReactorOptions {
@@ -25,6 +26,39 @@ export interface IoUringReactorOptions {
   waitSubmitTimeout: number;
   /** How long (ms) the executor keeps polling for completions before it parks; 0: park at once. */
   waitCompleteTimeout: number;
+  /**
+   * Which engine runs the operations: `"io_uring"`, `"threads"` (a native thread pool
+   * with plain syscalls), or `"auto"`: io_uring, else the thread pool when the kernel
+   * refuses io_uring (seccomp, `kernel.io_uring_disabled`, no io_uring at all).
+   */
+  backend: Backend;
+  /** Worker threads of the thread backend. */
+  threads: number;
+}
+
+/** A value of {@link IoUringReactorOptions.backend}. */
+export type Backend = "auto" | "io_uring" | "threads";
+
+const BACKENDS: readonly Backend[] = ["auto", "io_uring", "threads"];
+
+function checkBackend(where: string, b: unknown): Backend {
+  if (!BACKENDS.includes(b as Backend)) {
+    throw new InvalidArgumentError(
+      `${where} ${JSON.stringify(b)} must be one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
+    );
+  }
+  return b as Backend;
+}
+
+/** `PLUVIO_URING` (auto, io_uring or threads), read once; `auto` without permission. */
+function envBackend(): Backend {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("PLUVIO_URING");
+  } catch {
+    return "auto";
+  }
+  return v === undefined || v === "" ? "auto" : checkBackend("PLUVIO_URING", v);
 }
 
 /** Defaults of {@link IoUringReactorBuilder}. */
@@ -36,18 +70,20 @@ export const DEFAULT_OPTIONS: Readonly<IoUringReactorOptions> = Object.freeze({
   sqPollIdleMs: null,
   waitSubmitTimeout: 0,
   waitCompleteTimeout: 0,
+  backend: "auto",
+  threads: 4,
 });
 
 function positiveInt(name: string, v: number, max: number): number {
   if (!Number.isSafeInteger(v) || v < 1 || v > max) {
-    throw new InvalidArgumentError(`${name} ${v} must be an integer in 1..${max}`);
+    throw new InvalidArgumentError(`${name} ${show(v)} must be an integer in 1..${max}`);
   }
   return v;
 }
 
 function duration(name: string, ms: number): number {
   if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
-    throw new InvalidArgumentError(`${name} ${ms} must be a finite number of ms >= 0`);
+    throw new InvalidArgumentError(`${name} ${show(ms)} must be a finite number of ms >= 0`);
   }
   return ms;
 }
@@ -63,6 +99,23 @@ export class IoUringReactorBuilder<R> {
   /** @internal Use `IoUringReactor.builder()`. */
   constructor(make: (o: IoUringReactorOptions) => R) {
     this.#make = make;
+    this.#o.backend = envBackend();
+  }
+
+  /**
+   * The engine (default `"auto"`, or the `PLUVIO_URING` environment variable):
+   * `"io_uring"`, `"threads"`, or `"auto"` (io_uring, else the thread pool when the
+   * kernel refuses io_uring). `reactor.backend` says which one runs.
+   */
+  backend(backend: Backend): this {
+    this.#o.backend = checkBackend("backend", backend);
+    return this;
+  }
+
+  /** Worker threads of the thread backend (default 4). */
+  threads(count: number): this {
+    this.#o.threads = positiveInt("threads", count, 256);
+    return this;
   }
 
   /** Submission queue entries, a power of two (default 256). Bounds in-flight operations. */

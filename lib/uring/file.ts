@@ -5,17 +5,22 @@
  * @module
  */
 import { ClosedError, InvalidArgumentError, PluvioError } from "../errors.ts";
-import type { AcquireOptions, FixedBuffer } from "./buffers.ts";
+import { errorFromCode } from "../ffi/errno.ts";
+import { lastError } from "../ffi/library.ts";
+import { takeBounce } from "./bounce.ts";
+import { type AcquireOptions, FixedBuffer } from "./buffers.ts";
 import {
   AT_EMPTY_PATH,
   AT_FDCWD,
+  Flag,
   O,
   Op,
   STATX_BASIC_STATS,
   STATX_BYTES,
   STATX_DIOALIGN,
 } from "./layout.ts";
-import { addressOf, allocAligned } from "./memory.ts";
+import { addressOf, allocAligned, isStable, show } from "./memory.ts";
+import { checkOptions } from "./options.ts";
 import { Operation, type OpOwner } from "./operation.ts";
 import { IoUringReactor, ringOf } from "./reactor.ts";
 import type { Ring } from "./ring.ts";
@@ -63,6 +68,11 @@ export interface FallocateOptions extends IoOptions {
 export const MAX_TRANSFER = 0x7ffff000;
 const EMPTY_PATH = new Uint8Array(1);
 const encoder = new TextEncoder();
+const OPEN_KEYS = ["read", "write", "create", "createNew", "truncate", "direct", "mode", "signal"];
+const BOOL_KEYS = ["read", "write", "create", "createNew", "truncate", "direct"] as const;
+const IO_KEYS = ["signal"];
+const FIXED_KEYS = ["length", "signal"];
+const FALLOCATE_KEYS = ["mode", "signal"];
 
 function pathString(path: string | URL): string {
   if (path instanceof URL) {
@@ -131,6 +141,10 @@ export class DmaFile implements AsyncDisposable {
   #ring: Ring;
   #owner: OpOwner = { inflight: 0 };
   #closing: Promise<void> | undefined;
+  #readable: boolean;
+  #writable: boolean;
+  /** Record flags of this file's I/O (`Flag.STREAM` for FIFOs, sockets…). */
+  #flags: number;
 
   private constructor(
     path: string,
@@ -138,7 +152,13 @@ export class DmaFile implements AsyncDisposable {
     direct: boolean,
     alignment: Alignment,
     reactor: IoUringReactor,
+    readable: boolean,
+    writable: boolean,
+    stream: boolean,
   ) {
+    this.#flags = stream ? Flag.STREAM : 0;
+    this.#readable = readable;
+    this.#writable = writable;
     this.path = path;
     this.#fd = fd;
     this.direct = direct;
@@ -158,11 +178,25 @@ export class DmaFile implements AsyncDisposable {
   ): Promise<DmaFile> {
     const p = pathString(path);
     if (p.includes("\0")) throw new InvalidArgumentError(`DmaFile.open: path contains NUL`);
+    checkOptions(`DmaFile.open of ${p}`, options, OPEN_KEYS);
+    for (const k of BOOL_KEYS) {
+      const v = options[k];
+      if (v !== undefined && typeof v !== "boolean") {
+        throw new InvalidArgumentError(
+          `DmaFile.open of ${p}: ${k} must be a boolean, got ${show(v)}`,
+        );
+      }
+    }
     const direct = options.direct ?? true;
     const flags = openFlags(options, direct);
     const mode = options.mode ?? 0o644;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-      throw new InvalidArgumentError(`DmaFile.open: mode ${mode} is not a permission mask`);
+      throw new InvalidArgumentError(`DmaFile.open: mode ${show(mode)} is not a permission mask`);
+    }
+    if (!(reactor instanceof IoUringReactor)) {
+      throw new InvalidArgumentError(
+        `DmaFile.open of ${p}: the third argument must be an IoUringReactor, got ${show(reactor)}`,
+      );
     }
     const ring = ringOf(reactor);
     const bytes = encoder.encode(p + "\0");
@@ -178,6 +212,7 @@ export class DmaFile implements AsyncDisposable {
       fd = await ring.submit(op, options.signal);
     } catch (e) {
       if (direct && e instanceof PluvioError && e.errno === 22) {
+        if (await isDirectory(ring, p)) throw directoryError(p);
         throw new InvalidArgumentError(
           `${e.message}; the filesystem of ${p} may not support O_DIRECT: open it with ` +
             "{ direct: false }",
@@ -187,12 +222,10 @@ export class DmaFile implements AsyncDisposable {
       throw e;
     }
     try {
-      const alignment = direct ? await alignmentOf(ring, fd, p, options.signal) : {
-        offset: 1,
-        memory: 1,
-        source: "none" as const,
-      };
-      return new DmaFile(p, fd, direct, alignment, reactor);
+      const [alignment, stream] = await alignmentOf(ring, fd, p, direct, options.signal);
+      const read = options.read ?? true;
+      const write = options.write ?? false;
+      return new DmaFile(p, fd, direct, alignment, reactor, read, write, stream);
     } catch (e) {
       const c = new Operation(Op.CLOSE);
       c.fd = fd;
@@ -252,16 +285,24 @@ export class DmaFile implements AsyncDisposable {
     const op = this.#op(Op.FALLOCATE);
     op.off = offset;
     op.len64 = length;
+    checkOptions(op.describe(), options, FALLOCATE_KEYS);
+    this.#needWrite(op);
     // fallocate has no O_DIRECT alignment rule: only the range is checked.
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new InvalidArgumentError(`${op.describe()}: offset is not a non-negative integer`);
+      throw new InvalidArgumentError(
+        `${op.describe()}: offset ${show(offset)} is not a non-negative integer`,
+      );
     }
     if (!Number.isSafeInteger(length) || length <= 0) {
-      throw new InvalidArgumentError(`${op.describe()}: length must be a positive integer`);
+      throw new InvalidArgumentError(
+        `${op.describe()}: length ${show(length)} must be a positive integer`,
+      );
     }
     const mode = options.mode ?? 0;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0xff) {
-      throw new InvalidArgumentError(`${op.describe()}: mode ${mode} is not a fallocate mode`);
+      throw new InvalidArgumentError(
+        `${op.describe()}: mode ${show(mode)} is not a fallocate mode`,
+      );
     }
     op.off = offset;
     op.len64 = length;
@@ -271,13 +312,16 @@ export class DmaFile implements AsyncDisposable {
 
   /** Flushes data and metadata to the device. */
   async fsync(options: IoOptions = {}): Promise<void> {
-    await this.#ring.submit(this.#op(Op.FSYNC), options.signal);
+    const op = this.#op(Op.FSYNC);
+    checkOptions(op.describe(), options, IO_KEYS);
+    await this.#ring.submit(op, options.signal);
   }
 
   /** Flushes data (and the metadata needed to read it back) to the device. */
   async fdatasync(options: IoOptions = {}): Promise<void> {
     const op = this.#op(Op.FSYNC);
     op.aux = 1;
+    checkOptions("fdatasync of " + this.path, options, IO_KEYS);
     await this.#ring.submit(op, options.signal);
   }
 
@@ -285,6 +329,7 @@ export class DmaFile implements AsyncDisposable {
   async stat(options: IoOptions = {}): Promise<FileStat> {
     const buf = new Uint8Array(STATX_BYTES);
     const op = this.#op(Op.STATX);
+    checkOptions(op.describe(), options, IO_KEYS);
     fillStatx(op, buf);
     await this.#ring.submit(op, options.signal);
     return decodeStatx(buf);
@@ -304,6 +349,12 @@ export class DmaFile implements AsyncDisposable {
     this.#closing = (async () => {
       if (this.#owner.inflight > 0) {
         await new Promise<void>((r) => this.#owner.idle = r);
+      }
+      if (this.#ring.closed) {
+        // The reactor is gone: release the fd directly rather than leak it.
+        const rc = this.#ring.lib.pluvio_uring_close_fd(this.#fd);
+        if (rc < 0) throw errorFromCode(rc, `close of ${this.path}`, lastError());
+        return;
       }
       const op = new Operation(Op.CLOSE);
       op.fd = this.#fd;
@@ -325,6 +376,7 @@ export class DmaFile implements AsyncDisposable {
       throw new ClosedError(`${op.describe()}: the file is closed`);
     }
     op.fd = this.#fd;
+    op.flags = this.#flags;
     op.owner = this.#owner;
     return op;
   }
@@ -333,12 +385,12 @@ export class DmaFile implements AsyncDisposable {
   #checkRange(op: Operation, offset: number, length: number, max: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0) {
       throw new InvalidArgumentError(
-        `${op.describe()}: offset ${offset} is not a non-negative integer`,
+        `${op.describe()}: offset ${show(offset)} is not a non-negative integer`,
       );
     }
     if (!Number.isSafeInteger(length) || length < 0 || length > max) {
       throw new InvalidArgumentError(
-        `${op.describe()}: length ${length} is not an integer in 0..${max}`,
+        `${op.describe()}: length ${show(length)} is not an integer in 0..${max}`,
       );
     }
     if (!this.direct) return;
@@ -359,18 +411,50 @@ export class DmaFile implements AsyncDisposable {
     }
   }
 
+  /** Refuses a write-side operation on a file opened read-only. */
+  #needWrite(op: Operation): void {
+    if (!this.#writable) {
+      throw new InvalidArgumentError(
+        `${op.describe()}: the file was opened read-only; open it with { write: true }`,
+      );
+    }
+  }
+
+  /** Refuses a read on a file opened write-only. */
+  #needRead(op: Operation): void {
+    if (!this.#readable) {
+      throw new InvalidArgumentError(
+        `${op.describe()}: the file was opened write-only; open it with { read: true }`,
+      );
+    }
+  }
+
   #rw(code: number, buf: Uint8Array, offset: number, options?: IoOptions): Promise<number> {
     try {
       const op = this.#op(code);
+      if (options !== undefined) checkOptions(op.describe(), options, IO_KEYS);
       if (!(buf instanceof Uint8Array)) {
-        throw new InvalidArgumentError(`${op.describe()}: the buffer must be a Uint8Array`);
+        throw new InvalidArgumentError(
+          `${op.describe()}: the buffer must be a Uint8Array, got ${show(buf)}`,
+        );
       }
       op.off = offset;
       op.len = buf.length;
+      if (code === Op.WRITE) this.#needWrite(op);
+      else this.#needRead(op);
       this.#checkRange(op, offset, buf.length, MAX_TRANSFER);
-      op.addr = addressOf(buf);
-      this.#checkAddress(op, op.addr);
       op.keep = buf;
+      if (isStable(buf)) {
+        op.addr = addressOf(buf);
+        this.#checkAddress(op, op.addr);
+      } else {
+        // An ordinary ArrayBuffer may be detached (its memory freed) while in flight:
+        // the kernel uses a bounce buffer instead (see memory.ts).
+        const b = takeBounce(buf.length);
+        if (code === Op.WRITE) b.set(buf);
+        op.bounce = b;
+        op.addr = addressOf(b);
+      }
       return this.#ring.submit(op, options?.signal);
     } catch (e) {
       return Promise.reject(e);
@@ -380,9 +464,18 @@ export class DmaFile implements AsyncDisposable {
   #fixed(code: number, buf: FixedBuffer, offset: number, options?: FixedIoOptions) {
     try {
       const op = this.#op(code);
+      if (options !== undefined) checkOptions(op.describe(), options, FIXED_KEYS);
+      if (!(buf instanceof FixedBuffer)) {
+        throw new InvalidArgumentError(
+          `${op.describe()}: needs a FixedBuffer from acquireBuffer(), got ${show(buf)}; ` +
+            "use read() / write() for other buffers",
+        );
+      }
       const length = options?.length ?? buf.size;
       op.off = offset;
       op.len = length;
+      if (code === Op.WRITE_FIXED) this.#needWrite(op);
+      else this.#needRead(op);
       if (buf.pool !== this.reactor.bufferPool) {
         throw new InvalidArgumentError(
           `${op.describe()}: the FixedBuffer belongs to another reactor`,
@@ -411,13 +504,44 @@ function fillStatx(op: Operation, buf: Uint8Array): void {
   op.keep2 = EMPTY_PATH;
 }
 
-/** The O_DIRECT alignment of the open `fd`: statx's DIOALIGN, BLKSSZGET, else 4096. */
+function directoryError(path: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `DmaFile.open: ${path} is a directory; DmaFile opens regular files and block devices`,
+  );
+}
+
+/** Whether `path` names a directory (statx through the ring; false if it cannot tell). */
+async function isDirectory(ring: Ring, path: string): Promise<boolean> {
+  const buf = new Uint8Array(STATX_BYTES);
+  const bytes = encoder.encode(path + "\0");
+  const op = new Operation(Op.STATX);
+  op.fd = AT_FDCWD;
+  op.path = path;
+  op.addr = addressOf(bytes);
+  op.aux = STATX_BASIC_STATS;
+  op.addr2 = addressOf(buf);
+  op.keep = buf;
+  op.keep2 = bytes;
+  try {
+    await ring.submit(op);
+  } catch {
+    return false;
+  }
+  return decodeStatx(buf).isDirectory;
+}
+
+/**
+ * The O_DIRECT alignment of the open `fd` (statx's DIOALIGN, BLKSSZGET, else 4096; 1
+ * when buffered) and whether it is a stream (not a regular file or block device);
+ * refuses a directory.
+ */
 async function alignmentOf(
   ring: Ring,
   fd: number,
   path: string,
+  direct: boolean,
   signal?: AbortSignal,
-): Promise<Alignment> {
+): Promise<[Alignment, boolean]> {
   const buf = new Uint8Array(STATX_BYTES);
   const op = new Operation(Op.STATX);
   op.fd = fd;
@@ -425,12 +549,16 @@ async function alignmentOf(
   fillStatx(op, buf);
   await ring.submit(op, signal);
   const st = decodeStatx(buf);
+  if (st.isDirectory) throw directoryError(path);
+  const stream = !st.isFile && !st.isBlockDevice;
+  if (!direct) return [{ offset: 1, memory: 1, source: "none" }, stream];
   if (st.dioOffsetAlign > 0) {
-    return { offset: st.dioOffsetAlign, memory: Math.max(st.dioMemAlign, 1), source: "statx" };
+    const memory = Math.max(st.dioMemAlign, 1);
+    return [{ offset: st.dioOffsetAlign, memory, source: "statx" }, stream];
   }
   if (st.isBlockDevice) {
     const n = ring.lib.pluvio_uring_block_size(fd);
-    if (n > 0) return { offset: n, memory: n, source: "BLKSSZGET" };
+    if (n > 0) return [{ offset: n, memory: n, source: "BLKSSZGET" }, stream];
   }
-  return { offset: 4096, memory: 4096, source: "default" };
+  return [{ offset: 4096, memory: 4096, source: "default" }, stream];
 }

@@ -27,6 +27,12 @@ export const SUB = {
 /** u32 word offsets inside a completion record. */
 export const COMP = { userData: 0, res: 2, flags: 3, words: 4 } as const;
 
+/** Record flag bits (native `record::flag`), in the second byte of word 0. */
+export const Flag = {
+  /** Not a regular file or block device (FIFO, socket…): may block, has no position. */
+  STREAM: 1,
+} as const;
+
 /** Operation codes (native `record::op`). */
 export const Op = {
   NOP: 0,

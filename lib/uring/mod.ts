@@ -20,7 +20,12 @@
  * @module
  */
 export { IoUringReactor } from "./reactor.ts";
-export { DEFAULT_OPTIONS, IoUringReactorBuilder, type IoUringReactorOptions } from "./builder.ts";
+export {
+  type Backend,
+  DEFAULT_OPTIONS,
+  IoUringReactorBuilder,
+  type IoUringReactorOptions,
+} from "./builder.ts";
 export { type AcquireOptions, BufferPool, FixedBuffer } from "./buffers.ts";
 export {
   DmaFile,

@@ -43,6 +43,8 @@ const OP_NAMES: Record<number, string> = {
 /** An operation: the record fields, the memory it keeps alive, and its promise. */
 export class Operation {
   op: number;
+  /** Record flag bits (`Flag`). */
+  flags = 0;
   fd = 0;
   off = 0;
   addr = 0;
@@ -52,8 +54,10 @@ export class Operation {
   addr2 = 0;
   /** Memory the kernel uses: referenced until the completion arrives. */
   keep: unknown = undefined;
-  /** A second piece of memory (statx: path and result buffer). */
+  /** A second piece of memory (statx: path and result buffer; bounced I/O: the bounce). */
   keep2: unknown = undefined;
+  /** A read's bounce buffer: copied into `keep` (the caller's view) at completion. */
+  bounce: Uint8Array<ArrayBuffer> | undefined = undefined;
   /** The fixed-buffer lease this operation uses, if any. */
   fixed: { busy: number } | undefined = undefined;
   owner: OpOwner | undefined = undefined;

@@ -8,6 +8,7 @@ import { RuntimeStateError } from "../errors.ts";
 import type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
 import { type AcquireOptions, BufferPool, type FixedBuffer } from "./buffers.ts";
 import { IoUringReactorBuilder, type IoUringReactorOptions } from "./builder.ts";
+import { stableMemory } from "./memory.ts";
 import { Ring } from "./ring.ts";
 
 let current: IoUringReactor | undefined;
@@ -36,6 +37,7 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
   readonly parkFd: ParkFd;
   #ring: Ring;
   #pool: BufferPool | null;
+  #hooks: ReactorHooks | null = null;
 
   /** A builder with the defaults (see `IoUringReactorBuilder`). */
   static builder(): IoUringReactorBuilder<IoUringReactor> {
@@ -65,19 +67,30 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
   /** @internal Use {@link IoUringReactor.builder}. */
   constructor(options: IoUringReactorOptions) {
     this.options = Object.freeze({ ...options });
-    this.#ring = new Ring(options);
+    const bytes = options.bufferSize * options.bufferCount;
+    this.#pool = options.bufferCount === 0 ? null : new BufferPool(
+      stableMemory(bytes, `fixed buffer pool (${options.bufferCount} x ${options.bufferSize})`),
+      options.bufferSize,
+      options.bufferCount,
+    );
+    this.#ring = new Ring(options, this.#pool);
     rings.set(this, this.#ring);
     this.parkFd = { fd: this.#ring.eventfd, drain: true };
-    const base = this.#ring.bufferBase;
-    this.#pool = base === null
-      ? null
-      : new BufferPool(base, options.bufferSize, options.bufferCount);
     if (current === undefined || current.closed) current = this;
   }
 
   /** The registered buffer pool, or null when built with `bufferCount(0)`. */
   get bufferPool(): BufferPool | null {
     return this.#pool;
+  }
+
+  /**
+   * The engine running the operations: `"io_uring"`, or `"threads"` (a native thread
+   * pool with plain syscalls: chosen with `backend("threads")` / `PLUVIO_URING=threads`,
+   * or by `"auto"` when the kernel refuses io_uring).
+   */
+  get backend(): "io_uring" | "threads" {
+    return this.#ring.backend;
   }
 
   /** Whether the kernel runs this ring with SQPOLL. */
@@ -137,12 +150,14 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
    * the reactor `DmaFile.open` uses by default.
    */
   attach(hooks: ReactorHooks): void {
+    this.#hooks = hooks;
     this.#ring.wake = hooks.wake;
     current = this;
   }
 
   /** Forgets the runtime's hooks. */
   detach(): void {
+    this.#hooks = null;
     this.#ring.wake = () => {};
   }
 
@@ -152,12 +167,17 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
   }
 
   /**
-   * Closes the reactor: waiting operations reject with `ClosedError`, in-flight ones are
-   * cancelled, and once the kernel has returned them all the ring and its buffers are
-   * freed (buffer views then read as empty).
+   * Closes the reactor: it leaves the runtime it is registered with (also inside
+   * `run()`), waiting operations reject with `ClosedError`, in-flight ones are
+   * cancelled, and once the kernel has returned them all the ring is freed. Files of
+   * the reactor can still be closed (their fds are released directly).
    */
   close(): Promise<void> {
     if (current === this) current = undefined;
+    // Leave the runtime first: its parker must stop watching the eventfd before the
+    // ring closes it (a reused fd number would otherwise confuse it).
+    const hooks = this.#hooks;
+    if (hooks !== null && !this.#ring.closed) hooks.unregister?.();
     return this.#ring.close(() => this.#pool?.close());
   }
 

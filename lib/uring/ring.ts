@@ -9,6 +9,8 @@ import { CancelledError, ClosedError } from "../errors.ts";
 import { errorFromCode } from "../ffi/errno.ts";
 import { checkPtr, lastError, openBackend } from "../ffi/library.ts";
 import { URING_SYMBOLS } from "../ffi/symbols/uring.ts";
+import type { BufferPool } from "./buffers.ts";
+import { giveBounce } from "./bounce.ts";
 import type { IoUringReactorOptions } from "./builder.ts";
 import { COMP, COMP_RECORD_BYTES, Op, SUB, SUB_RECORD_BYTES } from "./layout.ts";
 import { Operation, State } from "./operation.ts";
@@ -22,6 +24,7 @@ export function uringLib(): UringLib {
 }
 
 const TWO32 = 4294967296;
+const BACKEND_CODE = { auto: 0, io_uring: 1, threads: 2 } as const;
 
 /** Rings whose close timed out with operations still in the kernel: kept alive forever
  * rather than freeing memory the kernel may still write. */
@@ -36,10 +39,13 @@ export class Ring {
   /** Records per batch (the submission area's size). */
   readonly depth: number;
   readonly sqPoll: boolean;
+  /** The engine: the kernel's io_uring or the native thread pool. */
+  readonly backend: "io_uring" | "threads";
   /** Called on every submission (the runtime's wake hook). */
   wake: () => void = () => {};
   #handle: Deno.PointerObject | null;
-  #bufferBase: Deno.PointerObject | null = null;
+  /** The fixed buffers' memory: referenced while registered with the kernel. */
+  #pool: BufferPool | null;
   #sub: Uint32Array;
   #compU32: Uint32Array;
   #compI32: Int32Array;
@@ -66,18 +72,23 @@ export class Ring {
     if (this.#handle !== null) this.flush();
   };
 
-  constructor(o: IoUringReactorOptions) {
+  constructor(o: IoUringReactorOptions, pool: BufferPool | null) {
     this.lib = uringLib();
+    this.#pool = pool;
     const h = checkPtr(
       this.lib.pluvio_uring_setup(
         o.queueSize,
         o.submitDepth,
         o.sqPollIdleMs ?? -1,
+        BigInt(pool?.base ?? 0),
         BigInt(o.bufferSize),
-        o.bufferCount,
+        pool === null ? 0 : o.bufferCount,
+        BACKEND_CODE[o.backend],
+        o.threads,
       ),
       "io_uring reactor setup",
     );
+    this.backend = this.lib.pluvio_uring_backend(h) === 2 ? "threads" : "io_uring";
     this.#handle = h;
     this.capacity = o.queueSize;
     this.depth = o.submitDepth;
@@ -94,9 +105,6 @@ export class Ring {
     const compBuf = Deno.UnsafePointerView.getArrayBuffer(comp, compCap * COMP_RECORD_BYTES);
     this.#compU32 = new Uint32Array(compBuf);
     this.#compI32 = new Int32Array(compBuf);
-    if (o.bufferCount > 0) {
-      this.#bufferBase = checkPtr(this.lib.pluvio_uring_buffers(h), "io_uring buffer pool");
-    }
     // Every I/O operation may have one cancel in flight: twice the queue in slots, which
     // is also the CQ size, so the CQ can never overflow.
     const nslots = 2 * o.queueSize;
@@ -105,11 +113,6 @@ export class Ring {
     for (let i = 0; i < nslots; i++) this.#free[i] = nslots - 1 - i;
     this.#freeTop = nslots;
     this.#batchOps = new Array(o.submitDepth).fill(undefined);
-  }
-
-  /** The fixed-buffer pool's memory, or null without a pool. */
-  get bufferBase(): Deno.PointerObject | null {
-    return this.#bufferBase;
   }
 
   /** Whether `close()` was called. */
@@ -171,7 +174,7 @@ export class Ring {
     op.slot = slot;
     const s = this.#sub;
     const w = this.#batch * SUB.words;
-    s[w + SUB.op] = op.op;
+    s[w + SUB.op] = op.op | (op.flags << 8);
     s[w + SUB.fd] = op.fd;
     s[w + SUB.off] = op.off >>> 0;
     s[w + SUB.off + 1] = (op.off / TWO32) >>> 0;
@@ -312,6 +315,20 @@ export class Ring {
       op.onAbort = undefined;
     }
     if (op.fixed) op.fixed.busy--;
+    const bounce = op.bounce;
+    if (bounce !== undefined) {
+      // I/O through a bounce buffer: a read copies into the caller's view if it is
+      // still attached (a detached view has length 0).
+      const target = op.keep as Uint8Array;
+      if (
+        op.op === Op.READ && err === undefined && !op.cancelled && res > 0 &&
+        target.length >= res
+      ) {
+        target.set(bounce.subarray(0, res));
+      }
+      op.bounce = undefined;
+      giveBounce(bounce);
+    }
     op.keep = op.keep2 = undefined;
     const owner = op.owner;
     if (owner !== undefined && --owner.inflight === 0 && owner.idle !== undefined) {
@@ -400,6 +417,7 @@ export class Ring {
       const h = this.#handle!;
       this.#handle = null;
       this.lib.pluvio_uring_close(h);
+      this.#pool = null; // no longer registered: the garbage collector may free it
     })();
     return this.#closing;
   }

@@ -26,7 +26,10 @@ pub struct Error {
 impl Error {
     /// An error carrying a positive errno value.
     pub fn errno(errno: i32, message: String) -> Self {
-        Error { code: -errno.abs(), message }
+        Error {
+            code: -errno.abs(),
+            message,
+        }
     }
     /// The current `errno` after a failed libc call, with what was being done.
     pub fn last_os(what: String) -> Self {
@@ -74,7 +77,10 @@ pub fn guard_ptr<T>(f: impl FnOnce() -> Result<*mut T, Error>) -> *mut T {
             std::ptr::null_mut()
         }
         Err(p) => {
-            set_last(&format!("[{E_PANIC}] pluvio native panic: {}", panic_text(&*p)));
+            set_last(&format!(
+                "[{E_PANIC}] pluvio native panic: {}",
+                panic_text(&*p)
+            ));
             std::ptr::null_mut()
         }
     }

@@ -68,7 +68,10 @@ pub extern "C" fn pluvio_now_ns() -> u64 {
 pub extern "C" fn pluvio_set_affinity(cpu: i32) -> i32 {
     error::guard(|| {
         if cpu < 0 || cpu as usize >= libc::CPU_SETSIZE as usize {
-            return Err(error::Error::errno(libc::EINVAL, format!("cpu {cpu} is out of range")));
+            return Err(error::Error::errno(
+                libc::EINVAL,
+                format!("cpu {cpu} is out of range"),
+            ));
         }
         // SAFETY: cpu_set_t is plain data; zeroed is the empty set, CPU_SET stays in
         // bounds (checked above), and sched_setaffinity reads exactly size_of bytes.
@@ -78,7 +81,9 @@ pub extern "C" fn pluvio_set_affinity(cpu: i32) -> i32 {
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
         };
         if rc != 0 {
-            return Err(error::Error::last_os(format!("sched_setaffinity(cpu {cpu})")));
+            return Err(error::Error::last_os(format!(
+                "sched_setaffinity(cpu {cpu})"
+            )));
         }
         Ok(0)
     })

@@ -66,19 +66,28 @@ fn epoll_mod(epfd: i32, op: i32, fd: i32, token: u64, oneshot: bool) -> Result<(
         u64: token,
     };
     // SAFETY: epfd is our epoll instance; ev is a valid local event.
-    cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) }, "epoll_ctl")?;
+    cvt(
+        unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) },
+        "epoll_ctl",
+    )?;
     Ok(())
 }
 
 impl Shared {
     fn new() -> Result<Self, Error> {
         // SAFETY: plain fd-creating syscalls with constant flags.
-        let epfd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }, "epoll_create1")?;
+        let epfd = cvt(
+            unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+            "epoll_create1",
+        )?;
         // SAFETY: as above.
         let ctl_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         // SAFETY: as above.
         let timer_fd = unsafe {
-            libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
         };
         if ctl_fd < 0 || timer_fd < 0 {
             let e = Error::last_os("eventfd/timerfd_create".into());
@@ -122,8 +131,14 @@ impl Shared {
 
     fn set_timer(&self, timeout_ns: i64) -> Result<(), Error> {
         let mut spec: libc::itimerspec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
         };
         if timeout_ns >= 0 {
             // Absolute deadline so the time spent getting to the syscall does not add up.
@@ -134,12 +149,23 @@ impl Shared {
         // SAFETY: timer_fd is ours; spec is a valid local; old value not requested.
         cvt(
             unsafe {
-                libc::timerfd_settime(self.timer_fd, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
+                libc::timerfd_settime(
+                    self.timer_fd,
+                    libc::TFD_TIMER_ABSTIME,
+                    &spec,
+                    std::ptr::null_mut(),
+                )
             },
             "timerfd_settime",
         )?;
         if timeout_ns >= 0 {
-            epoll_mod(self.epfd, libc::EPOLL_CTL_MOD, self.timer_fd, TIMER_TOKEN, true)?;
+            epoll_mod(
+                self.epfd,
+                libc::EPOLL_CTL_MOD,
+                self.timer_fd,
+                TIMER_TOKEN,
+                true,
+            )?;
         }
         Ok(())
     }
@@ -162,7 +188,8 @@ impl Shared {
     fn wait_once(&self, timeout_ms: i32) -> u32 {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; MAX_FDS];
         // SAFETY: evs is a valid array of MAX_FDS events.
-        let n = unsafe { libc::epoll_wait(self.epfd, evs.as_mut_ptr(), MAX_FDS as i32, timeout_ms) };
+        let n =
+            unsafe { libc::epoll_wait(self.epfd, evs.as_mut_ptr(), MAX_FDS as i32, timeout_ms) };
         if n <= 0 {
             return 0;
         }
@@ -227,9 +254,14 @@ pub extern "C" fn pluvio_notifier_create(bell: Option<Doorbell>) -> *mut Notifie
             std::thread::Builder::new()
                 .name("pluvio-notifier".into())
                 .spawn(move || thread_main(s, bell))
-                .map_err(|e| Error::errno(libc::EAGAIN, format!("spawning the notifier thread: {e}")))?;
+                .map_err(|e| {
+                    Error::errno(libc::EAGAIN, format!("spawning the notifier thread: {e}"))
+                })?;
         }
-        Ok(Box::into_raw(Box::new(Notifier { shared, threaded: bell.is_some() })))
+        Ok(Box::into_raw(Box::new(Notifier {
+            shared,
+            threaded: bell.is_some(),
+        })))
     })
 }
 
@@ -241,7 +273,10 @@ pub extern "C" fn pluvio_notifier_add_fd(n: *mut Notifier, fd: i32, drain: i32) 
         let n = with(n)?;
         let mut fds = n.shared.fds.lock().unwrap_or_else(|p| p.into_inner());
         if fds.iter().any(|(f, _)| *f == fd) {
-            return Err(Error::errno(libc::EEXIST, format!("fd {fd} is already registered")));
+            return Err(Error::errno(
+                libc::EEXIST,
+                format!("fd {fd} is already registered"),
+            ));
         }
         if fds.len() >= MAX_FDS - 2 {
             return Err(Error::errno(libc::ENOSPC, "too many fds registered".into()));
@@ -263,7 +298,10 @@ pub extern "C" fn pluvio_notifier_remove_fd(n: *mut Notifier, fd: i32) -> i32 {
         let before = fds.len();
         fds.retain(|(f, _)| *f != fd);
         if fds.len() == before {
-            return Err(Error::errno(libc::ENOENT, format!("fd {fd} is not registered")));
+            return Err(Error::errno(
+                libc::ENOENT,
+                format!("fd {fd} is not registered"),
+            ));
         }
         // SAFETY: removing a registration; a null event is allowed for EPOLL_CTL_DEL.
         unsafe { libc::epoll_ctl(n.shared.epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
@@ -276,7 +314,10 @@ pub extern "C" fn pluvio_notifier_remove_fd(n: *mut Notifier, fd: i32) -> i32 {
 pub extern "C" fn pluvio_notifier_arm(n: *mut Notifier, generation: u32, timeout_ns: i64) -> i32 {
     guard(|| {
         if generation == 0 {
-            return Err(Error::errno(libc::EINVAL, "generation must be nonzero".into()));
+            return Err(Error::errno(
+                libc::EINVAL,
+                "generation must be nonzero".into(),
+            ));
         }
         with(n)?.shared.arm(generation, timeout_ns)?;
         Ok(0)
@@ -301,7 +342,10 @@ pub extern "C" fn pluvio_notifier_wait(n: *mut Notifier, timeout_ms: i32) -> i64
     guard(|| {
         let n = with(n)?;
         if n.threaded {
-            return Err(Error::errno(libc::EINVAL, "notifier is in doorbell mode".into()));
+            return Err(Error::errno(
+                libc::EINVAL,
+                "notifier is in doorbell mode".into(),
+            ));
         }
         Ok(n.shared.wait_once(timeout_ms) as i64)
     })

@@ -10,11 +10,17 @@ use crate::error::{guard, Error};
 fn host_id(out: &mut Vec<u8>) -> Result<(), Error> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map_err(|e| {
         let errno = e.raw_os_error().unwrap_or(libc::EIO);
-        Error::errno(errno, format!("reading /proc/sys/kernel/random/boot_id: {e}"))
+        Error::errno(
+            errno,
+            format!("reading /proc/sys/kernel/random/boot_id: {e}"),
+        )
     })?;
     let boot = boot.trim();
     if boot.is_empty() {
-        return Err(Error::errno(libc::ENODATA, "the kernel boot id is empty".into()));
+        return Err(Error::errno(
+            libc::ENODATA,
+            "the kernel boot id is empty".into(),
+        ));
     }
     // SAFETY: `stat` is plain data, so all-zero is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -55,7 +61,10 @@ pub extern "C" fn pluvio_host_id(buf: *mut u8, cap: usize) -> i64 {
 pub extern "C" fn pluvio_pidfd_open(pid: i32) -> i32 {
     guard(|| {
         if pid <= 0 {
-            return Err(Error::errno(libc::EINVAL, format!("pid {pid} is not a process id")));
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("pid {pid} is not a process id"),
+            ));
         }
         // SAFETY: pidfd_open takes a pid and flags (0) and returns a new fd or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -75,7 +84,11 @@ pub extern "C" fn pluvio_pidfd_exited(fd: i32) -> i32 {
         if fd < 0 {
             return Err(Error::errno(libc::EBADF, format!("{fd} is not a pidfd")));
         }
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         loop {
             // SAFETY: one valid pollfd, timeout 0 (never blocks).
             let rc = unsafe { libc::poll(&mut p, 1, 0) };
@@ -99,7 +112,10 @@ pub extern "C" fn pluvio_pidfd_exited(fd: i32) -> i32 {
 pub extern "C" fn pluvio_fd_close(fd: i32) -> i32 {
     guard(|| {
         if fd < 0 {
-            return Err(Error::errno(libc::EBADF, format!("{fd} is not a file descriptor")));
+            return Err(Error::errno(
+                libc::EBADF,
+                format!("{fd} is not a file descriptor"),
+            ));
         }
         // SAFETY: closes an fd the caller owns (it promises not to use it again).
         if unsafe { libc::close(fd) } != 0 {
@@ -142,7 +158,11 @@ mod tests {
         stdin.write_all(b"x").unwrap();
         drop(stdin);
         // Not reaped yet: a zombie counts as exited. (poll wakes on exit, so block on it.)
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd; the child exits once its stdin is closed.
         assert_eq!(unsafe { libc::poll(&mut p, 1, -1) }, 1);
         assert_eq!(pluvio_pidfd_exited(fd), 1, "exited, not reaped");

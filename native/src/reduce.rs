@@ -169,7 +169,13 @@ fn elem_size(dtype: u32) -> Option<usize> {
 /// meaningless type/op pair (e.g. a bitwise op on floats), a null or misaligned pointer,
 /// or overlapping buffers.
 #[no_mangle]
-pub extern "C" fn pluvio_reduce(dtype: u32, op: u32, dst: *mut u8, src: *const u8, count: u32) -> i32 {
+pub extern "C" fn pluvio_reduce(
+    dtype: u32,
+    op: u32,
+    dst: *mut u8,
+    src: *const u8,
+    count: u32,
+) -> i32 {
     guard(|| {
         let size = elem_size(dtype)
             .ok_or_else(|| Error::errno(libc::EINVAL, format!("unknown element type {dtype}")))?;
@@ -181,7 +187,10 @@ pub extern "C" fn pluvio_reduce(dtype: u32, op: u32, dst: *mut u8, src: *const u
             return Err(Error::errno(libc::EINVAL, "null buffer".into()));
         }
         if !(dst as usize).is_multiple_of(size) || !(src as usize).is_multiple_of(size) {
-            return Err(Error::errno(libc::EINVAL, format!("buffers not aligned to {size} bytes")));
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("buffers not aligned to {size} bytes"),
+            ));
         }
         let bytes = n * size;
         let (d, s) = (dst as usize, src as usize);
@@ -203,7 +212,10 @@ pub extern "C" fn pluvio_reduce(dtype: u32, op: u32, dst: *mut u8, src: *const u
         if ok {
             Ok(0)
         } else {
-            Err(Error::errno(libc::EINVAL, format!("op {op} is not defined for element type {dtype}")))
+            Err(Error::errno(
+                libc::EINVAL,
+                format!("op {op} is not defined for element type {dtype}"),
+            ))
         }
     })
 }

@@ -62,6 +62,26 @@ Deno.test("adaptive policy: lookups by size and nearest rank count; bad tables r
   }
 });
 
+Deno.test("adaptive policy: multi-host rules by host layout, single-host rules otherwise", () => {
+  const t = checkTuning({
+    source: "test",
+    ranks: { "4": rules("ring") },
+    hosts: { "2x2": rules("hierarchical"), "4x1": rules("pipelined") },
+  } as TuningTable);
+  assert.equal(choose(rulesFor(t, 4), "allreduce", 1 << 20), "ring");
+  assert.equal(choose(rulesFor(t, 4, 1), "allreduce", 1 << 20), "ring");
+  assert.equal(choose(rulesFor(t, 4, 2), "allreduce", 1 << 20), "hierarchical");
+  assert.equal(choose(rulesFor(t, 8, 2), "allreduce", 1 << 20), "hierarchical");
+  assert.equal(choose(rulesFor(t, 3, 3), "allreduce", 1 << 20), "pipelined"); // nearer 4x1
+  // Without multi-host rules the rank count's rules apply across hosts too.
+  const flat = checkTuning({ source: "test", ranks: { "4": rules("ring") } } as TuningTable);
+  assert.equal(choose(rulesFor(flat, 4, 2), "allreduce", 1 << 20), "ring");
+  assert.throws(
+    () => checkTuning({ source: "", ranks: {}, hosts: { "2by2": rules("ring") } } as TuningTable),
+    /bad hosts shape/,
+  );
+});
+
 for (
   const [script, n, expect] of [
     ["coll_ucx_example.ts", 3, /rank 2: scatter -> \[40,50\]/],

@@ -85,6 +85,59 @@ Deno.test("a failed task's error reaches whoever awaits its handle", async () =>
   assert.equal(rt.stats().tasks.failed, 1);
 });
 
+Deno.test("a handle gives the same outcome awaited before or after the task started", async () => {
+  const rt = new Runtime();
+  await rt.run(async () => {
+    // then() called synchronously, before the task function ran.
+    const early = [
+      spawn(() => 1).then((v) => v),
+      spawn(async () => {
+        await null;
+        return 2;
+      }).then((v) => v),
+      spawn(() => {
+        throw new RangeError("sync early");
+      }).then(() => "no", (e) => (e as Error).message),
+      spawn(async () => {
+        await sleep(0.1);
+        throw new RangeError("async early");
+      }).then(() => "no", (e) => (e as Error).message),
+    ];
+    assert.deepEqual(await Promise.all(early), [1, 2, "sync early", "async early"]);
+    // Awaited after it settled, twice: same value, same error object.
+    const ok = spawn(async () => {
+      await null;
+      return { v: 3 };
+    });
+    const bad = spawn(async () => {
+      await null;
+      throw new RangeError("late");
+    });
+    await sleep(1);
+    assert.equal(ok.state, "completed");
+    assert.equal(bad.state, "failed");
+    assert.equal(await ok, await ok);
+    const e1 = await bad.catch((e) => e);
+    const e2 = await bad.then(() => null, (e) => e);
+    assert.ok(e1 instanceof RangeError && e1 === e2);
+    assert.equal(Object.prototype.toString.call(ok), "[object JoinHandle]");
+  });
+});
+
+Deno.test("an unobserved async task failure is reported once, not an unhandled rejection", async () => {
+  const seen: unknown[] = [];
+  const rt = new Runtime({ onUnobservedError: (e) => seen.push(e) });
+  await rt.run(async () => {
+    spawn(async () => {
+      await sleep(0.1);
+      throw new Error("async, nobody listens");
+    });
+    await sleep(2);
+  });
+  assert.equal(seen.length, 1);
+  assert.equal((seen[0] as Error).message, "async, nobody listens");
+});
+
 Deno.test("an unobserved task failure is reported, never swallowed", async () => {
   const seen: Array<[unknown, string]> = [];
   const rt = new Runtime({ onUnobservedError: (e, t) => seen.push([e, t.name]) });

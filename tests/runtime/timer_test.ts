@@ -94,7 +94,8 @@ Deno.test("interval ticks on a fixed schedule and stops on abort", async () => {
 });
 
 Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing while arming)", async () => {
-  const rt = new Runtime({ idle: { yieldAfter: 0, sleepAfter: 0 } }); // park at once
+  // Park at once, and never spin instead of parking (spinUs 0): every sleep parks.
+  const rt = new Runtime({ idle: { yieldAfter: 0, sleepAfter: 0, spinUs: 0 } });
   let guard: ReturnType<typeof setTimeout> | undefined;
   const stuck = new Promise<never>((_, rej) => {
     guard = setTimeout(

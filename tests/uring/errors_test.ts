@@ -4,7 +4,6 @@ import {
   ClosedError,
   InvalidArgumentError,
   OsError,
-  PluvioError,
   RuntimeStateError,
 } from "../../lib/errors.ts";
 import { allocAligned, DmaFile, IoUringReactor } from "../../lib/uring/mod.ts";
@@ -88,7 +87,7 @@ Deno.test("uring: operations on a closed file reject with ClosedError; close wai
   }
 });
 
-Deno.test("uring: kernel errors are typed with errno (ENOENT, EEXIST, EBADF, EFBIG/ENOSPC)", async () => {
+Deno.test("uring: kernel errors are typed with errno (ENOENT, EEXIST, EFBIG/ENOSPC)", async () => {
   const t = await tempPath("errno");
   try {
     await withReactor(async () => {
@@ -103,12 +102,12 @@ Deno.test("uring: kernel errors are typed with errno (ENOENT, EEXIST, EBADF, EFB
         DmaFile.open(t.path, { write: true, createNew: true }),
         (e: unknown) => e instanceof OsError && e.errno === 17,
       );
-      // A read-only file descriptor refuses writes: EBADF from the kernel.
+      // A file opened read-only refuses writes before submission, saying so.
       await using ro = await DmaFile.open(t.path);
       await assert.rejects(
         ro.write(ro.alloc(4096), 0),
         (e: unknown) =>
-          e instanceof PluvioError && e.errno === 9 && /write of .* EBADF/.test(e.message),
+          e instanceof InvalidArgumentError && /write of .* opened read-only/.test(e.message),
       );
       // Far more space than the disk has: the filesystem says EFBIG or ENOSPC.
       await assert.rejects(

@@ -1,7 +1,8 @@
 /**
  * {@link AdaptiveCommunicator}: a {@link UcxCommunicator} that picks each collective's
- * algorithm at call time from the message size and the rank count, by the measured
- * tuning table (see `policy.ts` and `deno task tune`).
+ * algorithm at call time from the message size, the rank count and (when the ranks span
+ * hosts) the host layout, by the measured tuning table (see `policy.ts` and
+ * `deno task tune`).
  *
  * @module
  */
@@ -22,13 +23,16 @@ import {
 export class AdaptiveCommunicator implements Collective {
   /** The communicator the calls run on. */
   readonly inner: UcxCommunicator;
-  /** The rules in use (for this rank count). */
+  /** The rules in use (for this rank count, and host layout when the ranks span hosts). */
   readonly rules: TuningRules;
+  /** Whether the ranks span more than one host (the multi-host rules apply). */
+  readonly spansHosts: boolean;
 
   /** Wraps `inner`, with `table` (default: the measured {@link TUNING}). */
   constructor(inner: UcxCommunicator, table: TuningTable = TUNING) {
     this.inner = inner;
-    this.rules = rulesFor(checkTuning(table), inner.size);
+    this.spansHosts = inner.hosts.length > 1;
+    this.rules = rulesFor(checkTuning(table), inner.size, inner.hosts.length);
   }
 
   /** This rank. */
@@ -111,8 +115,9 @@ export class AdaptiveCommunicator implements Collective {
     return this.inner.alltoall(send, recv, options);
   }
 
-  /** Barrier (dissemination). */
+  /** Barrier: hierarchical when the ranks span hosts, else dissemination. */
   barrier(options?: CollectiveOptions): Promise<void> {
-    return this.inner.barrier(options);
+    const algorithm = this.spansHosts ? "hierarchical" : "dissemination";
+    return this.inner.barrier({ ...options, algorithm });
   }
 }

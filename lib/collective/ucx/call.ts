@@ -17,9 +17,15 @@ import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../..
 import { MismatchError, PeerRejectedError } from "../errors.ts";
 import { mismatchText, type Signature } from "../signature.ts";
 import { encodeNotice, MISMATCH, type Notice, REJECTED, WAITING } from "./notice.ts";
-import type { Endpoint, Worker } from "../../ucx/mod.ts";
-import { DONE, MAX_TAG } from "../../ucx/endpoint.ts";
-import { type OpResult, SyncOp } from "../../ucx/ops.ts";
+import { DONE, type Endpoint, type Worker } from "../../ucx/mod.ts";
+import {
+  MAX_TAG,
+  type OpResult,
+  type Request,
+  settle,
+  spinOn,
+  tagRecvRequest,
+} from "../../ucx/lowlevel.ts";
 import type { DType } from "../dtype.ts";
 import type { ReduceOp } from "../ops.ts";
 import { reduceBytes } from "./reduce.ts";
@@ -226,14 +232,14 @@ export class Call {
   ): Promise<void> | undefined {
     if (this.#failure) return handled(Promise.reject(this.#failure));
     const link = this.#link;
-    const op = new SyncOp(this.what, buf);
+    let op: Request;
     let sent: Promise<void>;
     try {
       const ep = link.endpoint(to);
       if (from !== to) link.endpoint(from); // so that UCX's keep-alive watches it
-      const now = link.worker.tagRecvSync(this.#tag(step, from), RECV_MASK, buf, op);
+      op = tagRecvRequest(link.worker, this.#tag(step, from), RECV_MASK, buf, this.what);
       sent = ep.tagSend(this.#tag(step, this.rank), data);
-      if (!now) link.worker.waitSync(op, link.spinNs, link.yieldCpu);
+      spinOn(link.worker, op, link.spinNs, link.yieldCpu);
     } catch (e) {
       return handled(Promise.reject(e));
     }
@@ -246,7 +252,7 @@ export class Call {
       return this.#verify(from, buf, r.length, r.tagHi, r.tagLo === 0 && r.tagHi === 0);
     }
     this.#expect(from);
-    const got = link.worker.settleLater(op, this.#signal()).then((r: OpResult) => {
+    const got = settle(link.worker, op, this.#signal()).then((r: OpResult) => {
       this.#received(from);
       return this.#verify(from, buf, r.length, r.tagHi, r.tagLo === 0 && r.tagHi === 0);
     }, (e) => {

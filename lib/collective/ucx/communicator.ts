@@ -13,7 +13,7 @@ import {
   TimeoutError,
 } from "../../errors.ts";
 import { Context, type Endpoint, type Worker } from "../../ucx/mod.ts";
-import { spinNs } from "../../ucx/endpoint.ts";
+import { progress, spinNs } from "../../ucx/lowlevel.ts";
 import { Group, type UcxErrorHandling } from "./group.ts";
 import { encodePeerRecord, parsePeerRecord, type PeerRecord } from "./peer.ts";
 import { hostId } from "../../ffi/process.ts";
@@ -42,15 +42,24 @@ import {
 import { allreducePipelined, type PipelineOptions } from "./algorithms/pipelined.ts";
 import { allreduceRecursiveDoubling } from "./algorithms/recursive_doubling.ts";
 import { allreduceRing, ringAllgather, ringReduceScatter } from "./algorithms/ring.ts";
+import {
+  allgatherHierarchical,
+  allreduceHierarchical,
+  barrierHierarchical,
+  broadcastHierarchical,
+  reduceHierarchical,
+} from "./algorithms/hierarchical.ts";
 
 /** Allreduce algorithms. */
-export type AllreduceAlgorithm = "ring" | "pipelined" | "recursive-doubling";
+export type AllreduceAlgorithm = "ring" | "pipelined" | "recursive-doubling" | "hierarchical";
 /** Allgather algorithms. */
-export type AllgatherAlgorithm = "bruck" | "ring";
+export type AllgatherAlgorithm = "bruck" | "ring" | "hierarchical";
 /** Broadcast algorithms. */
-export type BroadcastAlgorithm = "binomial" | "scatter-allgather";
+export type BroadcastAlgorithm = "binomial" | "scatter-allgather" | "hierarchical";
 /** Reduce algorithms. */
-export type ReduceAlgorithm = "binomial" | "reduce-scatter-gather";
+export type ReduceAlgorithm = "binomial" | "reduce-scatter-gather" | "hierarchical";
+/** Barrier algorithms. */
+export type BarrierAlgorithm = "dissemination" | "hierarchical";
 
 /** Every algorithm choice, by collective. */
 export interface Algorithms {
@@ -66,10 +75,10 @@ export interface Algorithms {
 
 /** The names each collective accepts, for checks and for the tuner. */
 export const ALGORITHMS: { readonly [K in keyof Algorithms]: readonly Algorithms[K][] } = {
-  allreduce: ["ring", "pipelined", "recursive-doubling"],
-  allgather: ["bruck", "ring"],
-  broadcast: ["binomial", "scatter-allgather"],
-  reduce: ["binomial", "reduce-scatter-gather"],
+  allreduce: ["ring", "pipelined", "recursive-doubling", "hierarchical"],
+  allgather: ["bruck", "ring", "hierarchical"],
+  broadcast: ["binomial", "scatter-allgather", "hierarchical"],
+  reduce: ["binomial", "reduce-scatter-gather", "hierarchical"],
 };
 
 /** Options of a collective with a choice of algorithm. */
@@ -339,6 +348,25 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   }
 
   /**
+   * The ranks of each host (hosts in order of their lowest rank, as the bootstrap found
+   * them: ranks with the same boot id and PID namespace share a host).
+   */
+  get hosts(): readonly (readonly number[])[] {
+    return this.#g.topology.hosts;
+  }
+
+  /** This rank's position among the ranks of its host. */
+  get localRank(): number {
+    return this.#g.topology.localOf[this.rank];
+  }
+
+  /** How many ranks share this rank's host. */
+  get localSize(): number {
+    const t = this.#g.topology;
+    return t.hosts[t.hostOf[this.rank]].length;
+  }
+
+  /**
    * UCX operations in flight on this communicator's worker (all its communicators; not
    * counting the control receive kept posted while calls are in flight).
    */
@@ -504,6 +532,8 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
           ? allreduceRing(c, u8, d, op)
           : alg === "pipelined"
           ? allreducePipelined(c, u8, d, op, options?.pipeline)
+          : alg === "hierarchical"
+          ? allreduceHierarchical(c, this.#g.topology, u8, d, op)
           : allreduceRecursiveDoubling(c, u8, d, op),
     );
     if (p !== undefined) await p;
@@ -549,6 +579,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       const acc = atRoot ? bytesOf(recv!) : c.scratch(s8.length);
       acc.set(s8);
       if (alg === "binomial") return reduceBinomial(c, acc, d, op, root);
+      if (alg === "hierarchical") return reduceHierarchical(c, this.#g.topology, acc, d, op, root);
       const blk = blocks(send.length, c.size, d.bytes);
       // Shift -1: rank r ends up with block r, which it then sends to the root.
       await ringReduceScatter(c, acc, blk, d, op, -1, 0);
@@ -582,6 +613,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const u8 = bytesOf(buf);
     await this.#run(`${W} (${alg})`, sig, options, async (c) => {
       if (alg === "binomial") return broadcastBinomial(c, u8, root);
+      if (alg === "hierarchical") return broadcastHierarchical(c, this.#g.topology, u8, root);
       const blk = blocks(buf.length, c.size, d.bytes);
       const [a, b] = blk[c.rank];
       await scatterDirect(c, this.rank === root ? u8 : null, u8.subarray(a, b), blk, root);
@@ -669,6 +701,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     const s8 = bytesOf(send), r8 = bytesOf(recv);
     await this.#run(`${W} (${alg})`, sig, options, async (c) => {
       if (alg === "bruck") return allgatherBruck(c, s8, r8);
+      if (alg === "hierarchical") return allgatherHierarchical(c, this.#g.topology, s8, r8);
       const blk = equalBlocks(send.length * d.bytes, c.size);
       r8.set(s8, blk[c.rank][0]);
       await ringAllgather(c, r8, blk, 0, 0);
@@ -737,9 +770,25 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     return recv;
   }
 
-  /** Resolves once every rank entered the barrier (dissemination). */
-  async barrier(options?: CollectiveOptions): Promise<void> {
-    const p = this.#run("barrier", BARRIER, options, barrierDissemination);
+  /**
+   * Resolves once every rank entered the barrier. Algorithms: `"dissemination"`
+   * (default) and `"hierarchical"` (per host, then among one leader per host).
+   */
+  async barrier(options?: AlgorithmOptions<BarrierAlgorithm>): Promise<void> {
+    const alg = options?.algorithm ?? "dissemination";
+    if (alg !== "dissemination" && alg !== "hierarchical") {
+      throw new InvalidArgumentError(
+        `barrier: unknown algorithm ${JSON.stringify(alg)}; use "dissemination" or "hierarchical"`,
+      );
+    }
+    const p = alg === "dissemination"
+      ? this.#run("barrier", BARRIER, options, barrierDissemination)
+      : this.#run(
+        "barrier (hierarchical)",
+        BARRIER_H,
+        options,
+        (c) => barrierHierarchical(c, this.#g.topology),
+      );
     if (p !== undefined) await p;
   }
 
@@ -778,7 +827,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     g.closePidfds();
     // Let UCX finish what it queued: UCX 1.12 asserts when a worker is destroyed with
     // shared-memory copies still queued (e.g. reads from a rank on this host that died).
-    for (let k = 0; k < 16 && g.worker.poll() > 0; k++);
+    for (let k = 0; k < 16 && progress(g.worker) > 0; k++);
     g.owned.worker.close();
     g.owned.ctx.close();
   }
@@ -790,6 +839,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
 }
 
 const BARRIER = new Signature("barrier", "", -1, -1, -1, 0);
+const BARRIER_H = new Signature("barrier", "hierarchical", -1, -1, -1, 0);
 
 function bytesOf(a: NumericArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -24,6 +24,7 @@
 import { PeerError, type PluvioError } from "../../errors.ts";
 import { Pidfd } from "../../ffi/process.ts";
 import type { Context, Endpoint, Worker } from "../../ucx/mod.ts";
+import { progress } from "../../ucx/lowlevel.ts";
 import { type Call, MAX_COMMS, SEQ_SPAN, SIG_SPAN } from "./call.ts";
 import {
   CONTROL_BYTES,
@@ -35,6 +36,7 @@ import {
 } from "./notice.ts";
 import type { Signature } from "../signature.ts";
 import { type PeerRecord, sameHost } from "./peer.ts";
+import { type Topology, topologyOf } from "./topology.ts";
 
 /** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
 export type UcxErrorHandling = "auto" | "peer" | "none";
@@ -89,6 +91,8 @@ export class Group {
   /** The posted control receive (while calls are in flight), or null. */
   #ctl: AbortController | null = null;
   readonly owned: { ctx: Context; worker: Worker };
+  /** Which ranks share a host (from the bootstrap records). */
+  readonly topology: Topology;
   /** How endpoints handle a dead peer (see `UcxCommunicatorOptions.errorHandling`). */
   readonly errorHandling: UcxErrorHandling;
   nextComm = 1;
@@ -142,6 +146,7 @@ export class Group {
     this.eps = new Array(peers.length);
     this.#pidfds = new Array(peers.length);
     this.owned = owned;
+    this.topology = topologyOf(peers.map((p) => p.host));
   }
 
   endpoint(rank: number): Endpoint {
@@ -398,7 +403,7 @@ export class Group {
     };
     if (this.dead || !this.#pidfds.some((_, r) => exited(r))) return;
     try {
-      this.worker.poll();
+      progress(this.worker);
     } catch { /* the worker is closed */ }
     for (let k = 0; k < 64 && await this.#probe(); k++);
     for (let r = 0; r < this.#pidfds.length; r++) {

@@ -33,6 +33,7 @@ export {
   type AllgatherAlgorithm,
   type AllreduceAlgorithm,
   type AllreduceOptions,
+  type BarrierAlgorithm,
   type BroadcastAlgorithm,
   type ReduceAlgorithm,
   type SubCommunicatorOptions,

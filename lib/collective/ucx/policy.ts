@@ -24,8 +24,13 @@ export type TuningRules = { [K in keyof Algorithms]: TuningRule<Algorithms[K]>[]
 export interface TuningTable {
   /** How and when the table was made (command, date, machine notes). */
   source: string;
-  /** Rules per rank count (keys are rank counts as strings). */
+  /** Rules per rank count (keys are rank counts as strings), ranks on one host. */
   ranks: Record<string, TuningRules>;
+  /**
+   * Rules for ranks spanning hosts, keyed `"<hosts>x<ranks per host>"` (e.g. `"2x2"`),
+   * measured by `deno task tune --hosts=…`.
+   */
+  hosts?: Record<string, TuningRules>;
 }
 
 /** The table shipped with pluvio (made by `deno task tune`). */
@@ -36,8 +41,22 @@ export function checkTuning(t: TuningTable): TuningTable {
   if (!t || typeof t !== "object" || typeof t.ranks !== "object") {
     throw new InvalidArgumentError("tuning table: expected { source, ranks: {...} }");
   }
-  for (const [n, rules] of Object.entries(t.ranks)) {
+  const shapes = Object.entries(t.ranks).map(([n, rules]) => {
     if (!(Number(n) >= 1)) throw new InvalidArgumentError(`tuning table: bad rank count ${n}`);
+    return [n, rules] as const;
+  });
+  if (t.hosts !== undefined) {
+    if (typeof t.hosts !== "object" || t.hosts === null) {
+      throw new InvalidArgumentError("tuning table: hosts must be an object");
+    }
+    for (const [k, rules] of Object.entries(t.hosts)) {
+      if (!/^[1-9]\d*x[1-9]\d*$/.test(k)) {
+        throw new InvalidArgumentError(`tuning table: bad hosts shape ${JSON.stringify(k)}`);
+      }
+      shapes.push([k, rules]);
+    }
+  }
+  for (const [n, rules] of shapes) {
     for (const k of Object.keys(ALGORITHMS) as (keyof Algorithms)[]) {
       const list = rules[k];
       if (!Array.isArray(list) || list.length === 0) {
@@ -59,10 +78,21 @@ export function checkTuning(t: TuningTable): TuningTable {
 }
 
 /**
- * The rules for `size` ranks: the measured rank count itself, else the nearest one
+ * The rules for `size` ranks on `hosts` hosts (default 1). Across hosts: the measured
+ * multi-host shape nearest in host count, then in ranks per host, when the table has
+ * one; else (and on one host) the measured rank count itself, else the nearest one
  * measured (ties go to the larger).
  */
-export function rulesFor(t: TuningTable, size: number): TuningRules {
+export function rulesFor(t: TuningTable, size: number, hosts = 1): TuningRules {
+  if (hosts > 1 && t.hosts && Object.keys(t.hosts).length > 0) {
+    const per = size / hosts;
+    const dist = (k: string) => {
+      const [h, r] = k.split("x").map(Number);
+      return Math.abs(h - hosts) * 1e6 + Math.abs(r - per);
+    };
+    const best = Object.keys(t.hosts).reduce((a, b) => (dist(b) < dist(a) ? b : a));
+    return t.hosts[best];
+  }
   const counts = Object.keys(t.ranks).map(Number);
   if (counts.length === 0) throw new InvalidArgumentError("tuning table: no rank counts");
   let best = counts[0];

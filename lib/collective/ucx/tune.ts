@@ -4,7 +4,9 @@
  * reads (`tuning.json`), printing the measured best beside the chosen crossovers.
  *
  * Usage: `deno run -A lib/collective/ucx/tune.ts [--ranks=2,4] [--max-bytes=N]
- * [--out=path] [--no-write]`. Each rank runs this same file (it sees the launcher's
+ * [--out=path] [--no-write]`. With `--hosts=a:2,b:2 [--rsh=CMD]` it measures that
+ * multi-host layout instead (ranks started through the launcher's `--hosts`) and stores
+ * the rules under `hosts["2x2"]`, keeping the rest of the table. Each rank runs this same file (it sees the launcher's
  * `PLUVIO_COLL_RANK`) and prints `TUNE <collective> <algorithm> <bytes> <µs>` lines.
  *
  * @module
@@ -12,7 +14,7 @@
 import { Runtime } from "../../runtime/runtime.ts";
 import { Sum } from "../ops.ts";
 import { ALGORITHMS, type Algorithms, UcxCommunicator } from "./communicator.ts";
-import { launch } from "./launch.ts";
+import { launch, parseHosts } from "./launch.ts";
 import { sizes, timeCalls } from "./measure.ts";
 import type { TuningRule, TuningRules, TuningTable } from "./policy.ts";
 
@@ -91,23 +93,40 @@ function prevSize(m: Map<number, unknown>, b: number): number {
 }
 
 async function parentMain(): Promise<void> {
-  const rankCounts = flag("ranks", "2,4").split(",").map(Number);
+  const hostsFlag = flag("hosts", "");
+  const hosts = hostsFlag ? parseHosts(hostsFlag) : undefined;
+  const rsh = flag("rsh", "ssh").split(/\s+/).filter((x) => x);
+  const rankCounts = hosts
+    ? [hosts.reduce((s, h) => s + h.slots, 0)]
+    : flag("ranks", "2,4").split(",").map(Number);
+  const shape = hosts ? `${hosts.length}x${hosts[0].slots}` : "";
+  if (hosts && hosts.some((h) => h.slots !== hosts[0].slots)) {
+    throw new Error("--hosts: every host needs the same slot count (the table keys HxR)");
+  }
   const maxBytes = Number(flag("max-bytes", String(16 << 20)));
   const outPath = flag("out", new URL("./tuning.json", import.meta.url).pathname);
-  const table: TuningTable = {
-    source: `deno task tune (--ranks=${rankCounts} --max-bytes=${maxBytes}), ${
-      new Date().toISOString()
-    }, load average ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")} at the start`,
+  const stamp = `${new Date().toISOString()}, load average ${
+    Deno.loadavg().map((x) => x.toFixed(2)).join(" ")
+  } at the start`;
+  const table: TuningTable = hosts ? JSON.parse(await Deno.readTextFile(outPath)) : {
+    source: `deno task tune (--ranks=${rankCounts} --max-bytes=${maxBytes}), ${stamp}`,
     ranks: {},
   };
+  if (hosts) {
+    table.hosts ??= {};
+    table.source += `; hosts ${shape}: deno task tune --hosts=${hostsFlag} ` +
+      `--max-bytes=${maxBytes}, ${stamp}`;
+  }
   for (const n of rankCounts) {
     const lines: string[] = [];
     const r = await launch({
       ranks: n,
       script: new URL(import.meta.url).pathname,
       args: [`--max-bytes=${maxBytes}`],
-      timeoutS: 600,
+      timeoutS: 1800,
       out: (l) => lines.push(l),
+      hosts,
+      rsh,
     });
     if (!r.success) throw new Error(`tune on ${n} ranks failed: ${r.reason}\n${lines.join("\n")}`);
     const data = new Map<string, Map<number, Map<string, number>>>();
@@ -121,7 +140,11 @@ async function parentMain(): Promise<void> {
       byA.set(m[2], Number(m[4]));
     }
     const rules = {} as Record<string, TuningRule[]>;
-    console.log(`\n${n} ranks (µs per call; * = measured best, > = chosen)`);
+    console.log(
+      `\n${n} ranks${
+        hosts ? ` on ${shape} hosts` : ""
+      } (µs per call; * = measured best, > = chosen)`,
+    );
     for (const k of Object.keys(ALGORITHMS) as (keyof Algorithms)[]) {
       const byB = data.get(k)!;
       rules[k] = rulesOf(byB);
@@ -141,7 +164,8 @@ async function parentMain(): Promise<void> {
       }
       console.log(`  crossovers: ${JSON.stringify(rules[k])}`);
     }
-    table.ranks[String(n)] = rules as unknown as TuningRules;
+    if (hosts) table.hosts![shape] = rules as unknown as TuningRules;
+    else table.ranks[String(n)] = rules as unknown as TuningRules;
   }
   if (!Deno.args.includes("--no-write")) {
     await Deno.writeTextFile(outPath, JSON.stringify(table, null, 2) + "\n");

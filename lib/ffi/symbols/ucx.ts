@@ -17,6 +17,9 @@ export const UCX_SYMBOLS = {
   pluvio_ucx_worker_arena: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_worker_imm: { parameters: ["pointer"], result: "pointer" },
   pluvio_ucx_ring_info: { parameters: ["i32"], result: "i64" },
+  pluvio_ucx_layout: { parameters: ["buffer", "usize"], result: "i64" },
+  pluvio_ucx_worker_hold_limit: { parameters: ["pointer", "u64", "u64"], result: "i32" },
+  pluvio_ucx_worker_stats: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   pluvio_ucx_cancel: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_ucx_status_text: { parameters: ["i32", "buffer", "usize"], result: "i64" },
   // park set (one epoll fd over all workers' event fds)

@@ -37,10 +37,17 @@ pub extern "C" fn pluvio_mpi_iallreduce(
 ) -> i32 {
     guard(|| {
         const WHAT: &str = "MPI_Iallreduce";
-        let (c, n, dt, o) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?, op(reduce, dtype)?);
+        let (c, n, dt, o) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+        );
         let send = or_in_place(send, inplace);
         // SAFETY: buffers hold `n` elements and stay referenced until completion.
-        post(r, id, WHAT, |req| unsafe { ffi::MPI_Iallreduce(send, recv, n, dt, o, c.raw, req) })
+        post(r, id, WHAT, |req| unsafe {
+            ffi::MPI_Iallreduce(send, recv, n, dt, o, c.raw, req)
+        })
     })
 }
 
@@ -60,10 +67,17 @@ pub extern "C" fn pluvio_mpi_ireduce(
 ) -> i32 {
     guard(|| {
         const WHAT: &str = "MPI_Ireduce";
-        let (c, n, dt, o) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?, op(reduce, dtype)?);
+        let (c, n, dt, o) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+        );
         let send = or_in_place(send, inplace);
         // SAFETY: buffers hold `n` elements (recv only at the root) and stay referenced.
-        post(r, id, WHAT, |req| unsafe { ffi::MPI_Ireduce(send, recv, n, dt, o, root, c.raw, req) })
+        post(r, id, WHAT, |req| unsafe {
+            ffi::MPI_Ireduce(send, recv, n, dt, o, root, c.raw, req)
+        })
     })
 }
 
@@ -82,7 +96,9 @@ pub extern "C" fn pluvio_mpi_ibcast(
         const WHAT: &str = "MPI_Ibcast";
         let (c, n, dt) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?);
         // SAFETY: buf holds `n` elements and stays referenced until completion.
-        post(r, id, WHAT, |req| unsafe { ffi::MPI_Ibcast(buf, n, dt, root, c.raw, req) })
+        post(r, id, WHAT, |req| unsafe {
+            ffi::MPI_Ibcast(buf, n, dt, root, c.raw, req)
+        })
     })
 }
 
@@ -151,7 +167,9 @@ pub extern "C" fn pluvio_mpi_iallgather(
         let (c, n, dt) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?);
         let send = or_in_place(send, inplace);
         // SAFETY: send holds n elements, recv n * size; both stay referenced.
-        post(r, id, WHAT, |req| unsafe { ffi::MPI_Iallgather(send, n, dt, recv, n, dt, c.raw, req) })
+        post(r, id, WHAT, |req| unsafe {
+            ffi::MPI_Iallgather(send, n, dt, recv, n, dt, c.raw, req)
+        })
     })
 }
 
@@ -170,7 +188,12 @@ pub extern "C" fn pluvio_mpi_ireduce_scatter_block(
 ) -> i32 {
     guard(|| {
         const WHAT: &str = "MPI_Ireduce_scatter_block";
-        let (c, n, dt, o) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?, op(reduce, dtype)?);
+        let (c, n, dt, o) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+        );
         let send = or_in_place(send, inplace);
         // SAFETY: send holds n * size elements, recv n; both stay referenced.
         post(r, id, WHAT, |req| unsafe {
@@ -196,7 +219,9 @@ pub extern "C" fn pluvio_mpi_ialltoall(
         let (c, n, dt) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?);
         let send = or_in_place(send, inplace);
         // SAFETY: send and recv hold n * size elements; both stay referenced.
-        post(r, id, WHAT, |req| unsafe { ffi::MPI_Ialltoall(send, n, dt, recv, n, dt, c.raw, req) })
+        post(r, id, WHAT, |req| unsafe {
+            ffi::MPI_Ialltoall(send, n, dt, recv, n, dt, c.raw, req)
+        })
     })
 }
 

@@ -16,14 +16,20 @@ pub struct Comm {
 /// Borrows the communicator behind a handle, rejecting null and `MPI_COMM_NULL`.
 pub fn comm<'a>(c: *const Comm, what: &str) -> Result<&'a Comm, Error> {
     if c.is_null() {
-        return Err(Error::errno(libc::EINVAL, format!("{what}: null communicator handle")));
+        return Err(Error::errno(
+            libc::EINVAL,
+            format!("{what}: null communicator handle"),
+        ));
     }
     // SAFETY: non-null handles come from the constructors below and stay alive until
     // pluvio_mpi_comm_free, after which TypeScript never passes them again.
     let c = unsafe { &*c };
     // SAFETY: reading a link-time constant.
     if c.raw == unsafe { ffi::RSMPI_COMM_NULL } {
-        return Err(Error::errno(libc::EINVAL, format!("{what}: the communicator is MPI_COMM_NULL")));
+        return Err(Error::errno(
+            libc::EINVAL,
+            format!("{what}: the communicator is MPI_COMM_NULL"),
+        ));
     }
     Ok(c)
 }
@@ -49,7 +55,10 @@ pub extern "C" fn pluvio_mpi_comm_rank(c: *const Comm) -> i32 {
         let c = comm(c, "MPI_Comm_rank")?;
         let mut r: c_int = 0;
         // SAFETY: a live communicator; writes one int.
-        check(unsafe { ffi::MPI_Comm_rank(c.raw, &mut r) }, "MPI_Comm_rank")?;
+        check(
+            unsafe { ffi::MPI_Comm_rank(c.raw, &mut r) },
+            "MPI_Comm_rank",
+        )?;
         Ok(r)
     })
 }
@@ -61,7 +70,10 @@ pub extern "C" fn pluvio_mpi_comm_size(c: *const Comm) -> i32 {
         let c = comm(c, "MPI_Comm_size")?;
         let mut s: c_int = 0;
         // SAFETY: a live communicator; writes one int.
-        check(unsafe { ffi::MPI_Comm_size(c.raw, &mut s) }, "MPI_Comm_size")?;
+        check(
+            unsafe { ffi::MPI_Comm_size(c.raw, &mut s) },
+            "MPI_Comm_size",
+        )?;
         Ok(s)
     })
 }
@@ -96,19 +108,37 @@ pub extern "C" fn pluvio_mpi_comm_idup(r: *mut Reactor, c: *const Comm, id: u32)
 /// it as a `nonblocking` call while no other thread calls MPI. Errors go to
 /// `pluvio_mpi_blocking_error`. Writes the new handle to `*out` and returns 0.
 #[no_mangle]
-pub extern "C" fn pluvio_mpi_comm_split(c: *const Comm, color: i32, key: i32, out: *mut *mut Comm) -> i32 {
+pub extern "C" fn pluvio_mpi_comm_split(
+    c: *const Comm,
+    color: i32,
+    key: i32,
+    out: *mut *mut Comm,
+) -> i32 {
     super::init::guard_blocking(|| {
         let parent = comm(c, "MPI_Comm_split")?;
         if out.is_null() {
-            return Err(Error::errno(libc::EINVAL, "MPI_Comm_split: null output pointer".into()));
+            return Err(Error::errno(
+                libc::EINVAL,
+                "MPI_Comm_split: null output pointer".into(),
+            ));
         }
         // SAFETY: reading link-time constants.
         let (color, null) = unsafe {
-            (if color < 0 { ffi::RSMPI_UNDEFINED } else { color }, ffi::RSMPI_COMM_NULL)
+            (
+                if color < 0 {
+                    ffi::RSMPI_UNDEFINED
+                } else {
+                    color
+                },
+                ffi::RSMPI_COMM_NULL,
+            )
         };
         let mut raw = null;
         // SAFETY: a live communicator; `raw` is a valid local for the result.
-        check(unsafe { ffi::MPI_Comm_split(parent.raw, color, key, &mut raw) }, "MPI_Comm_split")?;
+        check(
+            unsafe { ffi::MPI_Comm_split(parent.raw, color, key, &mut raw) },
+            "MPI_Comm_split",
+        )?;
         if raw != null {
             // SAFETY: a new live communicator and a constant handler.
             let rc = unsafe { ffi::MPI_Comm_set_errhandler(raw, ffi::RSMPI_ERRORS_RETURN) };
@@ -125,7 +155,10 @@ pub extern "C" fn pluvio_mpi_comm_split(c: *const Comm, color: i32, key: i32, ou
 pub extern "C" fn pluvio_mpi_comm_is_null(c: *const Comm) -> i32 {
     guard(|| {
         if c.is_null() {
-            return Err(Error::errno(libc::EINVAL, "null communicator handle".into()));
+            return Err(Error::errno(
+                libc::EINVAL,
+                "null communicator handle".into(),
+            ));
         }
         // SAFETY: see `comm`; reading a link-time constant.
         Ok(unsafe { (*c).raw == ffi::RSMPI_COMM_NULL } as i32)

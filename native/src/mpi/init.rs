@@ -16,9 +16,7 @@ static BLOCKING_ERROR: Mutex<String> = Mutex::new(String::new());
 /// [`pluvio_mpi_blocking_error`] finds it.
 pub fn guard_blocking(f: impl FnOnce() -> Result<i32, Error>) -> i32 {
     let mut message = None;
-    let rc = guard(|| {
-        f().inspect_err(|e| message = Some(e.message.clone()))
-    });
+    let rc = guard(|| f().inspect_err(|e| message = Some(e.message.clone())));
     if rc < 0 {
         let text = message.unwrap_or_else(|| "pluvio native panic (see thread last error)".into());
         if let Ok(mut slot) = BLOCKING_ERROR.lock() {
@@ -52,7 +50,10 @@ fn promote_libmpi() {
         // SAFETY: dlopen with RTLD_NOLOAD never loads new code; the handle is left open
         // on purpose so the promotion lasts for the process lifetime.
         let h = unsafe {
-            libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_GLOBAL)
+            libc::dlopen(
+                name.as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_GLOBAL,
+            )
         };
         if !h.is_null() {
             return;
@@ -91,13 +92,21 @@ pub extern "C" fn pluvio_mpi_init(required: i32) -> i32 {
         // SAFETY: MPI_Initialized may be called at any time and writes one int.
         unsafe { ffi::MPI_Initialized(&mut flag) };
         if flag != 0 {
-            return Err(Error::errno(libc::EALREADY, "MPI is already initialised".into()));
+            return Err(Error::errno(
+                libc::EALREADY,
+                "MPI is already initialised".into(),
+            ));
         }
         promote_libmpi();
         let mut provided: c_int = 0;
         // SAFETY: null argc/argv are allowed by MPI-2; provided is a valid local.
         let rc = unsafe {
-            ffi::MPI_Init_thread(std::ptr::null_mut(), std::ptr::null_mut(), required, &mut provided)
+            ffi::MPI_Init_thread(
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                required,
+                &mut provided,
+            )
         };
         check(rc, "MPI_Init_thread")?;
         // SAFETY: MPI is initialised; the world communicator and handler are constants.
@@ -132,7 +141,10 @@ pub extern "C" fn pluvio_mpi_world_rank() -> i32 {
         require_active("MPI_Comm_rank")?;
         let mut r: c_int = 0;
         // SAFETY: writes one int; errors are returned (MPI_ERRORS_RETURN).
-        check(unsafe { ffi::MPI_Comm_rank(ffi::RSMPI_COMM_WORLD, &mut r) }, "MPI_Comm_rank")?;
+        check(
+            unsafe { ffi::MPI_Comm_rank(ffi::RSMPI_COMM_WORLD, &mut r) },
+            "MPI_Comm_rank",
+        )?;
         Ok(r)
     })
 }
@@ -144,7 +156,10 @@ pub extern "C" fn pluvio_mpi_world_size() -> i32 {
         require_active("MPI_Comm_size")?;
         let mut s: c_int = 0;
         // SAFETY: writes one int; errors are returned (MPI_ERRORS_RETURN).
-        check(unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut s) }, "MPI_Comm_size")?;
+        check(
+            unsafe { ffi::MPI_Comm_size(ffi::RSMPI_COMM_WORLD, &mut s) },
+            "MPI_Comm_size",
+        )?;
         Ok(s)
     })
 }
@@ -191,7 +206,10 @@ pub extern "C" fn pluvio_mpi_error_class(code: i32) -> i32 {
     guard(|| {
         let mut class: c_int = 0;
         // SAFETY: MPI_Error_class writes one int and may be called outside init..finalize.
-        check(unsafe { ffi::MPI_Error_class(code, &mut class) }, "MPI_Error_class")?;
+        check(
+            unsafe { ffi::MPI_Error_class(code, &mut class) },
+            "MPI_Error_class",
+        )?;
         Ok(class)
     })
 }

@@ -26,7 +26,10 @@ pub fn error_string(code: c_int) -> String {
     if rc != ffi::MPI_SUCCESS as c_int {
         return String::new();
     }
-    buf[..len.clamp(0, buf.len() as c_int) as usize].iter().map(|&c| c as u8 as char).collect()
+    buf[..len.clamp(0, buf.len() as c_int) as usize]
+        .iter()
+        .map(|&c| c as u8 as char)
+        .collect()
 }
 
 /// Turns an MPI return code into an error carrying MPI's own error string.
@@ -34,7 +37,10 @@ pub fn check(rc: c_int, what: &str) -> Result<(), Error> {
     if rc == ffi::MPI_SUCCESS as c_int {
         return Ok(());
     }
-    Err(Error::code(E_MPI, format!("{what} failed (MPI error {rc}): {}", error_string(rc))))
+    Err(Error::code(
+        E_MPI,
+        format!("{what} failed (MPI error {rc}): {}", error_string(rc)),
+    ))
 }
 
 /// Whether MPI is initialised and not yet finalised (the window where calls are legal).

@@ -22,7 +22,10 @@ pub struct Reactor {
 
 fn reactor<'a>(r: *mut Reactor, what: &str) -> Result<&'a mut Reactor, Error> {
     if r.is_null() {
-        return Err(Error::errno(libc::EINVAL, format!("{what}: null reactor handle")));
+        return Err(Error::errno(
+            libc::EINVAL,
+            format!("{what}: null reactor handle"),
+        ));
     }
     // SAFETY: non-null handles come from pluvio_mpi_reactor_create and live until
     // pluvio_mpi_reactor_destroy; TypeScript uses them from one thread only.
@@ -148,7 +151,11 @@ fn test_some(r: &mut Reactor) -> Result<i32, Error> {
     for k in 0..out {
         let idx = r.indices[k] as usize;
         r.ring[2 * k] = r.ids[idx] as i32;
-        r.ring[2 * k + 1] = if in_status { r.statuses[k].MPI_ERROR } else { 0 };
+        r.ring[2 * k + 1] = if in_status {
+            r.statuses[k].MPI_ERROR
+        } else {
+            0
+        };
     }
     // Remove completed entries from the back so swap_remove never moves one that is
     // still to be removed.

@@ -31,7 +31,12 @@ pub fn datatype(index: i32) -> Result<ffi::MPI_Datatype, Error> {
             7 => ffi::RSMPI_UINT16_T,
             8 => ffi::RSMPI_UINT32_T,
             9 => ffi::RSMPI_UINT64_T,
-            _ => return Err(Error::errno(libc::EINVAL, format!("unknown element type index {index}"))),
+            _ => {
+                return Err(Error::errno(
+                    libc::EINVAL,
+                    format!("unknown element type index {index}"),
+                ))
+            }
         }
     };
     Ok(dt)
@@ -61,7 +66,12 @@ pub fn op(index: i32, dtype: i32) -> Result<ffi::MPI_Op, Error> {
             4 => ffi::RSMPI_BAND,
             5 => ffi::RSMPI_BOR,
             6 => ffi::RSMPI_BXOR,
-            _ => return Err(Error::errno(libc::EINVAL, format!("unknown reduction index {index}"))),
+            _ => {
+                return Err(Error::errno(
+                    libc::EINVAL,
+                    format!("unknown reduction index {index}"),
+                ))
+            }
         }
     };
     Ok(op)
@@ -71,7 +81,10 @@ pub fn op(index: i32, dtype: i32) -> Result<ffi::MPI_Op, Error> {
 /// MPI's `int` limit, before anything reaches this side).
 pub fn count(count: i32, what: &str) -> Result<i32, Error> {
     if count < 0 {
-        return Err(Error::errno(libc::EINVAL, format!("{what}: negative count {count}")));
+        return Err(Error::errno(
+            libc::EINVAL,
+            format!("{what}: negative count {count}"),
+        ));
     }
     Ok(count)
 }

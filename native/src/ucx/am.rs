@@ -3,9 +3,12 @@
 //! caller's buffer, and sends.
 
 use super::endpoint::{ep_handle, Ep};
-use super::request::{complete, recv_am_param, send_param, submitted};
-use super::ring::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM};
+use super::hold;
+use super::layout::{
+    Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM, LANDED, SEND_EAGER, SEND_REPLY, SEND_RNDV,
+};
 use super::receiver::{self, Receiver};
+use super::request::{complete, recv_am_param, send_param, submitted};
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
@@ -28,13 +31,6 @@ pub struct AmCtx {
     pub receiver: Option<Receiver>,
 }
 
-/// Send flag from JavaScript: ask UCX to pass a reply endpoint to the receiver.
-pub const SEND_REPLY: u32 = 1;
-/// Send flag: force the eager protocol.
-pub const SEND_EAGER: u32 = 2;
-/// Send flag: force the rendezvous protocol.
-pub const SEND_RNDV: u32 = 4;
-
 /// The largest AM id UCX accepts (ids travel as 16 bits).
 pub const AM_ID_MAX: u32 = 0xffff;
 
@@ -51,9 +47,6 @@ pub struct Landing {
     /// Set once a message landed: [payload length, header length, reply endpoint or -1].
     landed: Option<(u64, u32, i32)>,
 }
-
-/// Flag in the result of [`pluvio_ucx_am_wait_into`]: a message landed in the buffers.
-pub const LANDED: i32 = 1 << 16;
 
 /// Copies an eager message into the landing buffers when it is the first of its id and
 /// fits; returns whether it did.
@@ -86,7 +79,7 @@ impl Drop for ClearLanding {
     fn drop(&mut self) {
         // SAFETY: the worker outlives the pluvio_ucx_am_wait_into call that made this, and
         // no other borrow of it is live when the call returns or unwinds.
-        unsafe { (*self.0).landing = None };
+        unsafe { super::worker::with(self.0, |s| s.landing = None) };
     }
 }
 
@@ -130,19 +123,21 @@ pub extern "C" fn pluvio_ucx_am_wait_into(
                 s.ring.pending() != 0 || s.landing.as_ref().is_some_and(|l| l.landed.is_some())
             })
         };
-        // SAFETY: as above, after the progress calls.
-        let ws = unsafe { &mut *w };
-        Ok(match ws.landing.take().and_then(|l| l.landed) {
-            Some((len, hlen, reply)) => {
-                ws.imm = [len, u64::from(hlen) | (u64::from(reply as u32) << 32)];
-                n | LANDED
-            }
-            None => n,
+        // SAFETY: w is live and, after the progress calls, not borrowed elsewhere.
+        Ok(unsafe {
+            super::worker::with(w, |ws| match ws.landing.take().and_then(|l| l.landed) {
+                Some((len, hlen, reply)) => {
+                    ws.imm = [len, u64::from(hlen) | (u64::from(reply as u32) << 32)];
+                    n | LANDED
+                }
+                None => n,
+            })
         })
     })
 }
 
-fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
+/// The endpoint id to reply to a message on, adopting UCX's reply endpoint `ep`.
+pub fn reply_ep(w: &mut WorkerState, ep: ucp_ep_h) -> i32 {
     if let Some(&id) = w.ep_ids.get(&(ep as usize)) {
         return id as i32;
     }
@@ -201,7 +196,11 @@ unsafe extern "C" fn am_cb(
     if rndv {
         // The payload is still at the sender: keep the descriptor for recv_data.
         ev.flags |= AM_RNDV;
-        if let Some(l) = w.landing.as_mut().filter(|l| l.id == ctx.id && l.landed.is_none()) {
+        if let Some(l) = w
+            .landing
+            .as_mut()
+            .filter(|l| l.id == ctx.id && l.landed.is_none())
+        {
             l.blocked = true; // eager messages after it must not overtake it
         }
         ev.msg = w.msgs.insert(Msg::Rndv { desc: data, len }) as i32;
@@ -260,27 +259,18 @@ fn set_handler(
     })
 }
 
-/// Fills the worker's AM handler table for every possible id with "no handler".
+/// Registers the holding handler ([`super::hold`]) for every possible id.
 ///
 /// UCX 1.12 reads `worker->am.cbs[id]` before checking `id` against the table's length,
 /// and growing the table initialises only the registered entry: a message for an id
-/// this worker never registered (e.g. sent before the receiver opened its stream)
-/// reads freed or uninitialised memory, or segfaults when no id was ever registered.
-/// Registering id 0xffff then clearing every entry makes each lookup valid (24 B x
-/// 65536 = 1.5 MiB per worker); such messages are then dropped with a UCX warning.
-pub fn init_handler_table(h: ucp_worker_h) -> Result<(), Error> {
-    // SAFETY: plain data; UCX reads the fields named in field_mask.
-    let mut p: ucp_am_handler_param_t = unsafe { std::mem::zeroed() };
-    p.field_mask = (ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_ID
-        | ucp_am_handler_param_field::UCP_AM_HANDLER_PARAM_FIELD_CB)
-        .0 as u64;
-    p.cb = None;
+/// this worker never registered reads freed or uninitialised memory, or segfaults when
+/// no id was ever registered. Registering id 0xffff first, then every id, makes each
+/// lookup valid (24 B x 65536 = 1.5 MiB per worker), and a message for an id without a
+/// stream or receiver is held for the one opened later instead of dropped.
+pub fn init_handler_table(w: &mut WorkerState) -> Result<(), Error> {
     for id in std::iter::once(AM_ID_MAX).chain(0..=AM_ID_MAX) {
-        p.id = id;
-        // SAFETY: a live worker; a null callback registers "no handler".
-        ucs_check("ucp_worker_set_am_recv_handler", unsafe {
-            ucp_worker_set_am_recv_handler(h, &p)
-        })?;
+        let arg = w.hold.arg(id);
+        set_handler(w, id, Some(hold::hold_cb), arg)?;
     }
     Ok(())
 }
@@ -312,11 +302,17 @@ pub fn register(w: *mut WorkerState, id: u32, receiver: Option<Receiver>) -> Res
         receiver,
     });
     set_handler(ws, id, Some(am_cb), &mut *ctx as *mut AmCtx as *mut c_void)?;
+    // What arrived before, in order, ahead of what arrives from now on.
+    match ctx.receiver.as_mut() {
+        Some(r) => hold::to_receiver(ws, id, r),
+        None => hold::to_stream(ws, id),
+    }
     ws.am_handlers.insert(id, ctx);
     Ok(0)
 }
 
-/// Stops delivering Active Messages with `id` (UCX then drops them).
+/// Stops delivering Active Messages with `id`: they are held again, for a stream or
+/// receiver opened later.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 {
     guard(|| {
@@ -325,7 +321,8 @@ pub extern "C" fn pluvio_ucx_am_unregister(w: *mut WorkerState, id: u32) -> i32 
         if !ws.am_handlers.contains_key(&id) {
             return Err(einval(format!("AM id {id} has no stream or receiver")));
         }
-        set_handler(ws, id, None, std::ptr::null_mut())?;
+        let arg = ws.hold.arg(id);
+        set_handler(ws, id, Some(hold::hold_cb), arg)?;
         if let Some(mut ctx) = ws.am_handlers.remove(&id) {
             if let Some(r) = ctx.receiver.as_mut() {
                 receiver::release_held(ws.handle, r);
@@ -443,8 +440,8 @@ pub extern "C" fn pluvio_ucx_am_recv_data(
         let r = unsafe { ucp_am_recv_data_nbx(h, desc, buf as *mut c_void, len as _, &p) };
         let rc = submitted(w, "ucp_am_recv_data_nbx", r, op)?;
         if rc == 1 {
-            // SAFETY: short borrow after the UCX call.
-            unsafe { (*w).imm = [got, 0] };
+            // SAFETY: w is live; the borrow `ws` ended before the UCX call.
+            unsafe { super::worker::with(w, |s| s.imm = [got, 0]) };
         }
         Ok(rc)
     })

@@ -5,8 +5,8 @@
 //! stream); one completion event reports the whole batch.
 
 use super::endpoint::ep_handle;
+use super::layout::Event;
 use super::request::ReqInfo;
-use super::ring::Event;
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, status_code, status_text, ucs_err};
 use crate::error::{guard, Error};
@@ -31,7 +31,7 @@ pub struct Batch {
     next: usize,
     window: usize,
     /// Requests in flight (to cancel them if the worker is destroyed).
-    reqs: Vec<*mut c_void>,
+    pub reqs: Vec<*mut c_void>,
     /// Sends completed successfully.
     sent: u64,
     /// The first failure: (code, UCS status or 0, what happened).
@@ -50,6 +50,9 @@ impl Batch {
 unsafe extern "C" fn sent_cb(request: *mut c_void, st: ucs_status_t, _user: *mut c_void) {
     // SAFETY: UCX passes a request submitted by `pump`, whose user area is a ReqInfo.
     let info = unsafe { &*(request as *const ReqInfo) };
+    if info.op == super::request::DETACHED {
+        return; // released by the worker's destroy, which UCX frees itself
+    }
     let op = info.op & !BATCH_BIT;
     // SAFETY: workers cancel their batches' requests before they are destroyed, and no
     // other borrow of the worker is held across the UCX call that runs this callback.
@@ -138,7 +141,11 @@ unsafe fn pump(w: *mut WorkerState, op: u32, event: bool) -> Result<bool, Error>
             b.sent += 1;
         } else if UCS_PTR_IS_ERR(r) {
             let st = UCS_PTR_RAW_STATUS(r);
-            b.fail = Some((status_code(st), st as i32, ucs_err("ucp_am_send_nbx", st).message));
+            b.fail = Some((
+                status_code(st),
+                st as i32,
+                ucs_err("ucp_am_send_nbx", st).message,
+            ));
         } else {
             // SAFETY: a live request whose user area is a ReqInfo; its callback cannot
             // run before the next progress call.
@@ -159,13 +166,15 @@ unsafe fn pump(w: *mut WorkerState, op: u32, event: bool) -> Result<bool, Error>
 /// # Safety
 /// As for [`pump`].
 pub unsafe fn pump_all(w: *mut WorkerState) {
-    // SAFETY: guaranteed by the caller; a short borrow.
+    // SAFETY: guaranteed by the caller; the closure runs no UCX call.
     let ops: Vec<u32> = unsafe {
-        if !(*w).batch_room {
-            return;
-        }
-        (*w).batch_room = false;
-        (*w).batches.keys().copied().collect()
+        super::worker::with(w, |s| {
+            if !s.batch_room {
+                return Vec::new();
+            }
+            s.batch_room = false;
+            s.batches.keys().copied().collect()
+        })
     };
     for op in ops {
         // SAFETY: guaranteed by the caller. With `event`, pump reports through the ring
@@ -227,13 +236,17 @@ pub extern "C" fn pluvio_ucx_am_send_many(
             )));
         }
         if window == 0 || window > MAX_WINDOW {
-            return Err(einval(format!("window {window} is out of range 1..={MAX_WINDOW}")));
+            return Err(einval(format!(
+                "window {window} is out of range 1..={MAX_WINDOW}"
+            )));
         }
         if op & BATCH_BIT != 0 || ws.batches.contains_key(&op) {
             return Err(einval(format!("op {op} cannot carry a batch")));
         }
         if n > 0 && (items.is_null() || !items.is_aligned()) {
-            return Err(einval("the payload table must be 8-byte aligned".to_string()));
+            return Err(einval(
+                "the payload table must be 8-byte aligned".to_string(),
+            ));
         }
         // SAFETY: JS passes 2n u64 words (checked non-null and aligned above).
         let t = unsafe { std::slice::from_raw_parts(items, 2 * n as usize) };

@@ -2,8 +2,8 @@
 //! from an accepted connection request; all with peer-failure handling, so a dead peer
 //! fails the endpoint's operations instead of hanging them.
 
+use super::layout::{Event, CONNECT_PEER, EV_EP_ERROR};
 use super::request::{send_param, submitted};
-use super::ring::{Event, EV_EP_ERROR};
 use super::worker::{fnv1a, worker, WorkerState, ADDR_MAGIC, ADDR_OVERHEAD, ADDR_VERSION};
 use super::{bytes, einval, sockaddr, status_code, status_text, ucs_err};
 use crate::error::{guard, Error};
@@ -79,15 +79,11 @@ unsafe extern "C" fn err_cb(arg: *mut c_void, ep: ucp_ep_h, st: ucs_status_t) {
     });
 }
 
-/// Connect flag: peer-failure handling (UCX error mode PEER). Without it a dead peer can
-/// hang operations, but UCX 1.12 then may use shared memory, which it cannot watch.
-pub const EP_PEER_ERRORS: u32 = 1;
-
 /// Creates an endpoint from `params` (with peer-failure handling when `flags` asks) and
 /// registers it.
 fn create(w: *mut WorkerState, mut params: ucp_ep_params_t, flags: u32) -> Result<u32, Error> {
     params.field_mask |= ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLER.0 as u64;
-    if flags & EP_PEER_ERRORS != 0 {
+    if flags & CONNECT_PEER != 0 {
         params.field_mask |= ucp_ep_params_field::UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE.0 as u64;
         params.err_mode = ucp_err_handling_mode_t::UCP_ERR_HANDLING_MODE_PEER;
     }
@@ -96,21 +92,27 @@ fn create(w: *mut WorkerState, mut params: ucp_ep_params_t, flags: u32) -> Resul
         arg: w as *mut c_void,
     };
     let mut ep: ucp_ep_h = null_mut();
-    // SAFETY: w is live (checked by callers); params are fully initialised.
-    let st = unsafe { ucp_ep_create((*w).handle, &params, &mut ep) };
+    // SAFETY: w is live (checked by callers) and not borrowed by them; a read.
+    let h = unsafe { super::worker::with(w, |s| s.handle) };
+    // SAFETY: h is a live worker; params are fully initialised (err_handler's arg is the
+    // worker state, which outlives its endpoints).
+    let st = unsafe { ucp_ep_create(h, &params, &mut ep) };
     if st != ucs_status_t::UCS_OK {
         return Err(ucs_err("ucp_ep_create", st));
     }
-    // SAFETY: as above, a short borrow.
-    let w = unsafe { &mut *w };
-    let id = w.eps.insert(Ep {
-        handle: ep,
-        code: 0,
-        ucs: 0,
-        adopted: false,
-    });
-    w.ep_ids.insert(ep as usize, id);
-    Ok(id)
+    // SAFETY: w is live and not borrowed; the closure runs no UCX call.
+    Ok(unsafe {
+        super::worker::with(w, |w| {
+            let id = w.eps.insert(Ep {
+                handle: ep,
+                code: 0,
+                ucs: 0,
+                adopted: false,
+            });
+            w.ep_ids.insert(ep as usize, id);
+            id
+        })
+    })
 }
 
 fn zero_params() -> ucp_ep_params_t {
@@ -152,7 +154,7 @@ pub fn unframe(a: &[u8]) -> Result<&[u8], Error> {
 }
 
 /// Connects to a worker by its address (from `pluvio_ucx_worker_address`); `flags` as
-/// [`EP_PEER_ERRORS`]. Returns the endpoint id.
+/// [`CONNECT_PEER`]. Returns the endpoint id.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_ep_connect_addr(
     w: *mut WorkerState,

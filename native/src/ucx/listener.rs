@@ -1,7 +1,7 @@
 //! Listeners: accept connections on "host:port" (port 0 picks one) and report each
 //! connection request as an event; JavaScript accepts or rejects it.
 
-use super::ring::{Event, EV_CONN};
+use super::layout::{Event, EV_CONN};
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, sockaddr, ucs_check, ucs_err};
 use crate::error::{guard, Error};

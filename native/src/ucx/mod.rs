@@ -13,7 +13,8 @@
 //! allocation per message.
 //!
 //! Layout: [`context`] (UCP context), [`worker`] (worker state, poll, parking),
-//! [`ring`] (completion ring + message arena shared with TypeScript), [`request`]
+//! [`layout`] (every layout and value shared with TypeScript), [`ring`] (completion
+//! ring + message arena), [`request`]
 //! (in-flight request bookkeeping), [`endpoint`], [`listener`], [`am`], [`receiver`]
 //! (posted AM receives), [`batch`] (windowed AM send lists), [`tag`],
 //! [`sockaddr`], [`parkset`] (one epoll fd over several worker fds) and [`sys`] (the
@@ -23,6 +24,8 @@ pub mod am;
 pub mod batch;
 pub mod context;
 pub mod endpoint;
+pub mod hold;
+pub mod layout;
 pub mod listener;
 pub mod parkset;
 pub mod receiver;

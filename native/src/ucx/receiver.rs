@@ -6,18 +6,14 @@
 //! while no buffer is posted are held (eager bytes copied, rendezvous descriptors kept)
 //! and matched by the next post, in order.
 
+use super::layout::{Event, MISFIT};
 use super::request::{complete, recv_am_param, submitted_with, ReqInfo};
-use super::ring::Event;
-use super::worker::{worker, WorkerState};
+use super::worker::{with, worker, WorkerState};
 use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
 use super::sys::*;
-
-/// `tag_hi` of a completion whose message did not fit the posted buffers: the post is
-/// over (the caller gets an error) and the message goes to the next post.
-pub const MISFIT: i32 = -2;
 
 /// A buffer pair posted by JavaScript for op `op`; both stay alive (referenced by the
 /// op) until its completion event.
@@ -29,18 +25,24 @@ struct Post {
     hdr_cap: usize,
 }
 
-enum Body {
+/// The payload of a held message.
+pub enum Body {
+    /// An eager payload, copied.
     Eager(Vec<u8>),
     /// A rendezvous descriptor, kept by returning `UCS_INPROGRESS` from the callback.
     Rndv(*mut c_void),
 }
 
-/// A message that arrived while no buffer was posted.
-struct Held {
-    hdr: Vec<u8>,
-    len: u64,
-    body: Body,
-    reply: i32,
+/// A message that arrived while no buffer was posted (or no receiver was open).
+pub struct Held {
+    /// The header bytes.
+    pub hdr: Vec<u8>,
+    /// The payload length.
+    pub len: u64,
+    /// The payload.
+    pub body: Body,
+    /// The reply endpoint id, or -1.
+    pub reply: i32,
 }
 
 /// The posted buffers and held messages of one AM id.
@@ -48,6 +50,19 @@ struct Held {
 pub struct Receiver {
     posts: VecDeque<Post>,
     held: VecDeque<Held>,
+    /// Messages dropped before the receiver opened, reported once the first `lost_after`
+    /// held messages were taken.
+    lost: u64,
+    lost_after: usize,
+}
+
+impl Receiver {
+    /// Takes over what the worker held for this id before the receiver opened.
+    pub fn adopt(&mut self, held: VecDeque<Held>, dropped: u64) {
+        self.lost_after = held.len();
+        self.lost = dropped;
+        self.held = held;
+    }
 }
 
 /// What a completion reports besides the length: header length | reply endpoint << 32.
@@ -93,8 +108,8 @@ fn start_pull(
 ) -> Result<i32, ucs_status_t> {
     let mut got: u64 = 0;
     let p = recv_am_param(Some(pull_cb), &mut got);
-    // SAFETY: w is live; short read.
-    let h = unsafe { (*w).handle };
+    // SAFETY: w is live and not borrowed by the caller (start_pull's contract); a read.
+    let h = unsafe { with(w, |s| s.handle) };
     // SAFETY: desc is a held rendezvous descriptor (UCX owns it from now on); `buf`
     // holds `len` bytes and stays referenced by the op until its completion event.
     let r = unsafe { ucp_am_recv_data_nbx(h, desc, buf as *mut c_void, len as _, &p) };
@@ -103,8 +118,8 @@ fn start_pull(
     }
     let rc = submitted_with(w, r, op, ext);
     if rc == 1 {
-        // SAFETY: short borrow after the UCX call.
-        unsafe { (*w).imm = [got, ext] };
+        // SAFETY: as above, after the UCX call.
+        unsafe { with(w, |s| s.imm = [got, ext]) };
     }
     Ok(rc)
 }
@@ -126,8 +141,8 @@ pub unsafe fn arrived(
 ) -> ucs_status_t {
     let ext = extra(hdr.len(), reply);
     let push = |ev: Event| {
-        // SAFETY: guaranteed by the caller; a short borrow.
-        unsafe { (*w).ring.push(ev) }
+        // SAFETY: guaranteed by the caller (live, not otherwise borrowed).
+        unsafe { with(w, |s| s.ring.push(ev)) }
     };
     if r.held.is_empty() {
         while let Some(p) = r.posts.pop_front() {
@@ -147,7 +162,7 @@ pub unsafe fn arrived(
                 Ok(0) => ucs_status_t::UCS_INPROGRESS,
                 Ok(_) => {
                     // SAFETY: guaranteed by the caller; imm was just written.
-                    let got = unsafe { (*w).imm[0] };
+                    let got = unsafe { with(w, |s| s.imm[0]) };
                     push(Event::op(p.op, 0, 0, got, ext));
                     ucs_status_t::UCS_INPROGRESS
                 }
@@ -226,6 +241,17 @@ pub extern "C" fn pluvio_ucx_am_post(
             hdr,
             hdr_cap: hdr_cap as usize,
         };
+        if r.lost > 0 && r.lost_after == 0 {
+            // The gap of dropped messages is reached: this post fails, saying how many.
+            let n = r.lost;
+            r.lost = 0;
+            // SAFETY: w is live; the receiver borrow `r` is not used again.
+            unsafe { with(w, |s| s.imm = [n, 0]) };
+            return Err(Error::errno(
+                libc::ENOBUFS,
+                format!("AM id {id}: {n} message(s) were dropped before the receiver opened"),
+            ));
+        }
         let Some(m) = r.held.front() else {
             r.posts.push_back(p);
             return Ok(0);
@@ -241,13 +267,14 @@ pub extern "C" fn pluvio_ucx_am_post(
             )));
         }
         let m = r.held.pop_front().expect("front checked above");
+        r.lost_after = r.lost_after.saturating_sub(1);
         land_header(&p, &m.hdr);
         let ext = extra(m.hdr.len(), m.reply);
         match m.body {
             Body::Eager(v) => {
                 land_data(&p, &v);
-                // SAFETY: short borrow; no other is live.
-                unsafe { (*w).imm = [m.len, ext] };
+                // SAFETY: w is live; the receiver borrow `r` is no longer used.
+                unsafe { with(w, |s| s.imm = [m.len, ext]) };
                 Ok(1)
             }
             Body::Rndv(desc) => start_pull(w, op, desc, p.data, m.len, ext)

@@ -2,7 +2,7 @@
 //! room for it), so completion callbacks know which worker and which JS operation
 //! they finish.
 
-use super::ring::Event;
+use super::layout::Event;
 use super::worker::WorkerState;
 use super::{status_code, ucs_err};
 use crate::error::Error;
@@ -18,6 +18,10 @@ pub struct ReqInfo {
     /// receives: header length and reply endpoint).
     pub extra: u64,
 }
+
+/// The op of a request that its worker released while being destroyed: UCX may still
+/// finish it inside `ucp_worker_destroy`, and its callback must then do nothing.
+pub const DETACHED: u32 = u32::MAX;
 
 /// What a submission did: 1 = finished at once (no event will follow), 0 = in flight
 /// (an [`Event`] with the op id follows), or an error.
@@ -44,10 +48,16 @@ pub fn submitted_with(w: *mut WorkerState, ptr: ucs_status_ptr_t, op: u32, extra
     }
     // SAFETY: a non-error pointer is a live request whose user area is a ReqInfo; no
     // callback can run before the next progress/cancel call, so writing it now is safe.
-    unsafe { (ptr as *mut ReqInfo).write(ReqInfo { worker: w, op, extra }) };
-    // SAFETY: w is the live worker the request was submitted on; no other borrow of it
-    // is active during a submission.
-    unsafe { (*w).track(op, ptr as *mut c_void) };
+    unsafe {
+        (ptr as *mut ReqInfo).write(ReqInfo {
+            worker: w,
+            op,
+            extra,
+        })
+    };
+    // SAFETY: w is the live worker the request was submitted on; callers hold no borrow
+    // of it across a submission.
+    unsafe { super::worker::with(w, |s| s.track(op, ptr as *mut c_void)) };
     0
 }
 
@@ -58,12 +68,18 @@ pub fn submitted_with(w: *mut WorkerState, ptr: ucs_status_ptr_t, op: u32, extra
 pub unsafe fn complete(request: *mut c_void, st: ucs_status_t, len: u64, tag: u64) {
     // SAFETY: guaranteed by the caller; the ReqInfo was written by `submitted`.
     let info = unsafe { &*(request as *const ReqInfo) };
+    if info.op == DETACHED {
+        return; // released by the worker's destroy, which UCX frees itself
+    }
+    let ev = Event::op(info.op, status_code(st), st as i32, len, tag);
     // SAFETY: workers are destroyed only after their requests are cancelled, and no
     // other borrow of the worker is held across the UCX call that runs this callback.
-    let w = unsafe { &mut *info.worker };
-    w.untrack(info.op);
-    w.ring
-        .push(Event::op(info.op, status_code(st), st as i32, len, tag));
+    unsafe {
+        super::worker::with(info.worker, |w| {
+            w.untrack(info.op);
+            w.ring.push(ev);
+        })
+    };
     // SAFETY: the request is complete and ours to free, once.
     unsafe { ucp_request_free(request) };
 }

@@ -5,74 +5,16 @@
 //! `Int32Array` built once. Headers and eager payloads of arrived Active Messages are
 //! copied into `arena` (read through one `Uint8Array`); the arena is rewound only when
 //! every event that points into it has been handed over, so offsets stay valid until
-//! TypeScript has copied them out during its dispatch.
+//! TypeScript has copied them out during its dispatch. The event layout is in
+//! [`super::layout`].
 
+use super::layout::Event;
 use std::collections::VecDeque;
 
 /// Events delivered per poll.
 pub const RING_CAP: usize = 1024;
 /// Bytes of arena for AM headers and eager payloads; larger ones are spilled.
 pub const ARENA_SIZE: usize = 4 << 20;
-/// i32 words per event.
-pub const EVENT_WORDS: usize = 16;
-
-/// An operation finished: id = op id, a/b = length, c/d = sender tag.
-pub const EV_OP: i32 = 1;
-/// An Active Message arrived: id = AM id, see [`Event::am`].
-pub const EV_AM: i32 = 2;
-/// An endpoint failed: id = endpoint id.
-pub const EV_EP_ERROR: i32 = 3;
-/// A listener got a connection request: id = listener id, msg = request id.
-pub const EV_CONN: i32 = 4;
-
-/// AM flag: rendezvous payload still at the sender; fetch with `am_recv_data`.
-pub const AM_RNDV: i32 = 1;
-/// AM flag: header and payload were spilled out of the arena; fetch with `am_take`.
-pub const AM_SPILLED: i32 = 2;
-/// AM flag: `reply_ep` holds the endpoint id to reply on.
-pub const AM_REPLY: i32 = 4;
-
-/// One event; the layout is mirrored in `lib/ucx/ring.ts`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Debug)]
-pub struct Event {
-    pub kind: i32,
-    pub id: i32,
-    /// 0, or the negative code of the failure (see `status_code`).
-    pub code: i32,
-    /// The raw UCS status (for the message).
-    pub ucs: i32,
-    pub len_lo: u32,
-    pub len_hi: u32,
-    pub tag_lo: u32,
-    pub tag_hi: u32,
-    pub msg: i32,
-    pub hdr_off: i32,
-    pub hdr_len: i32,
-    pub data_off: i32,
-    pub flags: i32,
-    pub reply_ep: i32,
-    pub _pad: [i32; 2],
-}
-
-const _: () = assert!(std::mem::size_of::<Event>() == EVENT_WORDS * 4);
-
-impl Event {
-    /// A finished operation.
-    pub fn op(op: u32, code: i32, ucs: i32, len: u64, tag: u64) -> Self {
-        Event {
-            kind: EV_OP,
-            id: op as i32,
-            code,
-            ucs,
-            len_lo: len as u32,
-            len_hi: (len >> 32) as u32,
-            tag_lo: tag as u32,
-            tag_hi: (tag >> 32) as u32,
-            ..Default::default()
-        }
-    }
-}
 
 /// Ring, backlog and arena of one worker.
 pub struct Ring {

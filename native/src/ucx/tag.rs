@@ -79,8 +79,8 @@ pub extern "C" fn pluvio_ucx_tag_recv(
                     "ucp_tag_recv_nbx completed at once without a probed message".into(),
                 ));
             }
-            // SAFETY: short borrow after the UCX call.
-            unsafe { (*w).imm = [probed.length, probed.sender_tag] };
+            // SAFETY: w is live and not borrowed across the UCX call above.
+            unsafe { super::worker::with(w, |s| s.imm = [probed.length, probed.sender_tag]) };
         }
         Ok(rc)
     })

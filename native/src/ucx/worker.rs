@@ -4,6 +4,7 @@
 use super::am::{AmCtx, Msg};
 use super::context::{ContextInner, UcxContext};
 use super::endpoint::Ep;
+use super::layout::{POLL_MOVED, WAIT_ANY, WAIT_RESUME, WAIT_YIELD};
 use super::listener::ListenerCtx;
 use super::ring::{Ring, ARENA_SIZE, RING_CAP};
 use super::slab::Slab;
@@ -57,6 +58,8 @@ pub struct WorkerState {
     /// Where the next eager Active Message of one id lands during
     /// [`super::am::pluvio_ucx_am_wait_into`].
     pub landing: Option<super::am::Landing>,
+    /// Active Messages held for ids without a stream or receiver yet.
+    pub hold: super::hold::Hold,
     efd: i32,
 }
 
@@ -83,10 +86,26 @@ impl WorkerState {
     }
 }
 
-/// Resolves a worker handle from JavaScript.
+/// Borrows the worker behind `w` for the length of `f` only: the way code that
+/// interleaves access to the state with UCX calls reaches it (UCX runs callbacks that
+/// borrow the state themselves, so no borrow may live across such a call).
 ///
 /// # Safety
-/// `w` must be null or a pointer from [`pluvio_ucx_worker_create`] not yet destroyed.
+/// `w` is a live worker (from [`pluvio_ucx_worker_create`], not yet destroyed), no
+/// other borrow of it is active while `f` runs, and `f` makes no UCX call that can run
+/// a callback (progress, cancel, listener or endpoint destruction).
+pub unsafe fn with<R>(w: *mut WorkerState, f: impl FnOnce(&mut WorkerState) -> R) -> R {
+    // SAFETY: guaranteed by the caller.
+    f(unsafe { &mut *w })
+}
+
+/// Resolves a worker handle from JavaScript, refusing null: the borrow of an entry point
+/// that makes no UCX call able to run a callback while it holds it (others use
+/// [`with`] around each step).
+///
+/// # Safety
+/// `w` must be null or a pointer from [`pluvio_ucx_worker_create`] not yet destroyed,
+/// with no other borrow of it active for the lifetime the caller gives the result.
 pub unsafe fn worker<'a>(w: *mut WorkerState) -> Result<&'a mut WorkerState, Error> {
     // SAFETY: guaranteed by the caller.
     unsafe { w.as_mut() }
@@ -111,12 +130,7 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         unsafe { ucp_worker_destroy(handle) };
         return Err(ucs_err("ucp_worker_get_efd", st));
     }
-    if let Err(e) = super::am::init_handler_table(handle) {
-        // SAFETY: destroying the worker we just created.
-        unsafe { ucp_worker_destroy(handle) };
-        return Err(e);
-    }
-    Ok(Box::new(WorkerState {
+    let mut w = Box::new(WorkerState {
         handle,
         _ctx: ctx.0.clone(),
         ring: Ring::new(),
@@ -132,8 +146,20 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         imm: [0; 2],
         wait_deadline: 0,
         landing: None,
+        hold: super::hold::Hold::new(null_mut()),
         efd,
-    }))
+    });
+    // The holding handlers' arguments point at the boxed state, whose address is final.
+    let wp: *mut WorkerState = &mut *w;
+    for a in w.hold.args.iter_mut() {
+        a.worker = wp;
+    }
+    if let Err(e) = super::am::init_handler_table(&mut w) {
+        // SAFETY: destroying the worker we just created (no handler has run).
+        unsafe { ucp_worker_destroy(handle) };
+        return Err(e);
+    }
+    Ok(w)
 }
 
 /// Creates a worker on `ctx`.
@@ -176,44 +202,51 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
             return Ok(0);
         }
         // Short borrows only: callbacks run inside the UCX calls below and borrow the
-        // state themselves.
-        // SAFETY (all blocks below): w is the live worker from create, destroyed once.
-        let h = unsafe { (*w).handle };
-        let mut reqs: Vec<*mut c_void> = unsafe {
-            (*w).pending
-                .iter()
-                .copied()
-                .filter(|r| !r.is_null())
-                .collect()
+        // state themselves. w is the live worker from create (JS forgets the handle
+        // before destroying it, so this runs once), and no borrow of it is active.
+        // SAFETY: as above; the closure only reads and drains tables.
+        let (h, reqs) = unsafe {
+            with(w, |s| {
+                let mut reqs: Vec<*mut c_void> =
+                    s.pending.iter().copied().filter(|r| !r.is_null()).collect();
+                reqs.extend(super::batch::stop_all(s));
+                (s.handle, reqs)
+            })
         };
-        reqs.extend(super::batch::stop_all(unsafe { &mut *w }));
         for r in reqs {
             // SAFETY: r is an in-flight request of this worker; its callback frees it.
             unsafe { ucp_request_cancel(h, r) };
         }
-        let conns = unsafe { (*w).conns.drain() };
+        // SAFETY: as above (draining a table).
+        let conns = unsafe { with(w, |s| s.conns.drain()) };
         for (_, (req, listener)) in conns {
             // SAFETY: an unanswered request of a live listener.
             unsafe { ucp_listener_reject(listener, req) };
         }
-        let listeners = unsafe { (*w).listeners.drain() };
+        // SAFETY: as above (draining a table).
+        let listeners = unsafe { with(w, |s| s.listeners.drain()) };
         for (_, l) in &listeners {
             // SAFETY: a live listener, destroyed once.
             unsafe { ucp_listener_destroy(l.handle) };
         }
-        let msgs = unsafe { (*w).msgs.drain() };
-        for (_, m) in msgs {
-            if let Msg::Rndv { desc, .. } = m {
-                // SAFETY: a descriptor we kept by returning UCS_INPROGRESS.
-                unsafe { ucp_am_data_release(h, desc) };
+        let release = |s: &mut WorkerState| {
+            for (_, m) in s.msgs.drain() {
+                if let Msg::Rndv { desc, .. } = m {
+                    // SAFETY: a descriptor we kept by returning UCS_INPROGRESS.
+                    unsafe { ucp_am_data_release(h, desc) };
+                }
             }
-        }
-        for ctx in unsafe { (*w).am_handlers.values_mut() } {
-            if let Some(r) = ctx.receiver.as_mut() {
-                super::receiver::release_held(h, r);
+            for ctx in s.am_handlers.values_mut() {
+                if let Some(r) = ctx.receiver.as_mut() {
+                    super::receiver::release_held(h, r);
+                }
             }
-        }
-        let eps = unsafe { (*w).eps.drain() };
+            super::hold::release_all(h, &mut s.hold);
+        };
+        // SAFETY: as above; releasing descriptors runs no callback.
+        unsafe { with(w, release) };
+        // SAFETY: as above (draining a table).
+        let eps = unsafe { with(w, |s| s.eps.drain()) };
         for (_, ep) in eps {
             if !ep.adopted {
                 let p = super::request::send_param(0);
@@ -224,6 +257,33 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
                 let req = unsafe { ucp_ep_close_nbx(ep.handle, &p) };
                 // SAFETY: as documented on wait_and_free.
                 unsafe { wait_and_free(h, req) };
+            }
+        }
+        // Let the callbacks of cancelled receives and of sends on force-closed endpoints
+        // run (bounded: a close waiting for a gone peer's flush may never finish).
+        let held = |s: &mut WorkerState| {
+            let mut r: Vec<*mut c_void> =
+                s.pending.iter().copied().filter(|r| !r.is_null()).collect();
+            r.extend(s.batches.values().flat_map(|b| b.reqs.iter().copied()));
+            r
+        };
+        for _ in 0..10_000 {
+            // SAFETY: as above (reading tables; no UCX call inside).
+            if unsafe { with(w, held) }.is_empty() {
+                break;
+            }
+            // SAFETY: h is live; no borrow of the state is held across the call.
+            unsafe { ucp_worker_progress(h) };
+        }
+        // UCX asserts in ucp_worker_destroy on requests their user still owns: release
+        // the rest now, marked so that their callbacks do nothing if UCX finishes them.
+        // SAFETY: as above (reading tables).
+        for r in unsafe { with(w, held) } {
+            // SAFETY: r is a live request of this worker whose user area is a ReqInfo;
+            // it is freed once here and its callback will not free it again.
+            unsafe {
+                (*(r as *mut super::request::ReqInfo)).op = super::request::DETACHED;
+                ucp_request_free(r);
             }
         }
         // SAFETY: every user object on the worker is gone; destroy it, then the state.
@@ -279,28 +339,27 @@ pub extern "C" fn pluvio_ucx_worker_efd(w: *mut WorkerState) -> i32 {
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_worker_arm(w: *mut WorkerState) -> i32 {
     guard(|| {
-        // SAFETY: JS passes a live worker or null.
-        let w = unsafe { worker(w) }?;
-        if w.ring.pending() > 0 {
+        // SAFETY: JS passes a live worker or null; the borrow ends in this statement.
+        let (h, pending) = unsafe { worker(w) }.map(|s| (s.handle, s.ring.pending()))?;
+        if pending > 0 {
             return Ok(0);
         }
-        let h = w.handle;
         // Work UCX queued for its next progress (e.g. data a merged TCP connection had
         // already read) raises no fd event: progress once more before sleeping.
-        // SAFETY: the worker is live; callbacks borrow the state briefly (no borrow is
-        // held across this call: `w` is not used again before the re-borrow below).
+        // SAFETY: h is the live worker's handle and no borrow of the state is held
+        // across the call (its callbacks borrow the state themselves).
         if unsafe { ucp_worker_progress(h) } != 0 {
             return Ok(0);
         }
-        // SAFETY: as above.
-        if unsafe { (*(w as *mut WorkerState)).batch_room } {
+        // SAFETY: w is live (checked above) and no other borrow is active; reads a flag.
+        if unsafe { with(w, |s| s.batch_room) } {
             // A batch send completed: refill before sleeping (no fd event would).
-            // SAFETY: as above.
-            unsafe { super::batch::pump_all(w as *mut WorkerState) };
+            // SAFETY: w is live and not borrowed here (pump_all's contract).
+            unsafe { super::batch::pump_all(w) };
             return Ok(0);
         }
-        // SAFETY: as above.
-        if unsafe { (*(w as *mut WorkerState)).ring.pending() } > 0 {
+        // SAFETY: w is live and not borrowed elsewhere; reads a length.
+        if unsafe { with(w, |s| s.ring.pending()) } > 0 {
             return Ok(0);
         }
         // SAFETY: the worker is live.
@@ -311,12 +370,6 @@ pub extern "C" fn pluvio_ucx_worker_arm(w: *mut WorkerState) -> i32 {
         }
     })
 }
-
-/// What [`pluvio_ucx_worker_poll`] returns when UCX made progress (bytes of a transfer
-/// moved, a protocol step ran) but nothing finished: the executor treats the turn as busy
-/// instead of idle, so it keeps polling rather than parking in the middle of a transfer
-/// whose next step needs this side's progress (a TCP rendezvous, a shared-memory pull).
-pub const POLL_MOVED: i32 = 1 << 30;
 
 /// Progresses the worker and moves finished events into the ring; returns how many
 /// events the ring now holds (TypeScript reads them before the next poll), or
@@ -330,44 +383,38 @@ pub extern "C" fn pluvio_ucx_worker_poll(w: *mut WorkerState) -> i32 {
                 "UCX worker handle is null".into(),
             ));
         }
-        // SAFETY: w is live; borrows end before UCX runs callbacks that borrow it.
-        unsafe { (*w).ring.begin_poll() };
-        // SAFETY: as above.
-        let h = unsafe { (*w).handle };
+        // SAFETY: w is a live worker (JS passes live handles; null refused above) and no
+        // borrow of it is active; the closure touches the ring only.
+        let h = unsafe {
+            with(w, |s| {
+                s.ring.begin_poll();
+                s.handle
+            })
+        };
         let mut moved = false;
         // Bounded, so one poll never monopolises the JS thread.
         for _ in 0..64 {
-            // SAFETY: h is live; callbacks borrow the state briefly.
+            // SAFETY: h is live; no borrow of the state is held across the call.
             if unsafe { ucp_worker_progress(h) } == 0 {
                 break;
             }
             moved = true;
             // Refill windowed send lists at once, as a C sender loop would.
-            // SAFETY: as above.
+            // SAFETY: w is live and not borrowed here.
             unsafe { super::batch::pump_all(w) };
-            // SAFETY: as above.
-            if unsafe { (*w).ring.pending() } >= RING_CAP {
+            // SAFETY: w is live and not borrowed here; reads a length.
+            if unsafe { with(w, |s| s.ring.pending()) } >= RING_CAP {
                 break;
             }
         }
-        // SAFETY: as above (a completion seen by an earlier `arm` may have left room).
+        // A completion seen by an earlier `arm` may have left room.
+        // SAFETY: w is live and not borrowed here.
         unsafe { super::batch::pump_all(w) };
-        // SAFETY: as above.
-        let n = unsafe { (*w).ring.flush() } as i32;
+        // SAFETY: w is live and not borrowed here; moves events into the shared ring.
+        let n = unsafe { with(w, |s| s.ring.flush()) } as i32;
         Ok(if n == 0 && moved { POLL_MOVED } else { n })
     })
 }
-
-/// Flag of [`pluvio_ucx_worker_wait`]: give the CPU away between progress calls (for
-/// more ranks than cores, where spinning would starve the peer being waited for).
-pub const WAIT_YIELD: u32 = 1;
-
-/// Flag of [`pluvio_ucx_worker_wait`]: ignore `spin_ns` and spin until the deadline of
-/// the previous wait without this flag (a spin resumed after another stream's event).
-pub const WAIT_RESUME: u32 = 2;
-
-/// `op` of [`pluvio_ucx_worker_wait`] that waits for any event instead of one operation.
-pub const WAIT_ANY: u32 = u32::MAX;
 
 /// Progresses the worker until operation `op` has completed (with [`WAIT_ANY`]: until
 /// any event is queued), the ring is full, or `spin_ns` have passed, and moves finished
@@ -375,10 +422,18 @@ pub const WAIT_ANY: u32 = u32::MAX;
 /// ring now holds. The synchronous fast path of small messages: one FFI call instead of
 /// an executor turn per progress.
 #[no_mangle]
-pub extern "C" fn pluvio_ucx_worker_wait(w: *mut WorkerState, op: u32, spin_ns: u32, flags: u32) -> i32 {
+pub extern "C" fn pluvio_ucx_worker_wait(
+    w: *mut WorkerState,
+    op: u32,
+    spin_ns: u32,
+    flags: u32,
+) -> i32 {
     guard(|| {
         if w.is_null() {
-            return Err(Error::errno(libc::EBADF, "UCX worker handle is null".into()));
+            return Err(Error::errno(
+                libc::EBADF,
+                "UCX worker handle is null".into(),
+            ));
         }
         let any = op == WAIT_ANY;
         // SAFETY: w is live (checked non-null; JS passes live workers).
@@ -406,23 +461,22 @@ pub unsafe fn spin(
     flags: u32,
     stop: impl Fn(&WorkerState) -> bool,
 ) -> i32 {
-    // SAFETY: w is live; this borrow ends before UCX runs callbacks that borrow it.
-    unsafe { (*w).ring.begin_poll() };
-    // SAFETY: as above.
-    let h = unsafe { (*w).handle };
-    // SAFETY: short borrows, as above.
-    let deadline = unsafe {
-        if flags & WAIT_RESUME == 0 {
-            (*w).wait_deadline = crate::sys::now_ns().saturating_add(u64::from(spin_ns));
-        }
-        (*w).wait_deadline
+    // SAFETY: guaranteed by the caller (live, not borrowed); the closure runs no UCX call.
+    let (h, deadline) = unsafe {
+        with(w, |s| {
+            s.ring.begin_poll();
+            if flags & WAIT_RESUME == 0 {
+                s.wait_deadline = crate::sys::now_ns().saturating_add(u64::from(spin_ns));
+            }
+            (s.handle, s.wait_deadline)
+        })
     };
     let mut turns = 0u32;
-    // SAFETY: short borrows between the progress calls, as above.
-    while !stop(unsafe { &*w }) {
-        // SAFETY: h is live; callbacks borrow the state briefly.
+    // SAFETY: as above; `stop` only reads the state between progress calls.
+    while !unsafe { with(w, |s| stop(s)) } {
+        // SAFETY: h is live; no borrow of the state is held across the call.
         let progressed = unsafe { ucp_worker_progress(h) } != 0;
-        // SAFETY: as above.
+        // SAFETY: w is live and not borrowed here.
         unsafe { super::batch::pump_all(w) };
         turns = turns.wrapping_add(1);
         // Reading the clock costs ~50 ns on these VMs (5 progress turns; perf showed 17 %
@@ -437,8 +491,8 @@ pub unsafe fn spin(
             }
         }
     }
-    // SAFETY: as above.
-    unsafe { (*w).ring.flush() as i32 }
+    // SAFETY: w is live and not borrowed here; moves events into the shared ring.
+    unsafe { with(w, |s| s.ring.flush()) as i32 }
 }
 
 /// Pointer to the ring ([`RING_CAP`] events of 64 bytes).
@@ -468,7 +522,7 @@ pub extern "C" fn pluvio_ucx_ring_info(which: i32) -> i64 {
     match which {
         0 => RING_CAP as i64,
         1 => ARENA_SIZE as i64,
-        _ => super::ring::EVENT_WORDS as i64,
+        _ => super::layout::EVENT_WORDS as i64,
     }
 }
 
@@ -524,4 +578,42 @@ pub extern "C" fn pluvio_ucx_status_text(st: i32, buf: *mut u8, cap: usize) -> i
 extern "C" {
     #[link_name = "ucs_status_string"]
     fn ucs_status_string_raw(status: i8) -> *const std::os::raw::c_char;
+}
+
+/// Sets the limits of the messages worker `w` holds for ids without a stream or
+/// receiver (counted together over all ids): `msgs` messages, `bytes` bytes of headers
+/// and eager payloads.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_worker_hold_limit(w: *mut WorkerState, msgs: u64, bytes: u64) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker or null; no UCX call while borrowed.
+        let w = unsafe { worker(w) }?;
+        w.hold.max_msgs = msgs;
+        w.hold.max_bytes = bytes;
+        Ok(0)
+    })
+}
+
+/// Writes the holding counters of `w` into `out` (`n` u64 slots, at most 5 written):
+/// held messages, held bytes, messages dropped in total, message limit, byte limit.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_worker_stats(w: *mut WorkerState, out: *mut u64, n: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker or null; no UCX call while borrowed.
+        let w = unsafe { worker(w) }?;
+        let h = &w.hold;
+        let v = [
+            h.held_msgs,
+            h.held_bytes,
+            h.dropped_total,
+            h.max_msgs,
+            h.max_bytes,
+        ];
+        let k = v.len().min(n as usize);
+        if !out.is_null() {
+            // SAFETY: the caller promises `out` holds `n` u64 slots; k <= n are written.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out, k) };
+        }
+        Ok(k as i32)
+    })
 }

@@ -1,14 +1,16 @@
-//! The pool of page-aligned buffers registered once with the ring (fixed buffers).
+//! The table of fixed (registered) buffers.
 //!
-//! One anonymous mapping holds `count` buffers of `size` bytes each; TypeScript views
-//! it through one ArrayBuffer and hands out indices, so no pointer is taken per use.
+//! The memory belongs to TypeScript (one non-detachable `WebAssembly.Memory`, so no JS
+//! call can free or move it while the kernel uses it); native code only describes it to
+//! the kernel (IORING_REGISTER_BUFFERS) or, in the thread backend, checks that a fixed
+//! operation stays inside its buffer, as the kernel does.
 
 use crate::error::Error;
 
-/// A mapping of `count * size` bytes, page aligned, unmapped on drop.
-pub struct BufferPool {
-    base: *mut u8,
-    bytes: usize,
+/// `count` buffers of `size` bytes each, back to back from `base`.
+#[derive(Clone, Copy)]
+pub struct FixedTable {
+    base: usize,
     pub size: usize,
     pub count: usize,
 }
@@ -23,10 +25,10 @@ fn page_size() -> usize {
     }
 }
 
-impl BufferPool {
-    /// Maps `count` buffers of `size` bytes; `size` must be a multiple of the page size so
-    /// that every buffer is page aligned (what O_DIRECT needs on any device).
-    pub fn new(size: usize, count: usize) -> Result<Self, Error> {
+impl FixedTable {
+    /// Describes `count` buffers of `size` bytes at `base`; `size` must be a multiple of
+    /// the page size and `base` page aligned, so every buffer suits O_DIRECT anywhere.
+    pub fn new(base: usize, size: usize, count: usize) -> Result<Self, Error> {
         let page = page_size();
         if size == 0 || !size.is_multiple_of(page) {
             return Err(Error::errno(
@@ -35,51 +37,49 @@ impl BufferPool {
             ));
         }
         if size > 1 << 30 {
-            return Err(Error::errno(libc::EINVAL, format!("bufferSize {size} exceeds io_uring's 1 GiB limit")));
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("bufferSize {size} exceeds io_uring's 1 GiB limit"),
+            ));
         }
         if count == 0 || count > u16::MAX as usize {
-            return Err(Error::errno(libc::EINVAL, format!("bufferCount {count} must be in 1..=65535")));
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("bufferCount {count} must be in 1..=65535"),
+            ));
         }
-        let bytes = size
-            .checked_mul(count)
-            .ok_or_else(|| Error::errno(libc::EINVAL, "bufferSize * bufferCount overflows".into()))?;
-        // SAFETY: anonymous private mapping with no address hint; checked for MAP_FAILED.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(Error::last_os(format!("mmap of {bytes} bytes for the fixed buffer pool")));
+        if base == 0 || !base.is_multiple_of(page) {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("buffer memory 0x{base:x} is not page aligned"),
+            ));
         }
-        Ok(BufferPool { base: base as *mut u8, bytes, size, count })
-    }
-
-    /// The start of the mapping.
-    pub fn base(&self) -> *mut u8 {
-        self.base
+        size.checked_mul(count)
+            .and_then(|b| b.checked_add(base))
+            .ok_or_else(|| {
+                Error::errno(libc::EINVAL, "bufferSize * bufferCount overflows".into())
+            })?;
+        Ok(FixedTable { base, size, count })
     }
 
     /// One iovec per buffer, for IORING_REGISTER_BUFFERS.
     pub fn iovecs(&self) -> Vec<libc::iovec> {
         (0..self.count)
             .map(|i| libc::iovec {
-                // SAFETY: i * size < bytes, so the pointer stays inside the mapping.
-                iov_base: unsafe { self.base.add(i * self.size) } as *mut libc::c_void,
+                iov_base: (self.base + i * self.size) as *mut libc::c_void,
                 iov_len: self.size,
             })
             .collect()
     }
-}
 
-impl Drop for BufferPool {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was created in `new` with this length and is unmapped once.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.bytes) };
+    /// Whether `[addr, addr + len)` lies inside buffer `index` (the kernel's EFAULT rule).
+    pub fn contains(&self, index: u32, addr: u64, len: u32) -> bool {
+        let i = index as usize;
+        if i >= self.count {
+            return false;
+        }
+        let start = (self.base + i * self.size) as u64;
+        let end = start + self.size as u64;
+        addr >= start && addr.checked_add(len as u64).is_some_and(|e| e <= end)
     }
 }

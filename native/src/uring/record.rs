@@ -22,6 +22,14 @@ pub mod op {
     pub const CANCEL: u8 = 10;
 }
 
+/// Bits of [`SubRecord::flags`].
+pub mod flag {
+    /// The fd is not a regular file or block device (a FIFO, socket, tty): it may block
+    /// indefinitely and has no file position to read at. The thread engine then waits
+    /// for readiness (cancellably) and reads or writes without an offset.
+    pub const STREAM: u8 = 1;
+}
+
 /// One submission, 64 bytes. Field use per op:
 ///
 /// | op | fd | off | addr | len | aux | len64 | addr2 |
@@ -38,7 +46,9 @@ pub mod op {
 #[derive(Clone, Copy, Default)]
 pub struct SubRecord {
     pub op: u8,
-    _pad: [u8; 3],
+    /// [`flag`] bits (the io_uring engine needs none of them).
+    pub flags: u8,
+    _pad: [u8; 2],
     pub fd: i32,
     pub off: u64,
     pub addr: u64,
@@ -71,8 +81,12 @@ impl SubRecord {
         let fd = types::Fd(self.fd);
         let e = match self.op {
             op::NOP => opcode::Nop::new().build(),
-            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len).offset(self.off).build(),
-            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len).offset(self.off).build(),
+            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len)
+                .offset(self.off)
+                .build(),
+            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len)
+                .offset(self.off)
+                .build(),
             op::READ_FIXED => {
                 opcode::ReadFixed::new(fd, self.addr as *mut u8, self.len, buf_index(self.aux)?)
                     .offset(self.off)
@@ -84,11 +98,17 @@ impl SubRecord {
                     .build()
             }
             op::FSYNC => {
-                let flags =
-                    if self.aux == 1 { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
+                let flags = if self.aux == 1 {
+                    types::FsyncFlags::DATASYNC
+                } else {
+                    types::FsyncFlags::empty()
+                };
                 opcode::Fsync::new(fd).flags(flags).build()
             }
-            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64).offset(self.off).mode(self.aux as i32).build(),
+            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64)
+                .offset(self.off)
+                .mode(self.aux as i32)
+                .build(),
             op::STATX => opcode::Statx::new(
                 fd,
                 self.addr as *const libc::c_char,
@@ -103,12 +123,22 @@ impl SubRecord {
                 .build(),
             op::CLOSE => opcode::Close::new(fd).build(),
             op::CANCEL => opcode::AsyncCancel::new(self.len64).build(),
-            other => return Err(Error::errno(libc::EINVAL, format!("unknown io_uring record op {other}"))),
+            other => {
+                return Err(Error::errno(
+                    libc::EINVAL,
+                    format!("unknown io_uring record op {other}"),
+                ))
+            }
         };
         Ok(e.user_data(self.user_data))
     }
 }
 
 fn buf_index(aux: u32) -> Result<u16, Error> {
-    u16::try_from(aux).map_err(|_| Error::errno(libc::EINVAL, format!("fixed buffer index {aux} is out of range")))
+    u16::try_from(aux).map_err(|_| {
+        Error::errno(
+            libc::EINVAL,
+            format!("fixed buffer index {aux} is out of range"),
+        )
+    })
 }

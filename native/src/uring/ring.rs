@@ -2,7 +2,7 @@
 //! runtime parks on, batched submission from the submission area and reaping into the
 //! completion area.
 
-use super::buffers::BufferPool;
+use super::buffers::FixedTable;
 use super::record::{CompRecord, SubRecord};
 use crate::error::Error;
 use io_uring::IoUring;
@@ -13,16 +13,13 @@ pub struct RingOptions {
     pub submit_depth: u32,
     /// SQPOLL idle time in ms; negative: no SQPOLL.
     pub sqpoll_idle_ms: i32,
-    pub buffer_size: usize,
-    pub buffer_count: usize,
+    /// The fixed buffers to register (memory owned by TypeScript), if any.
+    pub fixed: Option<FixedTable>,
 }
 
 /// A ring with its submission area, completion area, eventfd and fixed buffers.
 pub struct Ring {
-    // Field order matters for drop: the ring goes first (the kernel lets go of the
-    // registered buffers and the eventfd), then the pool is unmapped.
     ring: IoUring,
-    pool: Option<BufferPool>,
     sub: Box<[SubRecord]>,
     comp: Box<[CompRecord]>,
     eventfd: i32,
@@ -30,61 +27,103 @@ pub struct Ring {
     needs_enter: bool,
 }
 
-fn os_err(e: std::io::Error, what: String) -> Error {
-    Error::errno(e.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {e}"))
+pub(super) fn os_err(e: std::io::Error, what: String) -> Error {
+    Error::errno(
+        e.raw_os_error().unwrap_or(libc::EIO),
+        format!("{what}: {e}"),
+    )
+}
+
+/// Why [`Ring::new`] failed; `setup` says whether `io_uring_setup` itself refused.
+pub struct SetupError {
+    pub setup: bool,
+    pub error: Error,
+}
+
+impl From<Error> for SetupError {
+    fn from(error: Error) -> Self {
+        SetupError {
+            setup: false,
+            error,
+        }
+    }
 }
 
 impl Ring {
-    pub fn new(o: &RingOptions) -> Result<Ring, Error> {
+    pub fn new(o: &RingOptions) -> Result<Ring, SetupError> {
         if o.entries == 0 || o.entries > 32768 || !o.entries.is_power_of_two() {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!("queueSize {} must be a power of two in 1..=32768", o.entries),
-            ));
+                format!(
+                    "queueSize {} must be a power of two in 1..=32768",
+                    o.entries
+                ),
+            )
+            .into());
         }
         if o.submit_depth == 0 || o.submit_depth > o.entries {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!("submitDepth {} must be in 1..=queueSize ({})", o.submit_depth, o.entries),
-            ));
+                format!(
+                    "submitDepth {} must be in 1..=queueSize ({})",
+                    o.submit_depth, o.entries
+                ),
+            )
+            .into());
         }
-        let mut b = IoUring::builder();
-        // Twice the SQ: TypeScript keeps at most `entries` I/O operations plus at most one
-        // cancel per operation in flight, so the CQ can never overflow.
-        b.setup_cqsize(o.entries * 2);
-        if o.sqpoll_idle_ms >= 0 {
-            b.setup_sqpoll(o.sqpoll_idle_ms as u32);
-        }
-        // No COOP_TASKRUN: it defers posting CQEs (and signalling the eventfd) to the JS
-        // thread's next syscall, which is typically the parking notifier's arm, and the
-        // executor would then wake late; the default IPI posts them as they complete.
-        let ring = b.build(o.entries).map_err(|e| os_err(e, format!("io_uring_setup({} entries)", o.entries)))?;
-        let pool = if o.buffer_count > 0 {
-            let pool = BufferPool::new(o.buffer_size, o.buffer_count)?;
-            let iov = pool.iovecs();
-            // SAFETY: the iovecs point into `pool`, which lives as long as the ring (it is
-            // dropped after it, see the field order).
-            unsafe { ring.submitter().register_buffers(&iov) }.map_err(|e| {
-                os_err(e, format!("IORING_REGISTER_BUFFERS ({} x {} bytes)", o.buffer_count, o.buffer_size))
-            })?;
-            Some(pool)
-        } else {
-            None
+        let defer = o.sqpoll_idle_ms < 0 && std::env::var_os("PLUVIO_URING_NO_DEFER").is_none();
+        let build = |defer: bool| {
+            let mut b = IoUring::builder();
+            // Twice the SQ: TypeScript keeps at most `entries` I/O operations plus at most
+            // one cancel per operation in flight, so the CQ can never overflow.
+            b.setup_cqsize(o.entries * 2);
+            if o.sqpoll_idle_ms >= 0 {
+                b.setup_sqpoll(o.sqpoll_idle_ms as u32);
+            }
+            if defer {
+                // Completions are posted when this (the only submitting) thread enters
+                // the kernel, not by interrupting it; the kernel still signals the
+                // eventfd as soon as work is pending (the notifier wakes the executor)
+                // and sets IORING_SQ_TASKRUN, which makes `reap` enter with GETEVENTS.
+                b.setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
+            }
+            b.build(o.entries)
         };
+        // Kernels before 6.1 refuse DEFER_TASKRUN (EINVAL): set up without it.
+        let ring = match build(defer) {
+            Err(e) if defer && e.raw_os_error() == Some(libc::EINVAL) => build(false),
+            r => r,
+        }
+        .map_err(|e| SetupError {
+            setup: true,
+            error: os_err(e, format!("io_uring_setup({} entries)", o.entries)),
+        })?;
+        if let Some(t) = &o.fixed {
+            let iov = t.iovecs();
+            // SAFETY: the iovecs describe TypeScript's buffer memory, which it keeps alive
+            // (referenced, non-detachable) until pluvio_uring_close has dropped the ring.
+            unsafe { ring.submitter().register_buffers(&iov) }.map_err(|e| {
+                os_err(
+                    e,
+                    format!("IORING_REGISTER_BUFFERS ({} x {} bytes)", t.count, t.size),
+                )
+            })?;
+        }
         // SAFETY: plain fd-creating syscall with constant flags.
         let eventfd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if eventfd < 0 {
-            return Err(Error::last_os("eventfd".into()));
+            return Err(Error::last_os("eventfd".into()).into());
         }
         if let Err(e) = ring.submitter().register_eventfd(eventfd) {
             // SAFETY: closing the eventfd we just created.
             unsafe { libc::close(eventfd) };
-            return Err(os_err(e, "IORING_REGISTER_EVENTFD".into()));
+            return Err(os_err(e, "IORING_REGISTER_EVENTFD".into()).into());
         }
         let cq = ring.params().cq_entries() as usize;
         Ok(Ring {
             ring,
-            pool,
             sub: vec![SubRecord::default(); o.submit_depth as usize].into_boxed_slice(),
             comp: vec![CompRecord::default(); cq].into_boxed_slice(),
             eventfd,
@@ -108,10 +147,6 @@ impl Ring {
         self.eventfd
     }
 
-    pub fn pool(&self) -> Option<&BufferPool> {
-        self.pool.as_ref()
-    }
-
     pub fn ring_mut(&mut self) -> &mut IoUring {
         &mut self.ring
     }
@@ -122,7 +157,10 @@ impl Ring {
         if n > self.sub.len() {
             return Err(Error::errno(
                 libc::EINVAL,
-                format!("batch of {n} exceeds the submission area ({})", self.sub.len()),
+                format!(
+                    "batch of {n} exceeds the submission area ({})",
+                    self.sub.len()
+                ),
             ));
         }
         // Validate the whole batch first so a bad record pushes nothing.
@@ -138,7 +176,9 @@ impl Ring {
             let room = unsafe {
                 let mut sq = self.ring.submission();
                 let room = (sq.capacity() - sq.len()).min(n - pushed);
-                sq.push_multiple(&entries[pushed..pushed + room]).is_ok().then_some(room)
+                sq.push_multiple(&entries[pushed..pushed + room])
+                    .is_ok()
+                    .then_some(room)
             };
             match room {
                 Some(k) if k > 0 => pushed += k,
@@ -167,7 +207,12 @@ impl Ring {
                 self.needs_enter = false;
                 Ok(())
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN | libc::EBUSY | libc::EINTR)
+                ) =>
+            {
                 self.needs_enter = true;
                 Ok(())
             }
@@ -186,7 +231,11 @@ impl Ring {
         let overflowed = cq.overflow() > 0;
         let mut n = 0;
         for cqe in &mut cq {
-            self.comp[n] = CompRecord { user_data: cqe.user_data(), res: cqe.result(), flags: cqe.flags() };
+            self.comp[n] = CompRecord {
+                user_data: cqe.user_data(),
+                res: cqe.result(),
+                flags: cqe.flags(),
+            };
             n += 1;
             if n == self.comp.len() {
                 break;

@@ -11,7 +11,7 @@
  */
 import type { DType } from "../../dtype.ts";
 import type { ReduceOp } from "../../ops.ts";
-import { DONE } from "../../../ucx/endpoint.ts";
+import { DONE } from "../../../ucx/mod.ts";
 import { type Call, drive, type Steps } from "../call.ts";
 
 /** Recursive-doubling allreduce of `buf`, in place (`undefined`: finished synchronously). */
