@@ -47,13 +47,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "mpi checks: the whole matrix (concurrent calls, 8-request reactor) passes in check mode",
+  name:
+    "mpi checks: the whole matrix (concurrent calls, 8-request reactor, blocking allreduce from 64 KiB) passes in check mode",
   ...opts,
   async fn() {
     requireMpi();
     const { stdout, context } = await mpirun(4, `${here}rank_matrix.ts`, ["--capacity=8"], {
       timeoutMs: 120_000,
-      env: { PLUVIO_COLL_CHECKS: "1" },
+      // Also the opt-in blocking MPI_Allreduce path (large allreduces of pass 3).
+      env: { PLUVIO_COLL_CHECKS: "1", PLUVIO_MPI_BLOCKING_BYTES: "65536" },
     });
     const sums = [...stdout.matchAll(/^SUMMARY \S+ rank=\d+ size=4 checks=\d+ failures=0/gm)];
     assert.equal(sums.length, 4, context);

@@ -41,10 +41,12 @@ import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reacto
 const INT_MAX = 2147483647;
 
 /**
- * From this many bytes on (default 256 KiB), allreduce runs as a blocking `MPI_Allreduce`
- * on a helper thread instead of `MPI_Iallreduce` (`PLUVIO_MPI_BLOCKING_BYTES` overrides;
- * see `bench/results/mpi.md` for where the two cross: the helper thread's round trip costs
- * tens of µs, more than Open MPI's tuned algorithms gain below that).
+ * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
+ * thread instead of `MPI_Iallreduce` + `MPI_Testsome`: opt-in through
+ * `PLUVIO_MPI_BLOCKING_BYTES` (default: never). Open MPI's tuned blocking algorithms are
+ * faster than its non-blocking ones, but the helper thread's round trip and the wake-up
+ * of the executor afterwards cost more than they gain on these machines (see
+ * `bench/results/mpi.md`).
  */
 const BLOCKING_MIN = blockingMinFromEnv();
 
@@ -53,8 +55,8 @@ function blockingMinFromEnv(): number {
   try {
     v = Deno.env.get("PLUVIO_MPI_BLOCKING_BYTES");
   } catch { /* no env permission: the default */ }
-  const n = v === undefined || v === "" ? 262144 : Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : 262144;
+  const n = v === undefined || v === "" ? Infinity : Number(v);
+  return n >= 0 ? n : Infinity;
 }
 
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;

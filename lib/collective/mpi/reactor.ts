@@ -244,10 +244,6 @@ export class MpiReactor implements Reactor {
    */
   beforePark(): number {
     if (this.status() === 0) return Infinity;
-    // A blocking MPI call runs on a helper thread (and busy-polls a core there): nothing
-    // can be tested meanwhile, so park instead of spinning on the other core; its end
-    // wakes the executor (onBusyEnd, and the call's own settlement).
-    if (mpiBusy()) return Infinity;
     const now = performance.now();
     if (this.#activity !== this.#seen) {
       this.#seen = this.#activity;
