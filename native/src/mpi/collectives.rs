@@ -250,10 +250,18 @@ pub extern "C" fn pluvio_mpi_allreduce_blocking(
 ) -> i32 {
     super::init::guard_blocking(|| {
         const WHAT: &str = "MPI_Allreduce";
-        let (c, n, dt, o) = (comm(c, WHAT)?, count(n, WHAT)?, datatype(dtype)?, op(reduce, dtype)?);
+        let (c, n, dt, o) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+        );
         // SAFETY: buf holds n elements and stays referenced by TypeScript until this
         // call returns; a live communicator.
-        super::check(unsafe { ffi::MPI_Allreduce(in_place(), buf, n, dt, o, c.raw) }, WHAT)?;
+        super::check(
+            unsafe { ffi::MPI_Allreduce(in_place(), buf, n, dt, o, c.raw) },
+            WHAT,
+        )?;
         Ok(0)
     })
 }

@@ -183,7 +183,10 @@ pub extern "C" fn pluvio_mpi_abort(code: i32) -> i32 {
     guard_blocking(|| {
         require_active("MPI_Abort")?;
         // SAFETY: MPI is active (checked); MPI_Abort ends the processes of the job.
-        check(unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, code) }, "MPI_Abort")?;
+        check(
+            unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, code) },
+            "MPI_Abort",
+        )?;
         Ok(0)
     })
 }
