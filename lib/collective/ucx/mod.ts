@@ -38,6 +38,7 @@ export {
   type BarrierAlgorithm,
   type BroadcastAlgorithm,
   type ReduceAlgorithm,
+  type SubCommunicatorOptions,
   UcxCommunicator,
   type UcxCommunicatorOptions,
 } from "./communicator.ts";
