@@ -14,6 +14,7 @@
 import { coreOf } from "./core.ts";
 import { checkLength, MAX_TAG, MAX_U32 } from "./options.ts";
 import { Request } from "./request.ts";
+import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 import type { OpResult } from "./request.ts";
 import type { Worker } from "./worker.ts";
 
@@ -36,13 +37,16 @@ export function tagRecvRequest(
   if (buf.length > MAX_U32) checkLength(buf, what);
   const core = coreOf(worker);
   const p = core.ptr;
+  // A detachable buffer is received through a staging slot (see `staging.ts`).
+  const slot = direct(buf) ? null : takeSlot(buf.length);
+  const into = slot ?? buf;
   const op = core.ops.reserve();
-  const rc = core.sym.pluvio_ucx_tag_recv(p, tag, mask, buf, buf.length, op);
-  const req = core.submit(rc, op, what, buf);
-  if (req !== null) return req;
-  const done = new Request(op, what, buf);
-  done.resolve(core.immResult());
-  return done;
+  const rc = core.sym.pluvio_ucx_tag_recv(p, tag, mask, into, into.length, op);
+  const sub = core.submit(rc, op, what, into);
+  const req = sub ?? new Request(op, what, into);
+  if (slot !== null) req.staging = new Staging(Staged.RECV, buf, slot);
+  if (sub === null) req.resolve(core.immResult()); // finished at once
+  return req;
 }
 
 /**
