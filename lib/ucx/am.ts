@@ -163,6 +163,12 @@ export class AmMessage {
    * received once; an eager one still in the worker goes straight into `buf` (one copy).
    * With `spinUs`, a pull busy-waits on the worker up to that long before it waits
    * through the event loop.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so a pulled payload lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the pull rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   recvData(buf?: Uint8Array, options: SpinOptions = {}): Promise<Uint8Array> {
     if (buf !== undefined && !(buf instanceof Uint8Array)) {

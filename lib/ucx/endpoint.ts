@@ -177,6 +177,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
   /**
    * Sends Active Message `id` with `header` and `data`. Resolves when both buffers may
    * be reused (not when the peer has processed the message). Do not modify them before.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so it is copied into staging memory at submission (at 1 MiB:
+   * see `bench/results/ucx_staging.md`) and may be detached or reused at once.
    */
   amSend(
     id: number,
@@ -241,6 +245,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
    * reused). The payloads must stay untouched until then; the same buffer may appear
    * many times. A send that fails stops the list and rejects with its error
    * (`PeerError` when the peer died), after the sends in flight ended.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so each is copied into staging memory at submission (its cost
+   * at 1 MiB: `bench/results/ucx_staging.md`), once however often it is listed.
    */
   amSendMany(
     id: number,
@@ -339,7 +347,13 @@ export class Endpoint implements Disposable, AsyncDisposable {
     return `amSend(id ${id}) to ${this.peer}`;
   }
 
-  /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */
+  /**
+   * Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so it is copied into staging memory at submission (at 1 MiB:
+   * see `bench/results/ucx_staging.md`) and may be detached or reused at once.
+   */
   tagSend(
     tag: bigint | number,
     data: ArrayBufferView | ArrayBuffer,

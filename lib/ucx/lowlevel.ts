@@ -25,7 +25,9 @@ export { spinNs } from "./options.ts";
  * Posts a receive of the message whose tag matches `tag` on the bits of `mask` into
  * `buf` (`tag` and `mask` already checked), described by `what` in errors. The request
  * is done at once when the message was already here; else it is in flight, and nothing
- * polls for it until {@link spinOn} or {@link settle}. Throws on bad input.
+ * polls for it until {@link spinOn} or {@link settle}. Throws on bad input. A `buf`
+ * JavaScript could detach is received through staging memory, like `Worker.tagRecv`:
+ * copied into `buf` when the request resolves, or rejected when `buf` was detached.
  */
 export function tagRecvRequest(
   worker: Worker,

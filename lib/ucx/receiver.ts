@@ -91,6 +91,12 @@ export class AmReceiver implements Disposable {
    * to yet (rejecting with `CancelledError`); one already matched completes with its
    * message. A transfer that fails (the sender died) rejects with `PeerError`.
    * Rejects with `ClosedError` once the receiver or worker is closed.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other `data` or `header` could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so the message lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the receive rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   recvInto(data: Uint8Array, options: RecvIntoOptions = {}): Promise<AmMessage> {
     try {

@@ -315,6 +315,12 @@ export class Worker implements Disposable {
    * Receives a message whose tag matches `tag` on the bits of `mask` straight into `buf`
    * (posted now, so the sender's data lands in place). A longer message fails with
    * `EMSGSIZE`. Aborting cancels the receive.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so the message lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the receive rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   tagRecv(
     tag: bigint | number,
