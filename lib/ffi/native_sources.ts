@@ -50,8 +50,8 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/uring/blockdev.rs":
     "42237a715ddab209debaf6d6b14a5b39522979f57da524fe207ff7ed4a319883",
   "native/src/uring/buffers.rs": "854f4611204fee2a782150732c461dc346641206caaebdece119a4c752807083",
-  "native/src/uring/mod.rs": "625fad433860e83632228d0d124a86679f8a34ba1babe5a0382f66af61cff14c",
+  "native/src/uring/mod.rs": "7bb507d846344f60b60c688e885e6c5b633e864a6a5d8ceaea30407fbc12256e",
   "native/src/uring/record.rs": "acb2b6d3df18eb819af0d81dd4ee2a7f2ca416a3124ee58b22e4acb7a66d49fe",
-  "native/src/uring/ring.rs": "c1d96c25700d0332d51142278f9df71cddee1f3b885018952723a1e1ca95b49a",
+  "native/src/uring/ring.rs": "5b1f04427df60145719782a4013c2e17c7c07f68d3725549156bb1f461dac863",
   "native/src/uring/threads.rs": "1615d1d0670b901094357c054dc7516b02a85c0ca291ae1f478c01285e8aca48",
 };
