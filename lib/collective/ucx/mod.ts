@@ -57,7 +57,13 @@ export {
   bootstrapConfigFromEnv,
   type BootstrapOptions,
 } from "./bootstrap.ts";
-export { freePort, launch, type LaunchOptions, type LaunchResult } from "./launch.ts";
+export {
+  freePort,
+  type HostSpec,
+  launch,
+  type LaunchOptions,
+  type LaunchResult,
+} from "./launch.ts";
 export { reduceNative } from "./reduce.ts";
 export type { Collective, CollectiveOptions } from "../types.ts";
 export type { DType, DTypeName, NumericArray, NumericArrayConstructor } from "../dtype.ts";

@@ -9,11 +9,11 @@ use super::layout::{
 };
 use super::receiver::{self, Receiver};
 use super::request::{complete, recv_am_param, send_param, submitted};
+use super::sys::*;
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// A held message payload.
 pub enum Msg {

@@ -7,11 +7,11 @@
 use super::endpoint::ep_handle;
 use super::layout::Event;
 use super::request::ReqInfo;
+use super::sys::*;
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, status_code, status_text, ucs_err};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// Marks the `op` of a batch's own requests in their [`ReqInfo`] (JS op ids stay far
 /// below it): their completions go to [`sent_cb`]'s bookkeeping, not to the ring.

@@ -1,11 +1,11 @@
 //! The UCP context: configured from the `UCX_*` environment variables.
 
 use super::request::ReqInfo;
+use super::sys::*;
 use super::{ucs_check, ucs_err};
 use crate::error::{guard, guard_ptr, Error};
 use std::ptr::{null, null_mut};
 use std::sync::Arc;
-use super::sys::*;
 
 /// The UCP context; workers hold an `Arc` so it outlives them.
 pub struct ContextInner {
@@ -82,7 +82,11 @@ pub extern "C" fn pluvio_ucx_context_destroy(ctx: *mut UcxContext) -> i32 {
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_version(buf: *mut u8, cap: usize) -> i64 {
     guard(|| {
-        let text = format!("{} / {}", super::sys::BUILT_AGAINST, super::sys::runtime_version());
+        let text = format!(
+            "{} / {}",
+            super::sys::BUILT_AGAINST,
+            super::sys::runtime_version()
+        );
         if !buf.is_null() {
             // SAFETY: the caller passes a buffer of `cap` writable bytes; at most `cap`
             // bytes are copied into it, from a string that does not overlap it.

@@ -4,12 +4,12 @@
 
 use super::layout::{Event, CONNECT_PEER, EV_EP_ERROR};
 use super::request::{send_param, submitted};
+use super::sys::*;
 use super::worker::{fnv1a, worker, WorkerState, ADDR_MAGIC, ADDR_OVERHEAD, ADDR_VERSION};
 use super::{bytes, einval, sockaddr, status_code, status_text, ucs_err};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
 use std::ptr::null_mut;
-use super::sys::*;
 
 /// One endpoint of a worker.
 pub struct Ep {

@@ -11,10 +11,10 @@ use super::am::{reply_ep, Msg, AM_ID_MAX};
 use super::bytes;
 use super::layout::{Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM, EV_AM_LOST};
 use super::receiver::{Body, Held, Receiver};
+use super::sys::*;
 use super::worker::{with, WorkerState};
 use std::collections::{HashMap, VecDeque};
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// Default limit of held messages per worker.
 pub const DEFAULT_MAX_MSGS: u64 = 4096;

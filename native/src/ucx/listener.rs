@@ -2,12 +2,12 @@
 //! connection request as an event; JavaScript accepts or rejects it.
 
 use super::layout::{Event, EV_CONN};
+use super::sys::*;
 use super::worker::{worker, WorkerState};
 use super::{bytes, einval, sockaddr, ucs_check, ucs_err};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
 use std::ptr::null_mut;
-use super::sys::*;
 
 /// What the connection callback needs: boxed so its address is stable.
 pub struct ListenerCtx {

@@ -8,12 +8,12 @@
 
 use super::layout::{Event, MISFIT};
 use super::request::{complete, recv_am_param, submitted_with, ReqInfo};
+use super::sys::*;
 use super::worker::{with, worker, WorkerState};
 use super::{einval, status_code, ucs_err};
 use crate::error::{guard, Error};
 use std::collections::VecDeque;
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// A buffer pair posted by JavaScript for op `op`; both stay alive (referenced by the
 /// op) until its completion event.

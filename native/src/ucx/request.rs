@@ -3,11 +3,11 @@
 //! they finish.
 
 use super::layout::Event;
+use super::sys::*;
 use super::worker::WorkerState;
 use super::{status_code, ucs_err};
 use crate::error::Error;
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// Per-request user area (the context's `request_size`).
 #[repr(C)]

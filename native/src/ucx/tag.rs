@@ -3,10 +3,10 @@
 
 use super::endpoint::ep_handle;
 use super::request::{complete, send_param, submitted};
+use super::sys::*;
 use super::worker::{worker, WorkerState};
 use crate::error::{guard, Error, E_UCX};
 use std::os::raw::c_void;
-use super::sys::*;
 
 /// Sends `len` bytes at `buf` with `tag` on endpoint `ep`. 1 = done, 0 = an event for
 /// `op` follows.

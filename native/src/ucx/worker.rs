@@ -8,13 +8,13 @@ use super::layout::{POLL_MOVED, WAIT_ANY, WAIT_RESUME, WAIT_YIELD};
 use super::listener::ListenerCtx;
 use super::ring::{Ring, ARENA_SIZE, RING_CAP};
 use super::slab::Slab;
+use super::sys::*;
 use super::{ucs_check, ucs_err};
 use crate::error::{guard, guard_ptr, Error};
 use std::collections::HashMap;
 use std::os::raw::c_void;
 use std::ptr::null_mut;
 use std::sync::Arc;
-use super::sys::*;
 
 /// Magic at the start of a pluvio worker address ("PLUX").
 pub const ADDR_MAGIC: [u8; 4] = *b"PLUX";
