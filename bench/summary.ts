@@ -64,18 +64,20 @@ const HEADLINES: Headline[] = [
     reference: "`setTimeout(1)`",
     command: "deno task bench:runtime",
     file: "runtime.md",
-    row: { what: "sleep(1) overshoot p50 (µs)" },
+    row: { what: "sleep(1) overshoot p50 (µs, no extra load)" },
     pluvio: { column: "pluvio" },
     ref: { column: "plain Deno" },
   },
   ...(
     [
-      ["4 KiB rand read QD32", "4 KiB rand read QD32", "IOPS"],
-      ["4 KiB rand write QD32", "4 KiB rand write QD32", "IOPS"],
-      ["1 MiB seq read QD8", "1 MiB seq read QD8", "MB/s"],
+      ["4K rand read QD32, virtio", "4 KiB rand read QD32", "IOPS", /^Virtio/],
+      ["4K rand write QD32, virtio", "4 KiB rand write QD32", "IOPS", /^Virtio/],
+      ["4K rand read QD32, fast dev", "4 KiB rand read QD32", "IOPS", /^Fast device/],
+      ["4K rand write QD32, fast dev", "4 KiB rand write QD32", "IOPS", /^Fast device/],
     ] as const
-  ).map(([what, kase, unit]): Headline => ({
-    what: `io_uring ${what}`,
+  ).map(([what, kase, unit, heading]): Headline => ({
+    what: `uring ${what}`,
+    heading,
     unit,
     higherIsBetter: true,
     reference: "fio",
@@ -87,8 +89,8 @@ const HEADLINES: Headline[] = [
   })),
   ...(
     [
-      ["8 B latency, shm", "default transports (shm)", "8 B"],
-      ["8 B latency, peer checks", "(perftest -e)", "8 B"],
+      ["8 B lat, shm, plain await", "default transports (shm)", "8 B"],
+      ["8 B lat, defaults, plain await", "default endpoints", "8 B"],
     ] as const
   ).map(([what, config, size]): Headline => ({
     what: `UCX AM ${what}`,
@@ -98,7 +100,7 @@ const HEADLINES: Headline[] = [
     command: "deno task bench:ucx",
     file: "ucx.md",
     row: { configuration: config, size },
-    pluvio: { column: "pluvio tryRecvInto µs" },
+    pluvio: { column: "pluvio plain await µs" },
     ref: { column: "perftest lat µs" },
   })),
   ...(
@@ -121,25 +123,25 @@ const HEADLINES: Headline[] = [
     what: `MPI allreduce ${size}, 2 ranks`,
     unit: "µs",
     higherIsBetter: false,
-    reference: "C",
+    reference: "best C",
     command: "deno task bench:mpi",
     file: "mpi.md",
-    heading: /^2 ranks/,
-    row: { collective: "allreduce", size },
-    pluvio: { column: "pluvio (µs)" },
-    ref: { column: "C (µs)" },
+    heading: /^Back to back/,
+    row: { size },
+    pluvio: { column: "pluvio default (Iallreduce+Testsome)" },
+    ref: { column: "best C" },
   })),
   ...["4 B", "1 MiB"].map((size): Headline => ({
     what: `UCX allreduce ${size}, 2 ranks`,
     unit: "µs",
     higherIsBetter: false,
-    reference: "C",
+    reference: "C blocking",
     command: "deno task bench:coll",
     file: "coll.md",
     heading: /^allreduce, 2 ranks/,
     row: { size },
     pluvio: { column: "adaptive" },
-    ref: { column: "c-mpi" },
+    ref: { column: "c-blocking" },
   })),
 ];
 

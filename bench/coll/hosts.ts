@@ -148,6 +148,12 @@ export async function benchHosts(): Promise<void> {
     "µs per call, f32 sum, in place.",
     `Load average at the start: ${load0}.`,
     "",
+    "C Open MPI busy-polls while it waits; with more ranks than cores a waiting rank holds",
+    "the CPU its peer needs, and every message between hosts waits for the scheduler. That",
+    "is why C is milliseconds per call here even at 4 B (the MPI backend, on the same Open",
+    "MPI, polls with back-off and parks). The comparison is the one a user of this machine",
+    "sees; on hosts with a core per rank C's figures drop by orders of magnitude.",
+    "",
     ...rows,
     "",
     `Adaptive rules used (tuning.json, ${H}x${R} across hosts): ${

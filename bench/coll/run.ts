@@ -1,8 +1,9 @@
 /**
  * `deno task bench:coll`: allreduce (f32 sum, 4 B to 16 MiB, 2 and 4 ranks) with each
- * UCX algorithm and the adaptive choice (through pluvio's launcher), the MPI backend
- * (pluvio under mpirun) and the C MPI program `bench/mpi/osu_coll.c` (Iallreduce + Test),
- * all in one run, alternating. Prints a table of medians and ratios to C, the crossover
+ * UCX algorithm and the adaptive choice (through pluvio's launcher; the adaptive choice
+ * also over an `allocAligned` buffer), the MPI backend (pluvio under mpirun), the C MPI
+ * program `bench/mpi/osu_coll.c` (Iallreduce + Test) and C blocking `MPI_Allreduce`
+ * (`bench/mpi/allreduce.c`, plain and page-aligned buffers), all in one run, alternating. Prints a table of medians and ratios to C, the crossover
  * points the adaptive policy chose beside the measured best, and writes
  * `bench/results/coll.md`.
  *
@@ -30,6 +31,14 @@ type Results = Map<string, number[]>; // "series bytes" -> µs per round
 const choices = new Map<string, string>(); // "n bytes" -> adaptive choice
 
 function parse(text: string, into: Results, rename?: string, n?: number): void {
+  if (rename === "c-blocking") { // allreduce.c: RESULT c-blocking <placement> b2b <bytes> <µs>
+    for (const m of text.matchAll(/^RESULT c-blocking (plain|page) b2b (\d+) ([\d.]+)$/gm)) {
+      const k = `c-blocking${m[1] === "page" ? "-page" : ""} ${m[2]}`;
+      if (!into.has(k)) into.set(k, []);
+      into.get(k)!.push(Number(m[3]));
+    }
+    return;
+  }
   if (rename === "c-mpi") { // osu_coll.c: RESULT <collective> <bytes> <µs>
     for (const m of text.matchAll(/^RESULT allreduce (\d+) ([\d.]+)$/gm)) {
       const k = `c-mpi ${m[1]}`;
@@ -53,13 +62,19 @@ const ompi = await buildOsuColl();
 const started = new Date().toISOString();
 const load0 = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 const SERIES = [
+  "c-blocking",
+  "c-blocking-page",
   "c-mpi",
   "mpi-backend",
   "ucx-ring",
   "ucx-pipelined",
   "ucx-recursive-doubling",
   "adaptive",
+  "adaptive-page",
 ];
+await run("mpicc", ["-O2", "-o", "bench/build/allreduce", "bench/mpi/allreduce.c"]);
+const sizeArgs: string[] = [];
+for (let b = 4; b <= maxBytes; b *= 4) sizeArgs.push(String(b));
 const sections: string[] = [];
 const verdicts: string[] = [];
 
@@ -70,6 +85,18 @@ for (const n of rankCounts) {
       await run("mpirun", [...MPIRUN, "-n", String(n), "bench/build/osu_coll", String(maxBytes)]),
       res,
       "c-mpi",
+    );
+    parse(
+      await run("mpirun", [
+        ...MPIRUN,
+        "-n",
+        String(n),
+        "bench/build/allreduce",
+        "blocking+b2b",
+        ...sizeArgs,
+      ]),
+      res,
+      "c-blocking",
     );
     parse(
       await run("mpirun", [
@@ -97,26 +124,36 @@ for (const n of rankCounts) {
   }
   const rules = rulesFor(TUNING, n).allreduce;
   const rows: string[] = [
-    `### allreduce, ${n} ranks (µs per call, median of ${rounds} rounds; ratio = adaptive / C)`,
+    `### allreduce, ${n} ranks (µs per call, median of ${rounds} rounds; ratio = adaptive / best C)`,
     "",
-    `| size | ${SERIES.join(" | ")} | adaptive chose | measured best UCX | adaptive / C |`,
-    `|---:|${SERIES.map(() => "---:").join("|")}|---|---|---:|`,
+    `| size | ${
+      SERIES.join(" | ")
+    } | adaptive chose | measured best UCX | adaptive / best C | adaptive-page / adaptive |`,
+    `|---:|${SERIES.map(() => "---:").join("|")}|---|---|---:|---:|`,
   ];
   for (let b = 4; b <= maxBytes; b *= 4) {
     const m = (s: string) => median(res.get(`${s} ${b}`) ?? [NaN]);
     const ucx = ["ucx-ring", "ucx-pipelined", "ucx-recursive-doubling"];
     const best = ucx.reduce((x, y) => (m(y) < m(x) ? y : x));
-    const ratio = m("adaptive") / m("c-mpi");
+    const bestC = Math.min(m("c-mpi"), m("c-blocking"), m("c-blocking-page"));
+    const ratio = m("adaptive") / bestC;
     rows.push(
       `| ${human(b)} | ${SERIES.map((s) => m(s).toFixed(1)).join(" | ")} | ${
         choices.get(`${n} ${b}`) ?? "?"
-      } | ${best.replace("ucx-", "")} | ${ratio.toFixed(2)}× |`,
+      } | ${best.replace("ucx-", "")} | ${ratio.toFixed(2)}× | ${
+        (m("adaptive-page") / m("adaptive")).toFixed(2)
+      }× |`,
     );
-    if (n === 2 && b >= 1 << 20) {
-      verdicts.push(`2 ranks ${human(b)}: adaptive/C = ${ratio.toFixed(2)}× (target ≤ 1.0×)`);
+    if (n === 2 && b >= 65536) {
+      verdicts.push(
+        `2 ranks ${human(b)}: adaptive / best C = ${ratio.toFixed(2)}× (target ≤ 1.0×); ` +
+          `allocAligned / plain = ${
+            (m("adaptive-page") / m("adaptive")).toFixed(2)
+          }× (target ≤ 1.0×)`,
+      );
     }
     if (n === 2 && b <= 1024) {
-      verdicts.push(`2 ranks ${human(b)}: adaptive/C = ${ratio.toFixed(2)}× (target ≤ 2×)`);
+      verdicts.push(`2 ranks ${human(b)}: adaptive / best C = ${ratio.toFixed(2)}× (target ≤ 2×)`);
     }
   }
   rows.push(
@@ -128,7 +165,9 @@ for (const n of rankCounts) {
   console.log(rows.join("\n"));
 }
 
-const cmd = `deno task bench:coll${Deno.args.length ? " " + Deno.args.join(" ") : ""}`;
+const cmd = `flock /tmp/pluvio-heavy.lock deno task bench:coll${
+  Deno.args.length ? " " + Deno.args.join(" ") : ""
+}`;
 const doc = [
   "# UCX collectives vs MPI: allreduce",
   "",

@@ -105,6 +105,31 @@ const doc = [
   "waited for the last rank to start: the bootstrap's own cost once every rank runs.",
   "",
   ...out,
+  "## Model: 1 000 and 10 000 ranks",
+  "",
+  "- Root fan-in: rank 0 accepts one TCP connection per rank and reads one record each;",
+  "  it answers every rank with the whole table, so it sends N × N × record bytes in all.",
+  `  With ${recordBytes}-byte records: 1 000 ranks → ${
+    (1000 * recordBytes / 1e6).toFixed(2)
+  } MB per rank, ${(1000 * 1000 * recordBytes / 1e9).toFixed(2)} GB from the root`,
+  `  (~${(1000 * 1000 * recordBytes * 8 / 10e9).toFixed(1)} s on 10 Gb/s); 10 000 ranks → ${
+    (10000 * recordBytes / 1e6).toFixed(1)
+  } MB per rank, ${(1e8 * recordBytes / 1e9).toFixed(0)} GB from the root (~${
+    (1e8 * recordBytes * 8 / 10e9).toFixed(0)
+  } s), and 10 000`,
+  "  sockets open at the root at once (more than the default `ulimit -n` of 1024).",
+  "- Table size per rank: N × record bytes, kept for the communicator's life (lazy endpoints",
+  "  read an address only when they first connect).",
+  "- Connections per rank: endpoints are connected on first use, so a rank holds only the",
+  "  peers its algorithms talk to: 2 for the ring, log2 N for recursive doubling and the",
+  "  binomial trees, and with the hierarchical algorithms the ranks of its host plus, on a",
+  "  host leader, 2 (ring) or log2 H (tree) other leaders — not N − 1.",
+  "- What changes past ~1 000 ranks: the root's N² table traffic and its N sockets. The",
+  "  fix is a tree bootstrap (ranks report to their host leader, leaders to the root, the",
+  "  table travels back down the same tree: the root holds H sockets and sends H tables),",
+  "  or taking the addresses from the launcher's key-value exchange (PMIx `Put`/`Fence`/`Get`",
+  "  under mpirun and srun), or fetching only the addresses a rank connects to.",
+  "",
 ].join("\n");
 console.log(doc);
 if (write) {

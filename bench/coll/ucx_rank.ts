@@ -13,6 +13,7 @@ import {
   UcxCommunicator,
 } from "../../lib/collective/mod.ts";
 import { sizes, timeCalls } from "../../lib/collective/ucx/measure.ts";
+import { allocAligned } from "../../lib/uring/memory.ts";
 
 const maxBytes = Number(Deno.args[0] ?? 16 << 20);
 const rt = new Runtime();
@@ -20,6 +21,8 @@ await rt.run(async () => {
   const c = await UcxCommunicator.create({ timeout: 120_000 });
   const ad = new AdaptiveCommunicator(c);
   const buf = new Float32Array(maxBytes / 4);
+  const aligned = allocAligned(maxBytes);
+  const page = new Float32Array(aligned.buffer, aligned.byteOffset, maxBytes / 4);
   for (const b of sizes(maxBytes)) {
     const f = buf.subarray(0, b / 4);
     for (const a of ALGORITHMS.allreduce) {
@@ -30,6 +33,9 @@ await rt.run(async () => {
     if (c.rank === 0) {
       console.log(`RESULT adaptive allreduce ${b} ${us.toFixed(3)} ${ad.choice("allreduce", b)}`);
     }
+    const fp = page.subarray(0, b / 4);
+    const usPage = await timeCalls(c, b, () => ad.allreduce(fp, Sum));
+    if (c.rank === 0) console.log(`RESULT adaptive-page allreduce ${b} ${usPage.toFixed(3)}`);
   }
   await c.close();
 });

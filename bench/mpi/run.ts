@@ -1,8 +1,8 @@
 /**
- * `deno task bench:mpi`: OSU-style latency of allreduce, broadcast, allgather and scatter
+ * `deno task bench:mpi:osu`: OSU-style latency of allreduce, broadcast, allgather and scatter
  * (4 B to 16 MiB, 2 and 4 ranks) in C (`osu_coll.c`, built here with mpicc) and through
  * pluvio (`coll_bench.ts`), same mpirun settings, alternating C and pluvio runs. Prints
- * a table of medians and ratios and writes `bench/results/mpi.md`.
+ * a table of medians and ratios and writes `bench/results/mpi_osu.md`.
  *
  * Usage: `deno run -A bench/mpi/run.ts [--max-bytes=N] [--rounds=N] [--ranks=2,4] [--no-write]`
  *
@@ -76,7 +76,8 @@ for (const n of rankCounts) {
 }
 
 const loadAfter = load();
-const cmd = `deno task bench:mpi   (deno run -A bench/mpi/run.ts ${Deno.args.join(" ")})`.trim();
+const cmd = `deno task bench:mpi:osu   (deno run -A bench/mpi/run.ts ${Deno.args.join(" ")})`
+  .trim();
 const md = `# MPI collectives: pluvio vs C (OSU-style)
 
 Command: \`${cmd}\`
@@ -95,6 +96,6 @@ ${sections.join("\n\n")}
 Targets missed: ${misses}.
 `;
 if (write) {
-  await Deno.writeTextFile(`${root}bench/results/mpi.md`, md);
-  console.log(`wrote bench/results/mpi.md (${misses} targets missed)`);
+  await Deno.writeTextFile(`${root}bench/results/mpi_osu.md`, md);
+  console.log(`wrote bench/results/mpi_osu.md (${misses} targets missed)`);
 }

@@ -53,15 +53,17 @@ export {
   type ReduceOpName,
   Sum,
 } from "./ops.ts";
-export { ShapeError } from "./errors.ts";
+export { MismatchError, PeerRejectedError, ShapeError } from "./errors.ts";
 export { MAX_COUNT } from "./shape.ts";
 export {
   disableAsyncProgress,
   finalize,
+  type FinalizeOptions,
   init,
   type InitOptions,
   isInitialized,
   MpiCommunicator,
+  type MpiCommunicatorOptions,
   MpiError,
   MpiReactor,
   type MpiReactorOptions,

@@ -94,7 +94,7 @@ export function opAllowed(op: ReduceOp, dtype: DType): boolean {
  * is defined for `dtype`. Backends call it before posting anything.
  */
 export function checkOp(op: ReduceOp, dtype: DType): void {
-  if (REDUCE_OPS[op?.index] !== op) {
+  if (op === null || op === undefined || REDUCE_OPS[op.index] !== op) {
     throw new InvalidArgumentError(
       `unknown reduction ${
         String(op?.name ?? op)

@@ -27,7 +27,10 @@ export interface CollectiveOptions {
  * rule); several may be in flight at once. Buffers must not be touched until the
  * returned promise settles. Shapes, element types, ops and roots are checked locally
  * before anything is posted: a mismatch throws (rejects with) a `ShapeError` or an
- * `InvalidArgumentError` on the rank that made it.
+ * `InvalidArgumentError` on the rank that made it. Between ranks, calls that do not match
+ * (another collective, element type, op, root or count) fail on every rank with a
+ * `MismatchError`, and a call rejected on one rank fails on the others with a
+ * `PeerRejectedError`: always on the UCX backend, in check mode on the MPI backend.
  */
 export interface Collective {
   /** This process's rank in the group, `0 <= rank < size`. */

@@ -18,9 +18,9 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/error.rs": "b4777711d4e6d701810a38acb13b3da0f77b54be58b0784017385b3e0aa3d88e",
   "native/src/lib.rs": "5f6286b482472676d862ec3a9d98f1effa86bf6b81d7c9117e5b203f364cd780",
   "native/src/mpi/collectives.rs":
-    "935707e374042c2a95bb3a5be6c4eca5f8576457f12d4af00e28e745867dc787",
+    "c5818a856c21aee8a346f40444c6d8cb8effe04bdf4e6656f7f104b70309cf31",
   "native/src/mpi/comm.rs": "1df882af4b0db08b0c7f3eaaf89862ed2b161dd90470b24de35ecee691612bf7",
-  "native/src/mpi/init.rs": "3566f2750a992f1ac620a8f630031c20760ff35fa0c519bf671f98d55c8f1c7a",
+  "native/src/mpi/init.rs": "e6a370da0cc21a63b760749d3c0dc23792a9950aa6e908067bf1f69a97461e75",
   "native/src/mpi/mod.rs": "2666c04b49bbcfef48ee0a0b53d3f521d417c0bad969b999a2297ff7b94b3b67",
   "native/src/mpi/reactor.rs": "3425d1ddcbaa33d5c3617fc54399baa66fc0b632d700b5b90412d48cad198605",
   "native/src/mpi/shim.c": "f07da8de284ed7bc327c8ce0f4388ff17be7025321752742b66a0b17ffd92ee4",

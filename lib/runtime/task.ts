@@ -232,19 +232,21 @@ export class JoinHandle<T> implements Promise<T> {
     }
   }
 
-  /** Follows an async task function's promise; its own promise is the task's outcome. */
-  async #follow(r: PromiseLike<T>): Promise<T> {
-    let v: T;
-    try {
-      v = await r;
-    } catch (e) {
+  /**
+   * Follows an async task function's promise; the promise `then` returns is the task's
+   * outcome. (Two closures: about half the memory of an async function awaiting it,
+   * which matters when many tasks are pending at once.)
+   */
+  #follow(r: PromiseLike<T>): Promise<T> {
+    return Promise.resolve(r).then((v) => {
+      this.#succeed(v);
+      return v;
+    }, (e) => {
       this.#fail(e);
       // Nobody awaits it (yet): the runtime reports it if it stays unobserved.
       if ((this.#s & OBSERVED) === 0 && this.#p !== null) this.#p.catch(noop);
       throw this.#v;
-    }
-    this.#succeed(v);
-    return v;
+    });
   }
 
   #succeed(v: T): void {

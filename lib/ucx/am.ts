@@ -253,7 +253,9 @@ export class AmMessage {
 
 /**
  * The Active Messages with one id arriving at a worker, as an async iterator (and
- * {@link AmStream.recv}). Messages arriving while nobody waits are queued.
+ * {@link AmStream.recv}). Messages arriving while nobody waits are queued; messages that
+ * arrived before the stream was opened were held by the worker and come first, in
+ * order (see `WorkerOptions.holdLimit`).
  */
 export class AmStream implements AsyncIterable<AmMessage>, Disposable {
   #w: WorkerCore;

@@ -15,6 +15,13 @@
  * const data = await msg.recvData();
  * ```
  *
+ * Nothing is lost: Active Messages for an id without a stream or receiver yet are held
+ * by the worker and delivered, in order, to the one opened later (bounded by
+ * `createWorker({ holdLimit })`; past it the receive at the gap rejects with
+ * {@link MessagesLostError}). The plain `await` path is fast by default: while an
+ * operation is pending on a live endpoint the runtime busy-polls the worker for an
+ * adaptive budget (`PLUVIO_IDLE_SPIN_US` caps it).
+ *
  * Environment: the usual `UCX_*` variables configure the context (`UCX_TLS=tcp`,
  * `UCX_KEEPALIVE_INTERVAL`, ...).
  *
@@ -43,6 +50,7 @@ export { AmMessage, AmStream, MessagesLostError } from "./am.ts";
 export { AmReceiver, type RecvIntoOptions } from "./receiver.ts";
 export { type PolledWorker, UcxReactor } from "./reactor.ts";
 export type { ParkFd, Reactor, ReactorHooks } from "../runtime/reactor.ts";
+export { SpinBudget, type SpinBudgetOptions } from "../runtime/idle_policy.ts";
 export {
   CancelledError,
   ClosedError,

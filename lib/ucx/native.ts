@@ -63,9 +63,22 @@ export function ucxVersion(): UcxVersion {
   return { builtAgainst, loaded };
 }
 
-/** The error for a failed asynchronous operation reported through the ring. */
+/** ECANCELED, as UCX's UCS_ERR_CANCELED is reported. */
+const ECANCELED = 125;
+
+/**
+ * The error for a failed asynchronous operation reported through the ring. A caller's
+ * abort never gets here (it settles the operation first), so ECANCELED means that UCX
+ * cancelled it because its endpoint went down (UCX 1.13 cancels a flush whose peer closed
+ * the connection): that is the peer's doing, a `PeerError`, not the caller's cancel.
+ */
 export function eventError(code: number, ucs: number, what: string): PluvioError {
-  return ucxError(code, what, statusText(ucs));
+  const e = ucxError(code, what, statusText(ucs));
+  if (code !== -ECANCELED) return e;
+  return new PeerError(`${e.message}: the connection was closed or its peer went away`, {
+    errno: ECANCELED,
+    cause: e,
+  });
 }
 
 /** Reads a native string result: `fill(buf)` returns the full length or a negative code. */

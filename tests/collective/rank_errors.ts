@@ -52,15 +52,52 @@ async function body(w: MpiCommunicator, reactor: MpiReactor, c: Checks): Promise
     () => w.allgather(f(1), new Float64Array(size) as unknown as Float32Array),
     /Float32Array like send/,
   );
-  if (rank === 0) {
-    await shape(
-      "scatter send at root",
-      () => w.scatter(f(size), f(2), 0),
-      /send\.length === \d+ \(recv\.length 2/,
-    );
-    await shape("gather recv at root", () => w.gather(f(2), f(1), 0), /recv\.length === \d+/);
-    await shape("reduce recv at root", () => w.reduce(f(2), f(3), Sum, 0), /recv\.length === 2/);
-    await inval("scatter null send at root", () => w.scatter(null, f(1), 0), /send is required/);
+  // Root-only rejections: the root still takes part with scratch memory (zeros), so the
+  // other ranks' call completes and the sequence stays in step; then the root rejects.
+  const rootOnly = async (
+    what: string,
+    p: () => Promise<unknown>,
+    cls: typeof ShapeError | typeof InvalidArgumentError,
+    re: RegExp,
+    zeros?: Float32Array,
+  ) => {
+    if (rank === 0) return void await c.rejects(p, cls, re, what);
+    if (zeros) zeros.fill(7);
+    await p();
+    c.ok(!zeros || zeros.every((x) => x === 0), `${what}: zeros from the root's scratch`);
+  };
+  const sr = f(2);
+  await rootOnly(
+    "scatter send at root",
+    () => w.scatter(rank === 0 ? f(size) : null, sr, 0),
+    ShapeError,
+    /send\.length === \d+ \(recv\.length 2/,
+    sr,
+  );
+  await rootOnly(
+    "gather recv at root",
+    () => w.gather(f(2), rank === 0 ? f(1) : null, 0),
+    ShapeError,
+    /recv\.length === \d+/,
+  );
+  await rootOnly(
+    "reduce recv at root",
+    () => w.reduce(f(2), rank === 0 ? f(3) : null, Sum, 0),
+    ShapeError,
+    /recv\.length === 2/,
+  );
+  const sr1 = f(1);
+  await rootOnly(
+    "scatter null send at root",
+    () => w.scatter(null, sr1, 0),
+    InvalidArgumentError,
+    /send is required/,
+    sr1,
+  );
+  {
+    const after = f(3).fill(rank + 1);
+    await w.allreduce(after, Sum);
+    c.ok(after.every((x) => x === size * (size + 1) / 2), "allreduce after root-only rejections");
   }
   const e = await c.rejects(() => w.allgather(f(2), f(1)), ShapeError, /./, "ShapeError fields");
   c.ok(

@@ -151,6 +151,21 @@ async function body(w: MpiCommunicator, _r: unknown, c: Checks): Promise<void> {
       }
     }
   }
+  // Pass 3: allreduces large enough for the blocking MPI_Allreduce path (>= 256 KiB),
+  // in flight at once with small ones (MPI_Iallreduce) and a barrier, then one at a time.
+  for (const d of [DTYPES[0], DTYPES[5], DTYPES[7]]) {
+    const ar = (n: number) => jobs(w, d, n).filter((j) => j.what.startsWith("allreduce"));
+    const mixed = [...ar(70_000), ...ar(9)];
+    const res = await Promise.allSettled([...mixed.map((j) => j.run()), w.barrier()]);
+    mixed.forEach((j, i) => {
+      const r = res[i];
+      c.ok(r.status === "fulfilled" && j.verify(), `${j.what} (large, concurrent): ${r.status}`);
+    });
+    for (const j of ar(40_000)) {
+      await j.run();
+      c.ok(j.verify(), `${j.what} (large, sequential) result`);
+    }
+  }
   await w.barrier();
 }
 

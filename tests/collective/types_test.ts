@@ -94,6 +94,9 @@ Deno.test("ops: local reductions follow C semantics (wrap-around, single precisi
   );
   assert.deepEqual([...reduceInto(BitOr, u8, new Uint8Array([1]), new Uint8Array([2]))], [3]);
   assert.throws(() => checkOp({ name: "avg", index: 0 } as never, u8), /unknown reduction/);
+  // A missing op is a typed error too (not a TypeError from reading its fields).
+  assert.throws(() => checkOp(undefined as never, u8), InvalidArgumentError);
+  assert.throws(() => checkOp(null as never, u8), /unknown reduction null/);
   assert.throws(
     () => reduceInto(Sum, u8, new Uint8Array(2), new Uint8Array(3)),
     InvalidArgumentError,

@@ -219,7 +219,7 @@ Deno.test("two jobs started by hand at once on one port (no job id) ×10 never m
       [0, 1].map((rank) => ({
         tag,
         child: new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", rankJob, `${tag}${t}`, "2500"],
+          args: ["run", "-A", rankJob, `${tag}${t}`, "1500"],
           env: {
             PLUVIO_COLL_RANK: String(rank),
             PLUVIO_COLL_SIZE: "2",
@@ -259,9 +259,15 @@ Deno.test({
     const o: Outcome = { ok: 0, errors: 0 };
     for (let t = 0; t < 10; t++) {
       await Promise.all(["A", "B"].map(async (tag) => {
+        // Own session directories: two mpiruns starting at once may race creating a
+        // shared one (orte_init: "orte_session_dir failed"), which is no pluvio matter.
+        const tmp = Deno.makeTempDirSync({ prefix: "pluvio-ompi-" });
         const child = new Deno.Command("setsid", {
           args: [
             "mpirun",
+            "--mca",
+            "orte_tmpdir_base",
+            tmp,
             "--allow-run-as-root",
             "--oversubscribe",
             "--bind-to",
@@ -285,6 +291,7 @@ Deno.test({
         }, 60_000);
         const r = await child.output();
         clearTimeout(timer);
+        Deno.removeSync(tmp, { recursive: true });
         const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
         judge(`mpirun trial ${t} job ${tag}`, text, r.success, 2, o);
       }));

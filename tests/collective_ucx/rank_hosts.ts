@@ -27,7 +27,7 @@ await rt.run(async () => {
   });
   const p = c.size, r = c.rank;
   console.log(`TOPO ${r} ${c.localRank} ${c.localSize} ${JSON.stringify(c.hosts)}`);
-  const lengths = [0, 1, p + 1, 1001, 70_001];
+  const lengths = [0, 1, p + 1, 1001, 70_001, (1 << 18) + 3]; // the last: 1 MiB and more
   const cases = [[dtype("f32"), Sum], [dtype("i32"), Max], [dtype("f64"), Sum]] as const;
   for (const [d, op] of cases) {
     for (const n of lengths) {

@@ -178,7 +178,7 @@ await rt.run(async () => {
   section("two communicators");
   // Two communicators at once, started in opposite orders on odd and even ranks.
   {
-    const c2 = c.dup();
+    const c2 = await c.dup();
     assert.notEqual(c2.id, c.id);
     const d = dtype("i64");
     for (let round = 0; round < 5; round++) {

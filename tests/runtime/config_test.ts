@@ -20,10 +20,14 @@ Deno.test("PLUVIO_IDLE_PARK selects doorbell, wait or no parking at all", async 
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   };
+  // Each of the child's five sleeps parks; most wake through the native path (a park
+  // armed early for a timer may instead end on its deadline while the VM wakes slowly).
+  const parked = (s: { parks: number; nativeWakes: number }) =>
+    assert.ok(s.parks >= 5 && s.nativeWakes >= 1, JSON.stringify(s));
   const doorbell = await stats("doorbell");
-  assert.ok(doorbell.nativeWakes >= 5, JSON.stringify(doorbell));
+  parked(doorbell);
   const wait = await stats("wait");
-  assert.ok(wait.nativeWakes >= 5, JSON.stringify(wait));
+  parked(wait);
   const off = await stats("off");
   assert.equal(off.nativeWakes, 0, JSON.stringify(off));
   assert.ok(off.yields > doorbell.yields, "without parking the executor keeps yielding");

@@ -6,9 +6,23 @@
  * in flight on one communicator at once; as MPI requires, every rank must start the
  * collectives of a communicator in the same order.
  *
+ * Check mode (`MpiCommunicator.world(reactor, { checks: true })` or
+ * `PLUVIO_COLL_CHECKS=1`) adds one small `MPI_Iallgather` of every rank's call signature
+ * before each collective (MPICH's collective-checking idea), so a mismatch between ranks
+ * or a call rejected on one rank fails on every rank with a typed error instead of giving
+ * wrong data or hanging.
+ *
  * @module
  */
-import { ClosedError, InvalidArgumentError } from "../../errors.ts";
+import {
+  CancelledError,
+  ClosedError,
+  InvalidArgumentError,
+  type PluvioError,
+  TimeoutError,
+} from "../../errors.ts";
+import { MismatchError, PeerRejectedError } from "../errors.ts";
+import { mismatchText, Signature, SIGNATURE_BYTES } from "../signature.ts";
 import type { NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
 import {
@@ -26,6 +40,25 @@ import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reacto
 
 const INT_MAX = 2147483647;
 
+/**
+ * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
+ * thread instead of `MPI_Iallreduce` + `MPI_Testsome`: opt-in through
+ * `PLUVIO_MPI_BLOCKING_BYTES` (default: never). Open MPI's tuned blocking algorithms are
+ * faster than its non-blocking ones, but the helper thread's round trip and the wake-up
+ * of the executor afterwards cost more than they gain on these machines (see
+ * `bench/results/mpi.md`).
+ */
+const BLOCKING_MIN = blockingMinFromEnv();
+
+function blockingMinFromEnv(): number {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("PLUVIO_MPI_BLOCKING_BYTES");
+  } catch { /* no env permission: the default */ }
+  const n = v === undefined || v === "" ? Infinity : Number(v);
+  return n >= 0 ? n : Infinity;
+}
+
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;
 
 /** The native handle of `c` (throws `ClosedError` once closed). Internal; for tests. */
@@ -33,7 +66,37 @@ export function commHandle(c: MpiCommunicator): Deno.PointerObject {
   return handleOf(c);
 }
 
-/** A group of MPI ranks with the collectives of {@link Collective}. */
+/** Options of {@link MpiCommunicator.world}. */
+export interface MpiCommunicatorOptions {
+  /**
+   * Check mode: before each collective, the ranks exchange what they call (collective,
+   * element type, op, root, count) in one small `MPI_Iallgather`; a mismatch fails the
+   * call on every rank with a `MismatchError` naming both sides, and a call rejected
+   * locally on one rank (bad arguments) fails on the others with a `PeerRejectedError`.
+   * Calls of a communicator then start one after another. Default: `PLUVIO_COLL_CHECKS=1`
+   * turns it on, else off. Communicators made by `dup` and `split` inherit it.
+   */
+  checks?: boolean;
+}
+
+/** Whether `PLUVIO_COLL_CHECKS=1` asks for check mode. */
+function checksFromEnv(): boolean {
+  try {
+    return Deno.env.get("PLUVIO_COLL_CHECKS") === "1";
+  } catch {
+    return false; // no env permission
+  }
+}
+
+/**
+ * A group of MPI ranks with the collectives of {@link Collective}.
+ *
+ * A call rejected locally at the root only (scatter's `send`, gather's or reduce's
+ * `recv` missing or of the wrong shape) still takes part in the collective with scratch
+ * memory of the size the other ranks expect, then rejects: so the other ranks' call
+ * completes (with zeros from such a root) and the next call is not matched against it.
+ * In check mode they fail it too.
+ */
 export class MpiCommunicator implements Collective, Disposable {
   /** This process's rank in the communicator. */
   readonly rank: number;
@@ -41,6 +104,9 @@ export class MpiCommunicator implements Collective, Disposable {
   readonly size: number;
   readonly #reactor: MpiReactor;
   readonly #lib: MpiLib;
+  readonly #checks: boolean;
+  /** Check mode: settles once the previous call is posted (calls start in order). */
+  #chain: Promise<void> = Promise.resolve();
   #handle: Deno.PointerObject | null;
   #pending = 0;
   readonly #onDone = () => {
@@ -51,7 +117,7 @@ export class MpiCommunicator implements Collective, Disposable {
     handleOf = (c) => c.#live("handle");
   }
 
-  private constructor(reactor: MpiReactor, handle: Deno.PointerObject) {
+  private constructor(reactor: MpiReactor, handle: Deno.PointerObject, checks: boolean) {
     const lib = mpiLib();
     const rank = lib.pluvio_mpi_comm_rank(handle);
     const size = lib.pluvio_mpi_comm_size(handle);
@@ -61,17 +127,27 @@ export class MpiCommunicator implements Collective, Disposable {
     }
     this.#reactor = reactor;
     this.#lib = lib;
+    this.#checks = checks;
     this.#handle = handle;
     this.rank = rank;
     this.size = size;
   }
 
   /** `MPI_COMM_WORLD`, driven by `reactor`. MPI must be initialised. */
-  static world(reactor: MpiReactor): MpiCommunicator {
+  static world(reactor: MpiReactor, options: MpiCommunicatorOptions = {}): MpiCommunicator {
     reactorHandle(reactor); // throws if closed
+    const checks = options.checks ?? checksFromEnv();
+    if (typeof checks !== "boolean") {
+      throw new InvalidArgumentError(`checks must be a boolean, got ${String(checks)}`);
+    }
     const h = mpiLib().pluvio_mpi_comm_world();
     if (h === null) throw syncPtrError("MpiCommunicator.world");
-    return new MpiCommunicator(reactor, h);
+    return new MpiCommunicator(reactor, h, checks);
+  }
+
+  /** Whether this communicator runs in check mode (see {@link MpiCommunicatorOptions}). */
+  get checks(): boolean {
+    return this.#checks;
   }
 
   /**
@@ -80,6 +156,10 @@ export class MpiCommunicator implements Collective, Disposable {
    * Collective: every rank must call it, in order with the other collectives.
    */
   dup(options?: CollectiveOptions): Promise<MpiCommunicator> {
+    return this.#inOrder(() => this.#dup(options));
+  }
+
+  #dup(options?: CollectiveOptions): Promise<MpiCommunicator> {
     try {
       const h = this.#live("dup");
       const rh = reactorHandle(this.#reactor);
@@ -95,7 +175,7 @@ export class MpiCommunicator implements Collective, Disposable {
         this.#pending--;
         // Nobody will use a duplicate whose caller gave up or that failed: free it.
         if ((code !== 0 || gone) && made !== null) lib.pluvio_mpi_comm_free(made);
-      }).then(() => new MpiCommunicator(this.#reactor, made!));
+      }).then(() => new MpiCommunicator(this.#reactor, made!, this.#checks));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -111,6 +191,14 @@ export class MpiCommunicator implements Collective, Disposable {
   split(
     color: number | null,
     key: number = this.rank,
+    options?: CollectiveOptions,
+  ): Promise<MpiCommunicator | null> {
+    return this.#inOrder(() => this.#split(color, key, options));
+  }
+
+  #split(
+    color: number | null,
+    key: number,
     options?: CollectiveOptions,
   ): Promise<MpiCommunicator | null> {
     try {
@@ -135,7 +223,7 @@ export class MpiCommunicator implements Collective, Disposable {
           lib.pluvio_mpi_comm_free(p);
           return null;
         }
-        return new MpiCommunicator(reactor, p);
+        return new MpiCommunicator(reactor, p, this.#checks);
       };
       this.#pending++;
       return submitBlocking(reactor, "MPI_Comm_split", call, options, this.#onDone);
@@ -181,25 +269,137 @@ export class MpiCommunicator implements Collective, Disposable {
     return submit(this.#reactor, what, refs, start, result, options, this.#onDone);
   }
 
+  /**
+   * Runs one collective: in check mode, first one `MPI_Iallgather` of every rank's
+   * {@link Signature} (or its local rejection), so that a mismatch or a rejection fails
+   * the call on every rank before anything else is posted; then `post()`. Without checks
+   * a local `failure` rejects at once (the caller has already made the rejecting rank
+   * take part where it can, see {@link MpiCommunicator.#rooted}).
+   */
+  #run<T>(
+    what: string,
+    sig: Signature | null,
+    failure: unknown,
+    post: () => Promise<T>,
+    options: CollectiveOptions | undefined,
+  ): Promise<T> {
+    if (!this.#checks) return failure === undefined ? post() : Promise.reject(failure);
+    // A call that cannot start here still takes part in the check, so the others fail too.
+    const t = options?.timeout;
+    if (failure === undefined && t !== undefined && !(t >= 0 && t <= 2 ** 31 - 1)) {
+      failure = new InvalidArgumentError(`${what}: timeout must be 0..2147483647 ms; got ${t}`);
+    }
+    if (failure === undefined && options?.signal?.aborted) {
+      failure = new CancelledError(`${what} cancelled before it started`, {
+        cause: options.signal.reason,
+      });
+    }
+    // Check and call are posted in the same order on every rank: the next call's check
+    // waits until this call is posted (or has failed). The check itself is not bounded
+    // by the caller's timeout or signal (only the caller's wait is): once every rank's
+    // check completes, every rank posts the call, so a rank that gave up stays in step.
+    const prev = this.#chain;
+    let release!: () => void;
+    this.#chain = new Promise<void>((r) => release = r);
+    const run = async (): Promise<T> => {
+      try {
+        await prev;
+        const h = this.#live(what), rh = reactorHandle(this.#reactor), lib = this.#lib;
+        const mine = encodeRecord(sig, failure);
+        const all = new Uint8Array(RECORD * this.size);
+        await this.#submit(
+          `${what} (check)`,
+          [mine, all],
+          (id) => lib.pluvio_mpi_iallgather(rh, h, id, mine, all, RECORD, U8, 0),
+          undefined,
+          undefined,
+        );
+        if (failure !== undefined) throw failure;
+        const e = compareRecords(what, this.rank, sig, all, this.size);
+        if (e !== null) throw e;
+        const p = post();
+        release();
+        return await p;
+      } finally {
+        release();
+      }
+    };
+    return bounded(run(), what, failure === undefined ? options : undefined);
+  }
+
+  /** In check mode, posts `post` after the previous call (see {@link MpiCommunicator.#run}). */
+  #inOrder<T>(post: () => Promise<T>): Promise<T> {
+    if (!this.#checks) return post();
+    const prev = this.#chain;
+    let release!: () => void;
+    this.#chain = new Promise<void>((r) => release = r);
+    return prev.then(() => {
+      try {
+        return post();
+      } finally {
+        release();
+      }
+    });
+  }
+
+  /**
+   * A rooted call whose root-only buffer (`name`) was rejected locally with `failure`:
+   * without checks the root still takes part, with `scratch` (zeros, of the size the
+   * others expect) in place of that buffer, so that the other ranks' call completes and
+   * the next call is not matched against this one; then it rejects.
+   */
+  #rooted<T>(
+    what: string,
+    sig: Signature,
+    failure: unknown,
+    post: () => Promise<unknown>,
+    options: CollectiveOptions | undefined,
+  ): Promise<T> {
+    if (this.#checks) return this.#run(what, sig, failure, post, options) as Promise<T>;
+    return post().then(() => {
+      throw failure;
+    });
+  }
+
   /** Reduces `buf` over all ranks with `op`, in place (`MPI_Iallreduce`). */
   allreduce<T extends NumericArray>(buf: T, op: ReduceOp, options?: CollectiveOptions): Promise<T> {
+    const W = "allreduce";
     try {
-      const W = "allreduce";
       const d = bufferType(W, buf, "buf");
       checkOp(op, d);
       const n = buf.length;
       checkCount(W, n);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
+      const reactor = this.#reactor;
       void buf.buffer; // V8 keeps small arrays on its heap; this moves them off it for good
-      return this.#submit(
-        W,
-        buf,
-        (id) => lib.pluvio_mpi_iallreduce(rh, h, id, null, buf, n, d.index, op.index, 1),
-        buf,
-        options,
-      );
+      const post = buf.byteLength >= BLOCKING_MIN
+        ? () => {
+          // Large: blocking MPI_Allreduce (Open MPI's tuned algorithms) on a helper thread.
+          this.#pending++;
+          return submitBlocking(
+            reactor,
+            W,
+            async () => {
+              const rc = await lib.pluvio_mpi_allreduce_blocking(h, buf, n, d.index, op.index);
+              if (rc < 0) throw blockingError(rc, "MPI_Allreduce");
+              return buf;
+            },
+            options,
+            this.#onDone,
+          );
+        }
+        : () =>
+          this.#submit(
+            W,
+            buf,
+            (id) => lib.pluvio_mpi_iallreduce(rh, h, id, null, buf, n, d.index, op.index, 1),
+            buf,
+            options,
+          );
+      if (!this.#checks) return post();
+      return this.#run(W, new Signature(W, "", d.index, op.index, -1, n), undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
@@ -211,56 +411,70 @@ export class MpiCommunicator implements Collective, Disposable {
     root: number,
     options?: CollectiveOptions,
   ): Promise<T | null> {
+    const W = "reduce";
     try {
-      const W = "reduce";
       const d = bufferType(W, send, "send");
       checkOp(op, d);
       checkRoot(W, root, this.size);
       const n = send.length;
       checkCount(W, n);
+      const sig = new Signature(W, "", d.index, op.index, root, n);
       const atRoot = this.rank === root;
+      let failure: unknown;
+      let r: T | null = null;
       if (atRoot) {
-        if (recv === null) throw new InvalidArgumentError(`${W}: recv is required at the root`);
-        bufferType(W, recv, "recv");
-        checkSameType(W, send, recv);
-        checkLength(W, "recv", recv, n, "send.length");
-        checkDisjoint(W, send, recv);
-        void recv.buffer;
+        try {
+          if (recv === null) throw new InvalidArgumentError(`${W}: recv is required at the root`);
+          bufferType(W, recv, "recv");
+          checkSameType(W, send, recv);
+          checkLength(W, "recv", recv, n, "send.length");
+          checkDisjoint(W, send, recv);
+          r = recv;
+        } catch (e) {
+          failure = e;
+          r = new d.ctor(n) as T;
+        }
+        void r.buffer;
       }
-      const r = atRoot ? recv : null;
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void send.buffer;
-      return this.#submit(
-        W,
-        [send, r],
-        (id) => lib.pluvio_mpi_ireduce(rh, h, id, send, r, n, d.index, op.index, root, 0),
-        r,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [send, r],
+          (id) => lib.pluvio_mpi_ireduce(rh, h, id, send, r, n, d.index, op.index, root, 0),
+          r,
+          options,
+        );
+      if (failure !== undefined) return this.#rooted(W, sig, failure, post, options);
+      return this.#checks ? this.#run(W, sig, undefined, post, options) : post();
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
   /** Copies `buf` of `root` to every rank (`MPI_Ibcast`). */
   broadcast<T extends NumericArray>(buf: T, root: number, options?: CollectiveOptions): Promise<T> {
+    const W = "broadcast";
     try {
-      const W = "broadcast";
       const d = bufferType(W, buf, "buf");
       checkRoot(W, root, this.size);
       const n = buf.length;
       checkCount(W, n);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void buf.buffer;
-      return this.#submit(
-        W,
-        buf,
-        (id) => lib.pluvio_mpi_ibcast(rh, h, id, buf, n, d.index, root),
-        buf,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          buf,
+          (id) => lib.pluvio_mpi_ibcast(rh, h, id, buf, n, d.index, root),
+          buf,
+          options,
+        );
+      if (!this.#checks) return post();
+      return this.#run(W, new Signature(W, "", d.index, -1, root, n), undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
@@ -271,27 +485,40 @@ export class MpiCommunicator implements Collective, Disposable {
     root: number,
     options?: CollectiveOptions,
   ): Promise<T> {
+    const W = "scatter";
     try {
-      const W = "scatter";
       const d = bufferType(W, recv, "recv");
       checkRoot(W, root, this.size);
       const n = recv.length;
       checkCount(W, n, "recv.length");
+      const sig = new Signature(W, "", d.index, -1, root, n);
       const atRoot = this.rank === root;
-      checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
-      const s = atRoot ? send : null;
+      let failure: unknown;
+      let s: T | null = null;
+      if (atRoot) {
+        try {
+          checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
+          s = send;
+        } catch (e) {
+          failure = e;
+          s = new d.ctor(n * this.size) as T;
+        }
+      }
       void s?.buffer; // moves a small on-heap array off-heap, so its address is stable
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void recv.buffer;
-      return this.#submit(
-        W,
-        [s, recv],
-        (id) => lib.pluvio_mpi_iscatter(rh, h, id, s, recv, n, d.index, root, 0),
-        recv,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [s, recv],
+          (id) => lib.pluvio_mpi_iscatter(rh, h, id, s, recv, n, d.index, root, 0),
+          recv,
+          options,
+        );
+      if (failure !== undefined) return this.#rooted(W, sig, failure, post, options);
+      return this.#checks ? this.#run(W, sig, undefined, post, options) : post();
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
@@ -302,34 +529,47 @@ export class MpiCommunicator implements Collective, Disposable {
     root: number,
     options?: CollectiveOptions,
   ): Promise<T | null> {
+    const W = "gather";
     try {
-      const W = "gather";
       const d = bufferType(W, send, "send");
       checkRoot(W, root, this.size);
       const n = send.length;
       checkCount(W, n, "send.length");
+      const sig = new Signature(W, "", d.index, -1, root, n);
       const atRoot = this.rank === root;
-      checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
-      const r = atRoot ? recv : null;
+      let failure: unknown;
+      let r: T | null = null;
+      if (atRoot) {
+        try {
+          checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
+          r = recv;
+        } catch (e) {
+          failure = e;
+          r = new d.ctor(n * this.size) as T;
+        }
+      }
       void r?.buffer; // moves a small on-heap array off-heap, so its address is stable
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
       void send.buffer;
-      return this.#submit(
-        W,
-        [send, r],
-        (id) => lib.pluvio_mpi_igather(rh, h, id, send, r, n, d.index, root, 0),
-        r,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [send, r],
+          (id) => lib.pluvio_mpi_igather(rh, h, id, send, r, n, d.index, root, 0),
+          r,
+          options,
+        );
+      if (failure !== undefined) return this.#rooted(W, sig, failure, post, options);
+      return this.#checks ? this.#run(W, sig, undefined, post, options) : post();
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
   /** Concatenates every rank's `send` into every rank's `recv` (`MPI_Iallgather`). */
   allgather<T extends NumericArray>(send: T, recv: T, options?: CollectiveOptions): Promise<T> {
+    const W = "allgather";
     try {
-      const W = "allgather";
       const d = bufferType(W, send, "send");
       bufferType(W, recv, "recv");
       checkSameType(W, send, recv);
@@ -338,15 +578,18 @@ export class MpiCommunicator implements Collective, Disposable {
       checkLength(W, "recv", recv, n * this.size, `send.length ${n} × size ${this.size}`);
       checkDisjoint(W, send, recv);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
-      return this.#submit(
-        W,
-        [send, recv],
-        (id) => lib.pluvio_mpi_iallgather(rh, h, id, send, recv, n, d.index, 0),
-        recv,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [send, recv],
+          (id) => lib.pluvio_mpi_iallgather(rh, h, id, send, recv, n, d.index, 0),
+          recv,
+          options,
+        );
+      if (!this.#checks) return post();
+      return this.#run(W, new Signature(W, "", d.index, -1, -1, n), undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
@@ -358,8 +601,8 @@ export class MpiCommunicator implements Collective, Disposable {
     op: ReduceOp,
     options?: CollectiveOptions,
   ): Promise<T> {
+    const W = "reduceScatter";
     try {
-      const W = "reduceScatter";
       const d = bufferType(W, send, "send");
       bufferType(W, recv, "recv");
       checkOp(op, d);
@@ -369,23 +612,27 @@ export class MpiCommunicator implements Collective, Disposable {
       checkLength(W, "send", send, n * this.size, `recv.length ${n} × size ${this.size}`);
       checkDisjoint(W, send, recv);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
-      return this.#submit(
-        W,
-        [send, recv],
-        (id) =>
-          lib.pluvio_mpi_ireduce_scatter_block(rh, h, id, send, recv, n, d.index, op.index, 0),
-        recv,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [send, recv],
+          (id) =>
+            lib.pluvio_mpi_ireduce_scatter_block(rh, h, id, send, recv, n, d.index, op.index, 0),
+          recv,
+          options,
+        );
+      if (!this.#checks) return post();
+      const sig = new Signature(W, "", d.index, op.index, -1, n);
+      return this.#run(W, sig, undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
   /** Exchanges block `j` of `send` with rank `j` (`MPI_Ialltoall`). */
   alltoall<T extends NumericArray>(send: T, recv: T, options?: CollectiveOptions): Promise<T> {
+    const W = "alltoall";
     try {
-      const W = "alltoall";
       const d = bufferType(W, send, "send");
       bufferType(W, recv, "recv");
       checkSameType(W, send, recv);
@@ -403,15 +650,19 @@ export class MpiCommunicator implements Collective, Disposable {
       checkCount(W, n, "block length");
       checkDisjoint(W, send, recv);
       const h = this.#live(W), rh = reactorHandle(this.#reactor), lib = this.#lib;
-      return this.#submit(
-        W,
-        [send, recv],
-        (id) => lib.pluvio_mpi_ialltoall(rh, h, id, send, recv, n, d.index, 0),
-        recv,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          W,
+          [send, recv],
+          (id) => lib.pluvio_mpi_ialltoall(rh, h, id, send, recv, n, d.index, 0),
+          recv,
+          options,
+        );
+      if (!this.#checks) return post();
+      const sig = new Signature(W, "", d.index, -1, -1, send.length);
+      return this.#run(W, sig, undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse(W, e, options);
     }
   }
 
@@ -419,15 +670,113 @@ export class MpiCommunicator implements Collective, Disposable {
   barrier(options?: CollectiveOptions): Promise<void> {
     try {
       const h = this.#live("barrier"), rh = reactorHandle(this.#reactor), lib = this.#lib;
-      return this.#submit(
-        "barrier",
-        null,
-        (id) => lib.pluvio_mpi_ibarrier(rh, h, id),
-        undefined,
-        options,
-      );
+      const post = () =>
+        this.#submit(
+          "barrier",
+          null,
+          (id) => lib.pluvio_mpi_ibarrier(rh, h, id),
+          undefined,
+          options,
+        );
+      if (!this.#checks) return post();
+      return this.#run("barrier", BARRIER, undefined, post, options);
     } catch (e) {
-      return Promise.reject(e);
+      return this.#refuse("barrier", e, options);
     }
   }
+
+  /**
+   * A call rejected locally with `e`: rejects; in check mode the call still takes part
+   * in the check exchange (so the other ranks fail it too), unless the communicator is
+   * closed.
+   */
+  #refuse<T>(what: string, e: unknown, options: CollectiveOptions | undefined): Promise<T> {
+    if (!this.#checks || this.#handle === null) return Promise.reject(e);
+    return this.#run<T>(what, null, e, () => Promise.reject(e), options);
+  }
+}
+
+/**
+ * `p`, or a `TimeoutError` / `CancelledError` once `options`' timeout passes or its signal
+ * aborts, whichever comes first (`p` itself keeps running).
+ */
+function bounded<T>(p: Promise<T>, what: string, options?: CollectiveOptions): Promise<T> {
+  const t = options?.timeout, s = options?.signal;
+  if (t === undefined && s === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      s?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      done();
+      reject(new CancelledError(`${what} cancelled`, { cause: s!.reason }));
+    };
+    if (t !== undefined) {
+      timer = setTimeout(() => {
+        done();
+        reject(new TimeoutError(`${what} did not complete within ${t} ms`));
+      }, t);
+    }
+    s?.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      done();
+      resolve(v);
+    }, (e) => {
+      done();
+      reject(e);
+    });
+  });
+}
+
+/** Bytes of one rank's record in the check exchange. */
+const RECORD = 128;
+const U8 = 6; // DType index of Uint8Array
+const OK = 1, REJECTED = 2;
+const TEXT = 4 + SIGNATURE_BYTES + 4;
+const BARRIER = new Signature("barrier", "", -1, -1, -1, 0);
+const enc = new TextEncoder(), dec = new TextDecoder();
+
+function encodeRecord(sig: Signature | null, failure: unknown): Uint8Array {
+  const b = new Uint8Array(RECORD);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, failure === undefined ? OK : REJECTED, true);
+  sig?.encode(v, 4);
+  if (failure !== undefined) {
+    const t = enc.encode(failure instanceof Error ? failure.message : String(failure))
+      .subarray(0, RECORD - TEXT);
+    v.setUint32(TEXT - 4, t.length, true);
+    b.set(t, TEXT);
+  }
+  return b;
+}
+
+/** The error of this rank's call after the check exchange `all`, or null if it may run. */
+function compareRecords(
+  what: string,
+  rank: number,
+  mine: Signature | null,
+  all: Uint8Array,
+  size: number,
+): PluvioError | null {
+  const v = new DataView(all.buffer, all.byteOffset, all.byteLength);
+  for (let q = 0; q < size; q++) {
+    if (q === rank || v.getUint32(q * RECORD, true) !== REJECTED) continue;
+    const n = Math.min(v.getUint32(q * RECORD + TEXT - 4, true), RECORD - TEXT);
+    const off = q * RECORD + TEXT;
+    return new PeerRejectedError(what, q, dec.decode(all.subarray(off, off + n)));
+  }
+  if (mine === null) return null;
+  for (let q = 0; q < size; q++) {
+    const theirs = Signature.decode(v, q * RECORD + 4);
+    if (q === rank || theirs === null || theirs.equals(mine)) continue;
+    return new MismatchError(
+      `${what}: ${mismatchText(q, theirs, rank, mine)}`,
+      q,
+      mine.describe(),
+      theirs.describe(),
+    );
+  }
+  return null;
 }

@@ -77,11 +77,35 @@ export async function init(options: InitOptions = {}): Promise<ThreadLevel> {
   return provided;
 }
 
+/** Options of {@link finalize}. */
+export interface FinalizeOptions {
+  /**
+   * End the whole job with `MPI_Abort(MPI_COMM_WORLD, code)` instead of finalising: the
+   * way out after a collective that timed out or was abandoned (MPI cannot cancel one,
+   * so `MPI_Finalize` would refuse or wait forever). Every process of the job exits with
+   * a non-zero status (`mpirun` reports `code`); the promise never resolves.
+   */
+  abort?: boolean;
+  /** The error code `MPI_Abort` passes on (default 1). */
+  code?: number;
+}
+
 /**
  * Finalises MPI (`MPI_Finalize`, which waits for the other ranks). Refuses while
- * requests are still in flight on an open `MpiReactor`.
+ * requests are still in flight on an open `MpiReactor`; `{ abort: true }` ends the job
+ * instead (see {@link FinalizeOptions.abort}).
  */
-export async function finalize(): Promise<void> {
+export async function finalize(options: FinalizeOptions = {}): Promise<void> {
+  if (options.abort) {
+    const code = options.code ?? 1;
+    if (!Number.isInteger(code) || code < 0 || code > 255) {
+      throw new InvalidArgumentError(`finalize: abort code must be in 0..255, got ${code}`);
+    }
+    // Not through `exclusive`: a blocking MPI call (a split) may be what hangs.
+    const rc = await mpiLib().pluvio_mpi_abort(code);
+    if (rc < 0) throw blockingError(rc, "MPI abort");
+    return;
+  }
   const n = requestsEverywhere();
   if (n > 0) {
     throw new InvalidArgumentError(

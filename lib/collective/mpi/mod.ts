@@ -20,11 +20,12 @@
  *
  * @module
  */
-export { MpiCommunicator } from "./communicator.ts";
+export { MpiCommunicator, type MpiCommunicatorOptions } from "./communicator.ts";
 export { MpiReactor, type MpiReactorOptions } from "./reactor.ts";
 export {
   disableAsyncProgress,
   finalize,
+  type FinalizeOptions,
   init,
   type InitOptions,
   isInitialized,

@@ -45,11 +45,16 @@ function classOf(code: number): number | undefined {
 /** The error for an MPI request that completed with `code` (from `MPI_Testsome`). */
 export function requestError(what: string, code: number): MpiError {
   const n = Number(mpiLib().pluvio_mpi_error_string(code, buf, BigInt(buf.length)));
-  const text = decoder.decode(buf.subarray(0, Math.min(n, buf.length)));
-  return new MpiError(`${what} failed (MPI error ${code}): ${text}`, code, classOf(code));
+  const text = n > 0 ? decoder.decode(buf.subarray(0, Math.min(n, buf.length))) : "";
+  return new MpiError(
+    `${what} failed (MPI error ${code}): ${text.trim() || "MPI gave no error string"}`,
+    code,
+    classOf(code),
+  );
 }
 
 function fromNative(rc: number, what: string, detail: string): PluvioError {
+  if (detail.trim() === "") detail = `${what} failed (code ${rc}; no message from MPI)`;
   if (rc !== E_MPI) return errorFromCode(rc, what, detail);
   const m = /\(MPI error (-?\d+)\)/.exec(detail);
   const code = m ? Number(m[1]) : undefined;

@@ -45,6 +45,13 @@ export interface MpiReactorOptions {
    * much more often than one FFI call per executor turn; 0 tests once.
    */
   pollSpinNs?: number;
+  /**
+   * How long a submission tests its request natively right after posting it (ns,
+   * default 5000, at most 100000; 0: not at all). A small collective whose peers are
+   * ready completes within it, and its promise settles without waiting for the
+   * executor's next turn.
+   */
+  postSpinNs?: number;
   /** First backoff before the executor polls again, after the spin window (ns). */
   minBackoffNs?: number;
   /** Longest backoff (ns); the backoff doubles from the first up to this. */
@@ -150,6 +157,7 @@ export class MpiReactor implements Reactor {
   readonly #maxBackoff: number;
   readonly #spinMs: number;
   readonly #pollSpin: number;
+  readonly #postSpin: number;
   /** Bumped on every submission and completion; beforePark notices the change. */
   #activity = 0;
   #seen = -1;
@@ -190,6 +198,13 @@ export class MpiReactor implements Reactor {
       );
     }
     this.#pollSpin = pollSpin;
+    const postSpin = options.postSpinNs ?? 5000;
+    if (!Number.isInteger(postSpin) || postSpin < 0 || postSpin > 100_000) {
+      throw new InvalidArgumentError(
+        `MpiReactor postSpinNs must be an integer in 0..100000; got ${postSpin}`,
+      );
+    }
+    this.#postSpin = postSpin;
     this.#backoff = this.#minBackoff;
     const lib = mpiLib();
     const h = lib.pluvio_mpi_reactor_create(capacity);
@@ -201,7 +216,7 @@ export class MpiReactor implements Reactor {
     this.#slots = new Array(capacity).fill(undefined);
     this.#free = Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
     this.#unsubscribe = onBusyEnd(() => {
-      if (this.#queueHead < this.#queue.length) this.#hooks?.wake();
+      if (this.status() > 0) this.#hooks?.wake();
     });
     live.add(this);
   }
@@ -246,10 +261,14 @@ export class MpiReactor implements Reactor {
    * completes), settles the completed ones and posts waiting ones. Never blocks.
    */
   poll(): number {
+    return this.#pollNow(this.#pollSpin);
+  }
+
+  #pollNow(spinNs: number): number {
     if (this.#handle === null || this.#broken || mpiBusy()) return 0;
     let n = 0;
     if (this.#inflight > 0) {
-      n = mpiLib().pluvio_mpi_reactor_poll(this.#handle, this.#pollSpin);
+      n = mpiLib().pluvio_mpi_reactor_poll(this.#handle, spinNs);
       if (n < 0) {
         this.#fail(syncError(n, "MPI_Testsome"));
         return 0;
@@ -336,6 +355,7 @@ export class MpiReactor implements Reactor {
       this.#drain();
     } else {
       this.#post(op);
+      if (this.#postSpin > 0) this.#pollNow(this.#postSpin);
     }
     this.#activity++;
     this.#hooks?.wake();

@@ -2,14 +2,21 @@
  * One collective call in flight: its tags, its messages, its scratch memory and the way
  * it fails (timeout, abort, a dead peer).
  *
- * Tag layout (64 bits): `comm (12) | seq (20) | step (16) | source rank (16)`. Every
- * rank numbers the calls of a communicator in the same order, so a message of call
- * `seq`, step `step` from rank `src` has one tag on both sides: concurrent calls and
- * communicators sharing a worker never match each other's messages.
+ * Tag layout (64 bits): `comm (9) | seq (10) | signature (13) | step (16) | source rank
+ * (16)`. Every rank numbers the calls of a communicator in the same order, so a message
+ * of call `seq`, step `step` from rank `src` has one tag on both sides: concurrent calls
+ * and communicators sharing a worker never match each other's messages. The signature
+ * field is a hash of what the sender called ({@link Signature}: collective, algorithm,
+ * element type, op, root, count); receives ignore it when matching and compare it after,
+ * so a mismatch between ranks is caught by the first message of the call that crosses
+ * it. The call then fails on every rank (see `notice.ts`), naming both sides.
  *
  * @module
  */
 import { CancelledError, PeerError, type PluvioError, TimeoutError } from "../../errors.ts";
+import { MismatchError, PeerRejectedError } from "../errors.ts";
+import { mismatchText, type Signature } from "../signature.ts";
+import { encodeNotice, MISMATCH, type Notice, REJECTED, WAITING } from "./notice.ts";
 import { DONE, type Endpoint, type Worker } from "../../ucx/mod.ts";
 import {
   MAX_TAG,
@@ -24,9 +31,21 @@ import type { ReduceOp } from "../ops.ts";
 import { reduceBytes } from "./reduce.ts";
 
 /** Limits of the tag fields. */
-export const MAX_COMMS = 1 << 12;
-/** Sequence numbers wrap after this many calls (far more than can be in flight). */
-export const SEQ_SPAN = 1 << 20;
+export const MAX_COMMS = 1 << 9;
+/**
+ * Sequence numbers wrap after this many calls; at most half as many may be in flight on
+ * one worker at once.
+ */
+export const SEQ_SPAN = 1 << 10;
+/** Values of the signature field. */
+export const SIG_SPAN = 1 << 13;
+/** The mask receives match with: every bit but the signature's. */
+export const RECV_MASK = MAX_TAG ^ (BigInt(SIG_SPAN - 1) << 32n);
+/**
+ * How long a call that received a mismatching message waits for the notice of the rank
+ * that sent it (which names what that rank called) before it fails without it.
+ */
+export const GRACE_MS = 250;
 /** Steps (messages between one pair of ranks) one call may use. */
 export const MAX_STEPS = 1 << 16;
 /** The largest group. */
@@ -50,6 +69,10 @@ export interface Link {
   readonly spinNs: number;
   /** Whether that spin gives the CPU away between progress calls (more ranks than cores). */
   readonly yieldCpu: boolean;
+  /** This rank in the group under the communicators (the control tag's source). */
+  readonly groupRank: number;
+  /** Sends a control message to every other rank of the communicator. */
+  tell(msg: Uint8Array): void;
 }
 
 /**
@@ -89,8 +112,16 @@ export class Call {
   readonly size: number;
   /** The operation, for messages (e.g. `"allreduce (ring)"`). */
   readonly what: string;
+  /** The communicator id and this call's sequence number. */
+  readonly comm: number;
+  readonly seq: number;
+  /** What this rank called (null: rejected before it was known). */
+  readonly sig: Signature | null;
   readonly #link: Link;
   readonly #hi: bigint;
+  readonly #sigHash: number;
+  #told = false;
+  #grace: ReturnType<typeof setTimeout> | undefined;
   #ac: AbortController | null = null;
   #failure: PluvioError | null = null;
   #onFail: ((e: PluvioError) => void) | null = null;
@@ -98,16 +129,22 @@ export class Call {
   #waiting: Map<number, number> | null = null;
   /** When the call times out (`performance.now()` ms; Infinity: never). */
   deadline = Infinity;
+  /** When the call started waiting (`performance.now()` ms). */
+  since = 0;
   /** The timeout the deadline came from, for the message. */
   timeoutMs = 0;
 
-  /** Starts call `seq` of communicator `comm`. */
-  constructor(link: Link, comm: number, seq: number, what: string) {
+  /** Starts call `seq` of communicator `comm`, which calls `sig` on this rank. */
+  constructor(link: Link, comm: number, seq: number, what: string, sig: Signature | null) {
     this.#link = link;
     this.rank = link.rank;
     this.size = link.size;
     this.what = what;
-    this.#hi = BigInt(comm * SEQ_SPAN + seq) << 32n;
+    this.comm = comm;
+    this.seq = seq;
+    this.sig = sig;
+    this.#sigHash = sig === null ? 0 : sig.hash13;
+    this.#hi = BigInt((comm * SEQ_SPAN + seq) * SIG_SPAN + this.#sigHash) << 32n;
   }
 
   /** Outstanding receives per source rank (to name who did not answer). */
@@ -166,12 +203,14 @@ export class Call {
     this.#expect(peer);
     // tagRecv reports bad input as a rejected promise, never by throwing.
     return handled(
-      this.#link.worker.tagRecv(tag, buf, { signal: this.#signal() })
+      this.#link.worker.tagRecv(tag, buf, { signal: this.#signal(), mask: RECV_MASK })
         .then((r) => {
           this.#received(peer);
-          this.#checkLength(peer, buf, r.length, r.tag === 0n);
+          const noInfo = r.tag === 0n;
+          return this.#verify(peer, buf, r.length, noInfo ? 0 : Number(r.tag >> 32n), noInfo);
         }, (e) => {
           this.#received(peer);
+          if (truncated(e) && !this.#failure) return this.suspect(peer, this.#longer(peer));
           throw this.#recvFailed(peer, e);
         }),
     );
@@ -198,28 +237,27 @@ export class Call {
     try {
       const ep = link.endpoint(to);
       if (from !== to) link.endpoint(from); // so that UCX's keep-alive watches it
-      op = tagRecvRequest(link.worker, this.#tag(step, from), MAX_TAG, buf, this.what);
+      op = tagRecvRequest(link.worker, this.#tag(step, from), RECV_MASK, buf, this.what);
       sent = ep.tagSend(this.#tag(step, this.rank), data);
       spinOn(link.worker, op, link.spinNs, link.yieldCpu);
     } catch (e) {
       return handled(Promise.reject(e));
     }
     if (op.done && sent === DONE) {
-      if (op.failed) return handled(Promise.reject(this.#recvFailed(from, op.error)));
-      try {
-        const r = op.result!;
-        this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
-      } catch (e) {
-        return handled(Promise.reject(e));
+      if (op.failed) {
+        if (truncated(op.error) && !this.#failure) return this.suspect(from, this.#longer(from));
+        return handled(Promise.reject(this.#recvFailed(from, op.error)));
       }
-      return undefined;
+      const r = op.result!;
+      return this.#verify(from, buf, r.length, r.tagHi, r.tagLo === 0 && r.tagHi === 0);
     }
     this.#expect(from);
     const got = settle(link.worker, op, this.#signal()).then((r: OpResult) => {
       this.#received(from);
-      this.#checkLength(from, buf, r.length, r.tagLo === 0 && r.tagHi === 0);
+      return this.#verify(from, buf, r.length, r.tagHi, r.tagLo === 0 && r.tagHi === 0);
     }, (e) => {
       this.#received(from);
+      if (truncated(e) && !this.#failure) return this.suspect(from, this.#longer(from));
       throw this.#recvFailed(from, e);
     });
     const out = sent === DONE ? got : Promise.all([
@@ -236,22 +274,135 @@ export class Call {
   }
 
   /**
-   * A received message must fill `buf` exactly (else the ranks disagree on the call).
-   * `noInfo`: UCX 1.12 leaves the receive info unset when a receive completes at once
-   * (the message was already there): length and tag read 0 although the data landed,
-   * and only a longer message is then detected (EMSGSIZE), not a shorter one.
+   * A received message must carry this call's signature (`tagHi`: the high half of its
+   * tag) and fill `buf` exactly; else the ranks disagree on the call, and the call
+   * becomes a suspected mismatch (see {@link Call.suspect}): the result is a promise
+   * that only the call's failure settles. `noInfo`: UCX 1.12 leaves the receive info
+   * unset when a receive completes at once (the message was already there): length and
+   * tag read 0 although the data landed, and only a longer message is then detected
+   * (EMSGSIZE), not a shorter one.
    */
-  #checkLength(peer: number, buf: Uint8Array, length: number, noInfo: boolean): void {
-    const got = length === 0 && noInfo ? buf.length : length;
-    if (got !== buf.length) {
-      throw new PeerError(
-        `${this.what}: rank ${peer} sent ${got} bytes where ${buf.length} were ` +
-          `expected (do all ranks call the same collectives with the same lengths ` +
-          `and roots?)`,
+  #verify(
+    peer: number,
+    buf: Uint8Array,
+    length: number,
+    tagHi: number,
+    noInfo: boolean,
+  ): Promise<void> | undefined {
+    if (!noInfo && (tagHi & (SIG_SPAN - 1)) !== this.#sigHash) {
+      return this.suspect(
+        peer,
+        `rank ${peer} sent a message of call #${this.seq} that belongs to another ` +
+          `collective or other arguments than this rank's ${this.#mine()}`,
       );
     }
+    const got = length === 0 && noInfo ? buf.length : length;
+    if (got === buf.length) return undefined;
+    return this.suspect(
+      peer,
+      `rank ${peer} sent ${got} bytes where ${buf.length} were expected by this rank's ` +
+        `${this.#mine()} (do all ranks call the same collectives with the same lengths ` +
+        `and roots?)`,
+    );
   }
 
+  #longer(peer: number): string {
+    return `rank ${peer} sent a longer message than this rank's ${this.#mine()} expected ` +
+      `(do all ranks call the same collectives with the same lengths and roots?)`;
+  }
+
+  #mine(): string {
+    return this.sig?.describe() ?? this.what;
+  }
+
+  /**
+   * A message of `peer` does not match this call: tells every rank (a notice with this
+   * rank's signature) and waits up to {@link GRACE_MS} for `peer`'s notice, which names
+   * what it called; then fails with `fallback`. The promise never settles by itself
+   * (the call's failure ends the wait); it is marked handled.
+   */
+  suspect(peer: number, fallback: string): Promise<void> {
+    if (!this.#failure) {
+      this.#tell(MISMATCH, peer, fallback);
+      this.#armGrace(peer, fallback);
+    }
+    return handled(new Promise<void>(() => {}));
+  }
+
+  #armGrace(peer: number, text: string): void {
+    if (this.#grace !== undefined || this.#failure) return;
+    this.#grace = setTimeout(() => {
+      this.#grace = undefined;
+      this.fail(new MismatchError(`${this.what}: ${text}`, peer, this.#mine(), null));
+    }, GRACE_MS);
+  }
+
+  /** Whether this call has told the other ranks about itself (see {@link Call.beacon}). */
+  get told(): boolean {
+    return this.#told;
+  }
+
+  /**
+   * The call has waited long: tells the other ranks what it is, so that ranks which
+   * called something else say so (a mismatch no message reveals).
+   */
+  beacon(): void {
+    if (!this.#failure) this.#tell(WAITING, -1, "");
+  }
+
+  /** Sends this call's notice to the other ranks (once per call). */
+  #tell(reason: number, suspect: number, text: string): void {
+    if (this.#told || this.size === 1) return;
+    this.#told = true;
+    const n: Notice = {
+      who: this.#link.groupRank,
+      comm: this.comm,
+      seq: this.seq,
+      rank: this.rank,
+      reason,
+      suspect,
+      sig: this.sig,
+      text,
+    };
+    try {
+      this.#link.tell(encodeNotice(n));
+    } catch { /* the worker is closed: nobody to tell */ }
+  }
+
+  /** This call was rejected locally with `e`: tells the other ranks, which fail it too. */
+  reject(e: unknown): void {
+    const text = e instanceof Error ? e.message : String(e);
+    this.#tell(REJECTED, -1, text);
+    this.#failure ??= e instanceof PeerError ? e : new PeerError(text, { cause: e });
+  }
+
+  /** A notice of another rank about this call arrived: fails it as the notice says. */
+  notice(n: Notice): void {
+    if (this.#failure) return;
+    if (n.reason === REJECTED) {
+      this.fail(new PeerRejectedError(this.what, n.rank, n.text));
+      return;
+    }
+    const mine = this.sig;
+    if (n.sig !== null && mine !== null && !n.sig.equals(mine)) {
+      this.fail(
+        new MismatchError(
+          `${this.what}: ${mismatchText(n.rank, n.sig, this.rank, mine)}`,
+          n.rank,
+          mine.describe(),
+          n.sig.describe(),
+        ),
+      );
+      // So that the sender (and every other rank) can name this rank's call.
+      this.#tell(MISMATCH, n.rank, mismatchText(n.rank, n.sig, this.rank, mine));
+      return;
+    }
+    if (n.reason === WAITING) return; // the same call, just slow
+    // The sender called what this rank called and found a message of rank `suspect`
+    // mismatching: that rank's own notice names its call; fail without it after a while.
+    const who = n.suspect >= 0 ? n.suspect : n.rank;
+    this.#armGrace(who, `rank ${n.rank} reported: ${n.text}`);
+  }
   #recvFailed(peer: number, e: unknown): PluvioError {
     return this.#failure ?? this.#peerFailed(peer, e);
   }
@@ -275,7 +426,7 @@ export class Call {
       }
       return e;
     }
-    if (e && typeof e === "object" && "code" in e && e.code === "EMSGSIZE") {
+    if (truncated(e)) {
       return new PeerError(
         `${this.what}: rank ${peer} sent a longer message than expected ` +
           `(do all ranks call the same collectives with the same lengths and roots?)`,
@@ -310,6 +461,7 @@ export class Call {
   fail(e: PluvioError): void {
     if (this.#failure) return;
     this.#failure = e;
+    if (this.#grace !== undefined) clearTimeout(this.#grace);
     this.#scratch = null; // a cancelled receive may still be writing: never reuse
     this.#ac?.abort(e);
     this.#onFail?.(e);
@@ -333,6 +485,11 @@ export class Call {
     for (let i = 0; i < list.length; i++) this.#link.giveScratch(list[i]);
     this.#scratch = null;
   }
+}
+
+/** Whether `e` says a message was longer than its receive buffer. */
+function truncated(e: unknown): boolean {
+  return !!e && typeof e === "object" && "code" in e && (e.code === "EMSGSIZE" || e.code === "E90");
 }
 
 /** Marks `p` handled (it is awaited later; a failure in between is no unhandled rejection). */

@@ -17,7 +17,7 @@ import { progress, spinNs } from "../../ucx/lowlevel.ts";
 import { Group, type UcxErrorHandling } from "./group.ts";
 import { encodePeerRecord, parsePeerRecord, type PeerRecord } from "./peer.ts";
 import { hostId } from "../../ffi/process.ts";
-import type { NumericArray } from "../dtype.ts";
+import type { DType, NumericArray } from "../dtype.ts";
 import { checkOp, type ReduceOp } from "../ops.ts";
 import {
   bufferType,
@@ -30,6 +30,7 @@ import {
 import type { Collective, CollectiveOptions } from "../types.ts";
 import { bootstrap, type BootstrapConfig, bootstrapConfigFromEnv } from "./bootstrap.ts";
 import { blocks, Call, type Link, MAX_COMMS, MAX_RANKS, SEQ_SPAN } from "./call.ts";
+import { Signature } from "../signature.ts";
 import { allgatherBruck } from "./algorithms/bruck.ts";
 import { broadcastBinomial, reduceBinomial } from "./algorithms/binomial.ts";
 import {
@@ -90,6 +91,14 @@ export interface AlgorithmOptions<A extends string> extends CollectiveOptions {
 export interface AllreduceOptions extends AlgorithmOptions<AllreduceAlgorithm> {
   /** Micro-chunk size and window of the `"pipelined"` algorithm. */
   pipeline?: PipelineOptions;
+}
+
+/** Options of {@link UcxCommunicator.split} and {@link UcxCommunicator.dup}. */
+export interface SubCommunicatorOptions {
+  /** Timeout of the split itself and default of the new communicator's calls (ms). */
+  timeout?: number;
+  /** Default algorithms of the new communicator (default: this one's). */
+  algorithms?: Partial<Algorithms>;
 }
 
 /** Options of {@link UcxCommunicator.create}. */
@@ -175,8 +184,10 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   readonly #link: Link;
   readonly #timeout: number | undefined;
   readonly #alg: Algorithms;
-  #seq = 0;
+  /** The group ranks of this communicator's ranks (null: the whole group, in order). */
+  readonly #members: readonly number[] | null;
   #closed = false;
+  #lastAllreduce: Signature | null = null;
 
   private constructor(
     g: Group,
@@ -184,22 +195,32 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     id: number,
     timeout: number | undefined,
     alg: Algorithms,
+    members: readonly number[] | null = null,
   ) {
     this.#g = g;
     this.rank = rank;
-    this.size = g.table.length;
+    this.size = members === null ? g.table.length : members.length;
     this.id = id;
     this.#timeout = timeout;
     this.#alg = alg;
+    this.#members = members;
+    g.seq[id] ??= 0;
+    const size = this.size;
     this.#link = {
       rank,
-      size: this.size,
+      size,
       worker: g.worker,
-      endpoint: (r) => g.endpoint(r),
+      endpoint: members === null ? (r) => g.endpoint(r) : (r) => g.endpoint(members[r]),
       takeScratch: (b) => g.pool.take(b),
       giveScratch: (b) => g.pool.give(b),
       spinNs: g.spinNs,
       yieldCpu: g.yieldCpu,
+      groupRank: g.rank,
+      tell: (msg) => {
+        for (let r = 0; r < size; r++) {
+          if (r !== rank) g.sendControl(members === null ? r : members[r], msg);
+        }
+      },
     };
   }
 
@@ -259,24 +280,70 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   }
 
   /**
-   * A new communicator over the same ranks and worker with its own message space (a
-   * purely local operation: every rank must call `dup` in the same order, which gives
-   * the copies the same id everywhere).
+   * A new communicator over the same ranks and worker with its own message space, so a
+   * library can run its collectives without matching the caller's. Collective: every
+   * rank must call it, in order with the other collectives (it is a
+   * {@link UcxCommunicator.split} with one color).
    */
-  dup(options: { timeout?: number; algorithms?: Partial<Algorithms> } = {}): UcxCommunicator {
-    this.#open("dup");
-    if (this.#g.nextComm >= MAX_COMMS - 1) { // the last id carries control messages
-      throw new InvalidArgumentError(`at most ${MAX_COMMS} communicators per worker`);
+  dup(options: SubCommunicatorOptions = {}): Promise<UcxCommunicator> {
+    return this.split(0, this.rank, options) as Promise<UcxCommunicator>;
+  }
+
+  /**
+   * Splits the communicator: ranks passing the same `color` form a new communicator,
+   * ordered by `key` (then by rank here), over the same worker with its own message
+   * space. `color` null means this rank joins none, and it gets `null`. Collective over
+   * this communicator (one allgather of color, key and the next free communicator id,
+   * so the ids agree on every rank whatever each rank made before).
+   */
+  async split(
+    color: number | null,
+    key: number = this.rank,
+    options: SubCommunicatorOptions = {},
+  ): Promise<UcxCommunicator | null> {
+    const W = "split";
+    let alg: Algorithms;
+    try {
+      this.#open(W);
+      if (color !== null && (!Number.isInteger(color) || color < 0 || color > 0x7fff_ffff)) {
+        throw new InvalidArgumentError(
+          `split: color must be null or an integer in 0..${0x7fff_ffff}; got ${color}`,
+        );
+      }
+      if (!Number.isSafeInteger(key)) {
+        throw new InvalidArgumentError(`split: key must be an integer; got ${key}`);
+      }
+      checkTimeout(options.timeout, "split: timeout");
+      alg = { ...this.#alg, ...options.algorithms };
+      for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
+    } catch (e) {
+      throw this.#reject(W, null, e);
     }
-    checkTimeout(options.timeout, "dup: timeout");
-    const alg = { ...this.#alg, ...options.algorithms };
-    for (const k of Object.keys(alg) as (keyof Algorithms)[]) checkAlgorithm(k, alg[k]);
+    const g = this.#g;
+    const mine = Float64Array.of(color ?? -1, key, g.nextComm);
+    const all = new Float64Array(3 * this.size);
+    await this.allgather(mine, all, { timeout: options.timeout ?? this.#timeout });
+    let id = 0;
+    for (let r = 0; r < this.size; r++) id = Math.max(id, all[3 * r + 2]);
+    // The last id carries control messages. Every rank sees the same table: all fail.
+    if (id >= MAX_COMMS - 1) {
+      throw new InvalidArgumentError(`split: at most ${MAX_COMMS - 1} communicators per worker`);
+    }
+    g.nextComm = Math.max(g.nextComm, id + 1);
+    if (color === null) return null;
+    const ranks: number[] = [];
+    for (let r = 0; r < this.size; r++) if (all[3 * r] === color) ranks.push(r);
+    ranks.sort((a, b) => all[3 * a + 1] - all[3 * b + 1] || a - b);
+    const parent = this.#members;
+    const members = ranks.map((r) => parent === null ? r : parent[r]);
+    const identity = members.length === g.table.length && members.every((m, i) => m === i);
     return new UcxCommunicator(
-      this.#g,
-      this.rank,
-      this.#g.nextComm++,
+      g,
+      ranks.indexOf(this.rank),
+      id,
       options.timeout ?? this.#timeout,
       alg,
+      identity ? null : members,
     );
   }
 
@@ -299,9 +366,13 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     return t.hosts[t.hostOf[this.rank]].length;
   }
 
-  /** UCX operations in flight on this communicator's worker (all its communicators). */
+  /**
+   * UCX operations in flight on this communicator's worker (all its communicators; not
+   * counting the control receive kept posted while calls are in flight).
+   */
   get inflight(): number {
-    return this.#g.worker.inflight;
+    // (Between the control receive's completion and its callback, it counts in neither.)
+    return Math.max(0, this.#g.worker.inflight - (this.#g.controlPosted ? 1 : 0));
   }
 
   /** The default algorithms of this communicator. */
@@ -321,20 +392,34 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
    */
   #run(
     what: string,
+    sig: Signature,
     options: CollectiveOptions | undefined,
     body: (c: Call) => Promise<void> | undefined,
   ): Promise<void> | undefined {
     this.#open(what);
-    const signal = options?.signal;
-    const timeout = options?.timeout ?? this.#timeout;
-    if (timeout !== undefined) checkTimeout(timeout, `${what}: timeout`);
-    if (signal?.aborted) {
-      throw new CancelledError(`${what}: aborted before it started`, { cause: signal.reason });
-    }
     const g = this.#g;
     if (g.dead) throw new PeerError(`${what}: ${g.dead.message}`, { cause: g.dead });
-    const call = new Call(this.#link, this.id, this.#seq, what);
-    this.#seq = (this.#seq + 1) % SEQ_SPAN;
+    const call = this.#number(what, sig);
+    if (g.pending.size > 0) g.applyPending(call);
+    const signal = options?.signal;
+    const timeout = options?.timeout ?? this.#timeout;
+    try {
+      if (timeout !== undefined) checkTimeout(timeout, `${what}: timeout`);
+      if (signal?.aborted) {
+        throw new CancelledError(`${what}: aborted before it started`, { cause: signal.reason });
+      }
+      if (g.calls.size >= SEQ_SPAN / 2) {
+        throw new InvalidArgumentError(
+          `${what}: ${g.calls.size} collectives are in flight on this worker, the most ` +
+            `there may be; await some first`,
+        );
+      }
+    } catch (e) {
+      call.reject(e);
+      throw e;
+    }
+    const f = call.failure; // a notice of another rank came first
+    if (f !== null) return Promise.reject(f);
     let p: Promise<void> | undefined;
     try {
       p = body(call);
@@ -344,10 +429,32 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     }
     if (p === undefined) {
       call.finish();
+      g.remember(call);
       return undefined;
     }
     if (this.size === 1) return p.then(() => call.finish());
     return this.#wait(call, p, what, signal, timeout);
+  }
+
+  /** Numbers a new call (every rank numbers the calls of a communicator alike). */
+  #number(what: string, sig: Signature | null): Call {
+    const g = this.#g, seq = g.seq[this.id];
+    g.seq[this.id] = (seq + 1) % SEQ_SPAN;
+    return new Call(this.#link, this.id, seq, what, sig);
+  }
+
+  /**
+   * A call rejected locally (bad arguments) with `e`: it still takes its place in the
+   * sequence, and the other ranks are told, so they fail it too instead of waiting.
+   * Returns `e` (the caller throws it).
+   */
+  #reject(what: string, sig: Signature | null, e: unknown): unknown {
+    const g = this.#g;
+    if (this.#closed || g.dead !== null) return e;
+    const call = this.#number(what, sig);
+    g.pending.delete(this.id * SEQ_SPAN + call.seq); // notices of it change nothing now
+    call.reject(e);
+    return e;
   }
 
   /** The asynchronous rest of {@link UcxCommunicator.#run}. */
@@ -360,6 +467,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
   ): Promise<void> {
     const g = this.#g;
     g.startWatch();
+    call.since = performance.now();
     let onAbort: (() => void) | undefined;
     if (timeout !== undefined) {
       call.timeoutMs = timeout;
@@ -384,6 +492,7 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     } finally {
       if (onAbort) signal!.removeEventListener("abort", onAbort);
       g.untrack(call);
+      g.remember(call);
     }
   }
 
@@ -398,16 +507,25 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: AllreduceOptions,
   ): Promise<T> {
     const W = "allreduce";
-    const d = bufferType(W, buf, "buf");
-    checkOp(op, d);
     const alg = options?.algorithm ?? this.#alg.allreduce;
     const what = ALLREDUCE_WHAT[alg]; // also the check of alg (undefined: unknown)
-    if (typeof what !== "string") {
-      checkAlgorithm("allreduce", alg);
+    let sig: Signature;
+    let d: DType;
+    try {
+      d = bufferType(W, buf, "buf");
+      checkOp(op, d);
+      if (typeof what !== "string") checkAlgorithm("allreduce", alg);
+      const last = this.#lastAllreduce; // a loop of like calls reuses one signature
+      sig = last !== null && last.is(1, alg, d.index, op.index, -1, buf.length)
+        ? last
+        : (this.#lastAllreduce = new Signature(W, alg, d.index, op.index, -1, buf.length));
+    } catch (e) {
+      throw this.#reject(what ?? W, null, e);
     }
     const u8 = bytesOf(buf);
     const p = this.#run(
       what,
+      sig,
       options,
       (c) =>
         alg === "ring"
@@ -434,23 +552,30 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: AlgorithmOptions<ReduceAlgorithm>,
   ): Promise<T | null> {
     const W = "reduce";
-    const d = bufferType(W, send, "send");
-    checkOp(op, d);
-    checkRoot(W, root, this.size);
-    const atRoot = this.rank === root;
-    if (atRoot) {
-      if (recv === null || recv === undefined) {
-        throw new InvalidArgumentError(`${W}: the root needs a recv buffer`);
-      }
-      bufferType(W, recv, "recv");
-      checkSameType(W, send, recv);
-      checkLength(W, "recv", recv, send.length, "send.length");
-      checkDisjoint(W, send, recv);
-    }
     const alg = options?.algorithm ?? this.#alg.reduce;
-    checkAlgorithm("reduce", alg);
+    const atRoot = this.rank === root;
+    let sig: Signature | null = null;
+    let d: DType;
+    try {
+      d = bufferType(W, send, "send");
+      checkOp(op, d);
+      checkRoot(W, root, this.size);
+      checkAlgorithm("reduce", alg);
+      sig = new Signature(W, alg, d.index, op.index, root, send.length);
+      if (atRoot) {
+        if (recv === null || recv === undefined) {
+          throw new InvalidArgumentError(`${W}: the root needs a recv buffer`);
+        }
+        bufferType(W, recv, "recv");
+        checkSameType(W, send, recv);
+        checkLength(W, "recv", recv, send.length, "send.length");
+        checkDisjoint(W, send, recv);
+      }
+    } catch (e) {
+      throw this.#reject(`${W} (${alg})`, sig, e);
+    }
     const s8 = bytesOf(send);
-    await this.#run(`${W} (${alg})`, options, async (c) => {
+    await this.#run(`${W} (${alg})`, sig, options, async (c) => {
       const acc = atRoot ? bytesOf(recv!) : c.scratch(s8.length);
       acc.set(s8);
       if (alg === "binomial") return reduceBinomial(c, acc, d, op, root);
@@ -474,12 +599,19 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: AlgorithmOptions<BroadcastAlgorithm>,
   ): Promise<T> {
     const W = "broadcast";
-    const d = bufferType(W, buf, "buf");
-    checkRoot(W, root, this.size);
     const alg = options?.algorithm ?? this.#alg.broadcast;
-    checkAlgorithm("broadcast", alg);
+    let sig: Signature;
+    let d: DType;
+    try {
+      d = bufferType(W, buf, "buf");
+      checkRoot(W, root, this.size);
+      checkAlgorithm("broadcast", alg);
+      sig = new Signature(W, alg, d.index, -1, root, buf.length);
+    } catch (e) {
+      throw this.#reject(`${W} (${alg})`, null, e);
+    }
     const u8 = bytesOf(buf);
-    await this.#run(`${W} (${alg})`, options, async (c) => {
+    await this.#run(`${W} (${alg})`, sig, options, async (c) => {
       if (alg === "binomial") return broadcastBinomial(c, u8, root);
       if (alg === "hierarchical") return broadcastHierarchical(c, this.#g.topology, u8, root);
       const blk = blocks(buf.length, c.size, d.bytes);
@@ -498,14 +630,21 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: CollectiveOptions,
   ): Promise<T> {
     const W = "scatter";
-    const d = bufferType(W, recv, "recv");
-    checkRoot(W, root, this.size);
     const atRoot = this.rank === root;
-    checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
+    let sig: Signature | null = null;
+    let d: DType;
+    try {
+      d = bufferType(W, recv, "recv");
+      checkRoot(W, root, this.size);
+      sig = new Signature(W, "", d.index, -1, root, recv.length);
+      checkRootBlocks(W, atRoot, recv, "recv", send, "send", this.size);
+    } catch (e) {
+      throw this.#reject(W, sig, e);
+    }
     const r8 = bytesOf(recv);
     const s8 = atRoot ? bytesOf(send!) : null;
     const blk = equalBlocks(recv.length * d.bytes, this.size);
-    await this.#run(W, options, (c) => scatterDirect(c, s8, r8, blk, root));
+    await this.#run(W, sig, options, (c) => scatterDirect(c, s8, r8, blk, root));
     return recv;
   }
 
@@ -517,14 +656,21 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: CollectiveOptions,
   ): Promise<T | null> {
     const W = "gather";
-    const d = bufferType(W, send, "send");
-    checkRoot(W, root, this.size);
     const atRoot = this.rank === root;
-    checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
+    let sig: Signature | null = null;
+    let d: DType;
+    try {
+      d = bufferType(W, send, "send");
+      checkRoot(W, root, this.size);
+      sig = new Signature(W, "", d.index, -1, root, send.length);
+      checkRootBlocks(W, atRoot, send, "send", recv, "recv", this.size);
+    } catch (e) {
+      throw this.#reject(W, sig, e);
+    }
     const s8 = bytesOf(send);
     const r8 = atRoot ? bytesOf(recv!) : null;
     const blk = equalBlocks(send.length * d.bytes, this.size);
-    await this.#run(W, options, (c) => gatherDirect(c, s8, r8, blk, root));
+    await this.#run(W, sig, options, (c) => gatherDirect(c, s8, r8, blk, root));
     return atRoot ? recv : null;
   }
 
@@ -538,15 +684,22 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: AlgorithmOptions<AllgatherAlgorithm>,
   ): Promise<T> {
     const W = "allgather";
-    const d = bufferType(W, send, "send");
-    bufferType(W, recv, "recv");
-    checkSameType(W, send, recv);
-    checkLength(W, "recv", recv, send.length * this.size, `send.length × size ${this.size}`);
-    checkDisjoint(W, send, recv);
     const alg = options?.algorithm ?? this.#alg.allgather;
-    checkAlgorithm("allgather", alg);
+    let sig: Signature | null = null;
+    let d: DType;
+    try {
+      d = bufferType(W, send, "send");
+      checkAlgorithm("allgather", alg);
+      sig = new Signature(W, alg, d.index, -1, -1, send.length);
+      bufferType(W, recv, "recv");
+      checkSameType(W, send, recv);
+      checkLength(W, "recv", recv, send.length * this.size, `send.length × size ${this.size}`);
+      checkDisjoint(W, send, recv);
+    } catch (e) {
+      throw this.#reject(`${W} (${alg})`, sig, e);
+    }
     const s8 = bytesOf(send), r8 = bytesOf(recv);
-    await this.#run(`${W} (${alg})`, options, async (c) => {
+    await this.#run(`${W} (${alg})`, sig, options, async (c) => {
       if (alg === "bruck") return allgatherBruck(c, s8, r8);
       if (alg === "hierarchical") return allgatherHierarchical(c, this.#g.topology, s8, r8);
       const blk = equalBlocks(send.length * d.bytes, c.size);
@@ -564,14 +717,21 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: CollectiveOptions,
   ): Promise<T> {
     const W = "reduceScatter";
-    const d = bufferType(W, send, "send");
-    bufferType(W, recv, "recv");
-    checkSameType(W, send, recv);
-    checkOp(op, d);
-    checkLength(W, "send", send, recv.length * this.size, `recv.length × size ${this.size}`);
-    checkDisjoint(W, send, recv);
+    let sig: Signature | null = null;
+    let d: DType;
+    try {
+      d = bufferType(W, send, "send");
+      checkOp(op, d);
+      bufferType(W, recv, "recv");
+      sig = new Signature(W, "", d.index, op.index, -1, recv.length);
+      checkSameType(W, send, recv);
+      checkLength(W, "send", send, recv.length * this.size, `recv.length × size ${this.size}`);
+      checkDisjoint(W, send, recv);
+    } catch (e) {
+      throw this.#reject(W, sig, e);
+    }
     const s8 = bytesOf(send), r8 = bytesOf(recv);
-    await this.#run(W, options, async (c) => {
+    await this.#run(W, sig, options, async (c) => {
       const blk = equalBlocks(r8.length, c.size);
       const work = c.scratch(s8.length);
       work.set(s8);
@@ -589,18 +749,24 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     options?: CollectiveOptions,
   ): Promise<T> {
     const W = "alltoall";
-    bufferType(W, send, "send");
-    bufferType(W, recv, "recv");
-    checkSameType(W, send, recv);
-    checkLength(W, "recv", recv, send.length, "send.length");
-    if (send.length % this.size !== 0) {
-      throw new InvalidArgumentError(
-        `${W}: send.length ${send.length} is not a multiple of the size ${this.size}`,
-      );
+    let sig: Signature | null = null;
+    try {
+      const d = bufferType(W, send, "send");
+      sig = new Signature(W, "", d.index, -1, -1, send.length);
+      bufferType(W, recv, "recv");
+      checkSameType(W, send, recv);
+      checkLength(W, "recv", recv, send.length, "send.length");
+      if (send.length % this.size !== 0) {
+        throw new InvalidArgumentError(
+          `${W}: send.length ${send.length} is not a multiple of the size ${this.size}`,
+        );
+      }
+      checkDisjoint(W, send, recv);
+    } catch (e) {
+      throw this.#reject(W, sig, e);
     }
-    checkDisjoint(W, send, recv);
     const s8 = bytesOf(send), r8 = bytesOf(recv);
-    await this.#run(W, options, (c) => alltoallPairwise(c, s8, r8));
+    await this.#run(W, sig, options, (c) => alltoallPairwise(c, s8, r8));
     return recv;
   }
 
@@ -616,9 +782,13 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
       );
     }
     const p = alg === "dissemination"
-      ? this.#run("barrier", options, barrierDissemination)
-      : this.#run("barrier (hierarchical)", options, (c) =>
-        barrierHierarchical(c, this.#g.topology));
+      ? this.#run("barrier", BARRIER, options, barrierDissemination)
+      : this.#run(
+        "barrier (hierarchical)",
+        BARRIER_H,
+        options,
+        (c) => barrierHierarchical(c, this.#g.topology),
+      );
     if (p !== undefined) await p;
   }
 
@@ -667,6 +837,9 @@ export class UcxCommunicator implements Collective, AsyncDisposable {
     return this.close();
   }
 }
+
+const BARRIER = new Signature("barrier", "", -1, -1, -1, 0);
+const BARRIER_H = new Signature("barrier", "hierarchical", -1, -1, -1, 0);
 
 function bytesOf(a: NumericArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

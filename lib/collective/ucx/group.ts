@@ -10,8 +10,10 @@
  * normally sends a goodbye first, so its endpoint's later error, or its exit, is not
  * taken for a crash. A rank that notices a crash tells every other rank (a control
  * message), so ranks that never talked to the dead one fail too instead of waiting for a
- * timeout. Control messages use the last communicator id; they are picked up by the
- * watchdog that runs while calls are in flight.
+ * timeout. Control messages use the last communicator id; while calls are in flight a
+ * receive for them stays posted (withdrawn by the watchdog once idle), so a notice of a
+ * failed call (`notice.ts`) is acted on within microseconds, and the watchdog probes
+ * for them as well.
  *
  * Timers are shared, not per call (a Node-compatible timer costs ~1.5 µs to create and
  * clear, more than a small collective's own work): one deadline timer armed for the
@@ -23,7 +25,16 @@ import { PeerError, type PluvioError } from "../../errors.ts";
 import { Pidfd } from "../../ffi/process.ts";
 import type { Context, Endpoint, Worker } from "../../ucx/mod.ts";
 import { progress } from "../../ucx/lowlevel.ts";
-import { type Call, MAX_COMMS, SEQ_SPAN } from "./call.ts";
+import { type Call, MAX_COMMS, SEQ_SPAN, SIG_SPAN } from "./call.ts";
+import {
+  CONTROL_BYTES,
+  decodeNotice,
+  encodeNotice,
+  MISMATCH,
+  NOTICE,
+  type Notice,
+} from "./notice.ts";
+import type { Signature } from "../signature.ts";
 import { type PeerRecord, sameHost } from "./peer.ts";
 import { type Topology, topologyOf } from "./topology.ts";
 
@@ -32,7 +43,11 @@ export type UcxErrorHandling = "auto" | "peer" | "none";
 
 /** How often in-flight calls look for dead peers and control messages. */
 const WATCH_MS = 50;
-const CTL = BigInt((MAX_COMMS - 1) * SEQ_SPAN) << 32n;
+/** After how long a waiting call tells the other ranks what it is (`Call.beacon`). */
+const BEACON_MS = 200;
+/** Finished calls whose signatures are kept, to answer a beacon. */
+const RECENT = 64;
+const CTL = BigInt((MAX_COMMS - 1) * SEQ_SPAN * SIG_SPAN) << 32n;
 const CTL_MASK = 0xffff_ffff_ffff_0000n;
 const GOODBYE = 0, DEAD = 1;
 
@@ -63,6 +78,18 @@ export class Group {
   readonly eps: (Endpoint | undefined)[];
   readonly pool: ScratchPool = new ScratchPool();
   readonly calls: Set<Call> = new Set();
+  /** The tracked calls by `comm * SEQ_SPAN + seq`, for notices. */
+  readonly #byKey = new Map<number, Call>();
+  /** Notices of calls this rank has not started yet, by `comm * SEQ_SPAN + seq`. */
+  readonly pending: Map<number, Notice[]> = new Map();
+  /** The next sequence number of each communicator, by id. */
+  readonly seq: number[] = [];
+  /** Keys and signatures of the last finished calls (a ring of {@link RECENT}). */
+  readonly #recentKey: number[] = new Array(RECENT).fill(-1);
+  readonly #recentSig: (Signature | null)[] = new Array(RECENT).fill(null);
+  readonly #recentRank: number[] = new Array(RECENT).fill(-1);
+  /** The posted control receive (while calls are in flight), or null. */
+  #ctl: AbortController | null = null;
   readonly owned: { ctx: Context; worker: Worker };
   /** Which ranks share a host (from the bootstrap records). */
   readonly topology: Topology;
@@ -173,11 +200,13 @@ export class Group {
     const t = this.#deadline;
     if (this.calls.size === 0 && t !== undefined) Deno.refTimer(t as unknown as number);
     this.calls.add(call);
+    this.#byKey.set(call.comm * SEQ_SPAN + call.seq, call);
     if (call.deadline < this.#deadlineAt) this.#armDeadline(call.deadline);
   }
 
   untrack(call: Call): void {
     this.calls.delete(call);
+    this.#byKey.delete(call.comm * SEQ_SPAN + call.seq);
     const t = this.#deadline;
     if (this.calls.size === 0 && t !== undefined) Deno.unrefTimer(t as unknown as number);
   }
@@ -201,8 +230,118 @@ export class Group {
     if (next !== Infinity) this.#armDeadline(next);
   };
 
+  /** Sends control message `msg` to group rank `q` (failures ignored: it may be gone). */
+  sendControl(q: number, msg: Uint8Array): void {
+    if (q === this.rank || this.#lost.has(q)) return;
+    try {
+      this.endpoint(q).tagSend(CTL | BigInt(this.rank), msg).catch(() => {});
+    } catch { /* that peer is gone */ }
+  }
+
+  /** Whether the control receive is posted (it counts in the worker's `inflight`). */
+  get controlPosted(): boolean {
+    return this.#ctl !== null;
+  }
+
+  /**
+   * Applies the notices that arrived for `call` before this rank started it (the
+   * communicator calls this for every new call while any are pending).
+   */
+  applyPending(call: Call): void {
+    const key = call.comm * SEQ_SPAN + call.seq;
+    const list = this.pending.get(key);
+    if (list === undefined) return;
+    this.pending.delete(key);
+    for (const n of list) call.notice(n);
+  }
+
+  /** Remembers what a finished call was (to answer a beacon about it). */
+  remember(call: Call): void {
+    const i = call.seq % RECENT;
+    this.#recentKey[i] = call.comm * SEQ_SPAN + call.seq;
+    this.#recentSig[i] = call.sig;
+    this.#recentRank[i] = call.rank;
+  }
+
+  /**
+   * Routes a notice to its call: in flight, not started yet (kept), or finished here
+   * (then a sender whose call differs from the finished one gets this rank's signature).
+   */
+  #onNotice(n: Notice): void {
+    if (n.comm >= MAX_COMMS || n.seq >= SEQ_SPAN) return;
+    const key = n.comm * SEQ_SPAN + n.seq;
+    const call = this.#byKey.get(key);
+    if (call !== undefined) return call.notice(n);
+    const next = this.seq[n.comm] ?? 0;
+    if ((n.seq - next + SEQ_SPAN) % SEQ_SPAN >= SEQ_SPAN / 2) {
+      const i = n.seq % RECENT;
+      const sig = this.#recentSig[i];
+      if (this.#recentKey[i] === key && sig && n.sig && !sig.equals(n.sig)) {
+        const rank = this.#recentRank[i];
+        this.sendControl(
+          n.who,
+          encodeNotice({
+            ...n,
+            who: this.rank,
+            rank,
+            reason: MISMATCH,
+            suspect: -1,
+            sig,
+            text: "",
+          }),
+        );
+      }
+      return;
+    }
+    const list = this.pending.get(key);
+    if (list) list.push(n);
+    else this.pending.set(key, [n]);
+  }
+
+  /** Handles one control message (`length` 0: unknown, UCX 1.12's immediate completion). */
+  #onControl(buf: Uint8Array, length: number): void {
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const kind = v.getUint32(0, true), who = v.getUint32(4, true);
+    if (kind === GOODBYE) this.#departed.add(who);
+    else if (kind === DEAD && !this.dead && who !== this.rank && who < this.table.length) {
+      this.#declareDead(who, new PeerError(`rank ${who} failed (reported by another rank)`), false);
+    } else if (kind === NOTICE) {
+      const n = decodeNotice(buf, length || buf.length);
+      if (n) this.#onNotice(n);
+    }
+  }
+
+  /** Keeps a control receive posted (while calls are in flight: see {@link Group.startWatch}). */
+  #postControl(): void {
+    if (this.#ctl !== null) return;
+    const ac = new AbortController();
+    const buf = new Uint8Array(CONTROL_BYTES);
+    let p: Promise<{ length: number }>;
+    try {
+      p = this.worker.tagRecv(CTL, buf, { mask: CTL_MASK, signal: ac.signal });
+    } catch {
+      return; // the worker is closed
+    }
+    this.#ctl = ac;
+    p.then((r) => {
+      if (this.#ctl === ac) this.#ctl = null;
+      this.#onControl(buf, r.length);
+      if (this.calls.size > 0 && !ac.signal.aborted) this.#postControl();
+    }, () => {
+      if (this.#ctl === ac) this.#ctl = null;
+    });
+  }
+
+  /** Withdraws the control receive (a message that raced in is still handled). */
+  stopControl(): void {
+    const ac = this.#ctl;
+    this.#ctl = null;
+    ac?.abort();
+  }
+
   /** Runs the watchdog while calls are in flight (it stops itself once none are). */
   startWatch(): void {
+    if (this.#ctl === null) this.#postControl();
     if (this.#timer !== undefined) return;
     const t = setInterval(() => this.#watch(), WATCH_MS);
     Deno.unrefTimer(t as unknown as number);
@@ -214,6 +353,7 @@ export class Group {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#timer = this.#deadline = undefined;
+    this.stopControl();
     this.#deadlineAt = Infinity;
   }
 
@@ -222,10 +362,13 @@ export class Group {
       // Idle since the last tick: stop (a per-call start/stop would cost more than it saves).
       clearInterval(this.#timer);
       this.#timer = undefined;
+      this.stopControl();
       return;
     }
     if (this.#watching) return;
     this.#watching = true;
+    const old = performance.now() - BEACON_MS;
+    for (const c of this.calls) if (!c.told && c.since < old) c.beacon();
     try {
       // Control messages first: a goodbye explains an endpoint error that follows it.
       for (let k = 0; k < 64 && await this.#probe(); k++);
@@ -277,26 +420,22 @@ export class Group {
   /** Takes one control message if one has arrived; false when there is none. */
   async #probe(): Promise<boolean> {
     const ac = new AbortController();
-    const buf = new Uint8Array(8);
-    let p: Promise<unknown>;
+    const buf = new Uint8Array(CONTROL_BYTES);
+    let p: Promise<{ length: number }>;
     try {
       p = this.worker.tagRecv(CTL, buf, { mask: CTL_MASK, signal: ac.signal });
     } catch {
       return false; // the worker is closed
     }
     ac.abort(); // nothing there: withdraw the receive (a message that raced in still lands)
+    let length: number;
     try {
-      await p;
+      length = (await p).length;
     } catch {
       return false;
     }
     // (UCX 1.12 leaves tag/length unset on immediate completion: the payload says all.)
-    const v = new DataView(buf.buffer);
-    const kind = v.getUint32(0, true), who = v.getUint32(4, true);
-    if (kind === GOODBYE) this.#departed.add(who);
-    else if (kind === DEAD && !this.dead && who !== this.rank && who < this.table.length) {
-      this.#declareDead(who, new PeerError(`rank ${who} failed (reported by another rank)`), false);
-    }
+    this.#onControl(buf, length);
     return true;
   }
 

@@ -4,8 +4,9 @@
  * recursive-doubling, Bruck and binomial algorithms in TypeScript over UCX tag messages,
  * with reductions in native SIMD kernels.
  *
- * Launch ranks with `deno task launch -n N script.ts` (or under `mpirun`: the rank and
- * size fall back to `OMPI_COMM_WORLD_RANK`/`_SIZE` and `PMI_RANK`/`_SIZE`).
+ * Launch ranks with `deno task launch -n N script.ts`, across hosts with `--hosts a:2,b:2`
+ * or `--hostfile FILE` (and `--rsh CMD`), or under `mpirun`, `srun` or `torchrun` (see
+ * {@link bootstrapConfigFromEnv} for the variables read, in order).
  *
  * ```ts ignore
  * import { Runtime } from "@pluvio/pluvio";
@@ -22,7 +23,8 @@
  * ```
  *
  * Environment: `PLUVIO_COLL_RANK`, `PLUVIO_COLL_SIZE`, `PLUVIO_COLL_ROOT_HOST`,
- * `PLUVIO_COLL_ROOT_PORT` (set by the launcher), and the usual `UCX_*` variables.
+ * `PLUVIO_COLL_ROOT_PORT`, `PLUVIO_COLL_JOB` (set by the launcher), and the usual `UCX_*`
+ * variables.
  *
  * @module
  */
@@ -36,6 +38,7 @@ export {
   type BarrierAlgorithm,
   type BroadcastAlgorithm,
   type ReduceAlgorithm,
+  type SubCommunicatorOptions,
   UcxCommunicator,
   type UcxCommunicatorOptions,
 } from "./communicator.ts";
@@ -56,6 +59,9 @@ export {
   type BootstrapConfig,
   bootstrapConfigFromEnv,
   type BootstrapOptions,
+  defaultRootPort,
+  ENV_SOURCES,
+  jobFromEnv,
 } from "./bootstrap.ts";
 export {
   freePort,
@@ -63,6 +69,8 @@ export {
   launch,
   type LaunchOptions,
   type LaunchResult,
+  parseHostfile,
+  parseHosts,
 } from "./launch.ts";
 export { reduceNative } from "./reduce.ts";
 export type { Collective, CollectiveOptions } from "../types.ts";

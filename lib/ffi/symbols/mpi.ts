@@ -20,6 +20,7 @@ export const MPI_SYMBOLS = {
   pluvio_mpi_world_rank: { parameters: [], result: "i32" },
   pluvio_mpi_world_size: { parameters: [], result: "i32" },
   pluvio_mpi_finalize: { parameters: [], result: "i32", nonblocking: true },
+  pluvio_mpi_abort: { parameters: ["i32"], result: "i32", nonblocking: true },
   pluvio_mpi_blocking_error: { parameters: ["buffer", "usize"], result: "i64" },
   pluvio_mpi_error_string: { parameters: ["i32", "buffer", "usize"], result: "i64" },
   pluvio_mpi_error_class: { parameters: ["i32"], result: "i32" },
@@ -36,6 +37,11 @@ export const MPI_SYMBOLS = {
   pluvio_mpi_comm_idup: { parameters: [...HEAD], result: "pointer" },
   pluvio_mpi_comm_split: {
     parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  pluvio_mpi_allreduce_blocking: {
+    parameters: ["pointer", "buffer", "i32", "i32", "i32"],
     result: "i32",
     nonblocking: true,
   },

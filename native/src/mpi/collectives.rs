@@ -235,3 +235,33 @@ pub extern "C" fn pluvio_mpi_ibarrier(r: *mut Reactor, c: *const Comm, id: u32) 
         post(r, id, WHAT, |req| unsafe { ffi::MPI_Ibarrier(c.raw, req) })
     })
 }
+
+/// Blocking `MPI_Allreduce(MPI_IN_PLACE, buf, count, dtype, op)`: Open MPI's tuned
+/// algorithms for large buffers, which its non-blocking collectives (libnbc) lack. Waits
+/// for the other ranks: TypeScript runs it as a `nonblocking` FFI call on a helper
+/// thread while no other thread calls MPI. Errors go to `pluvio_mpi_blocking_error`.
+#[no_mangle]
+pub extern "C" fn pluvio_mpi_allreduce_blocking(
+    c: *const Comm,
+    buf: *mut c_void,
+    n: i32,
+    dtype: i32,
+    reduce: i32,
+) -> i32 {
+    super::init::guard_blocking(|| {
+        const WHAT: &str = "MPI_Allreduce";
+        let (c, n, dt, o) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+        );
+        // SAFETY: buf holds n elements and stays referenced by TypeScript until this
+        // call returns; a live communicator.
+        super::check(
+            unsafe { ffi::MPI_Allreduce(in_place(), buf, n, dt, o, c.raw) },
+            WHAT,
+        )?;
+        Ok(0)
+    })
+}

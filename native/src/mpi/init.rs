@@ -175,6 +175,22 @@ pub extern "C" fn pluvio_mpi_finalize() -> i32 {
     })
 }
 
+/// `MPI_Abort(MPI_COMM_WORLD, code)`: ends every process of the job (the way out after a
+/// collective that timed out, which MPI cannot cancel). Does not return on success; call
+/// it as a `nonblocking` FFI call (a helper thread may be blocked in MPI, e.g. a split).
+#[no_mangle]
+pub extern "C" fn pluvio_mpi_abort(code: i32) -> i32 {
+    guard_blocking(|| {
+        require_active("MPI_Abort")?;
+        // SAFETY: MPI is active (checked); MPI_Abort ends the processes of the job.
+        check(
+            unsafe { ffi::MPI_Abort(ffi::RSMPI_COMM_WORLD, code) },
+            "MPI_Abort",
+        )?;
+        Ok(0)
+    })
+}
+
 /// Copies MPI's error string for `code` into `buf` (capacity `cap`); returns its length.
 #[no_mangle]
 pub extern "C" fn pluvio_mpi_error_string(code: i32, buf: *mut u8, cap: usize) -> i64 {

@@ -76,18 +76,21 @@ async function treeReduce(
   }
 }
 
-/** Ring allreduce of `buf` over `list` (reduce-scatter, then allgather; tags from `step0`). */
-async function ringAllreduce(
+/**
+ * Ring reduce-scatter over `list` of the byte ranges `blk` of `buf` (tags from `step0`):
+ * afterwards position `me` holds the reduction of block `(me + 1) mod p`.
+ */
+async function ringReduceScatterList(
   c: Call,
   list: readonly number[],
   me: number,
   buf: Uint8Array,
+  blk: [number, number][],
   d: DType,
   op: ReduceOp,
   step0: number,
 ): Promise<void> {
   const p = list.length;
-  const blk = blocks(buf.length / d.bytes, p, d.bytes);
   const right = list[(me + 1) % p], left = list[mod(me - 1, p)];
   let max = 0;
   for (const [a, b] of blk) max = Math.max(max, b - a);
@@ -101,19 +104,75 @@ async function ringAllreduce(
     ]);
     if (rb > ra) c.reduce(op, d, buf.subarray(ra, rb), t);
   }
+}
+
+/** Ring allgather over `list` where position `me` holds block `(me + 1) mod p` of `blk`. */
+async function ringAllgatherList(
+  c: Call,
+  list: readonly number[],
+  me: number,
+  buf: Uint8Array,
+  blk: [number, number][],
+  step0: number,
+): Promise<void> {
+  const p = list.length;
+  const right = list[(me + 1) % p], left = list[mod(me - 1, p)];
   for (let s = 0; s < p - 1; s++) {
     const [sa, sb] = blk[mod(me + 1 - s, p)], [ra, rb] = blk[mod(me - s, p)];
     await Promise.all([
-      sb > sa ? c.send(right, step0 + p - 1 + s, buf.subarray(sa, sb)) : null,
-      rb > ra ? c.recv(left, step0 + p - 1 + s, buf.subarray(ra, rb)) : null,
+      sb > sa ? c.send(right, step0 + s, buf.subarray(sa, sb)) : null,
+      rb > ra ? c.recv(left, step0 + s, buf.subarray(ra, rb)) : null,
     ]);
   }
+}
+
+/** Ring allreduce of `buf` over `list` (reduce-scatter, then allgather; tags from `step0`). */
+async function ringAllreduce(
+  c: Call,
+  list: readonly number[],
+  me: number,
+  buf: Uint8Array,
+  d: DType,
+  op: ReduceOp,
+  step0: number,
+): Promise<void> {
+  const p = list.length;
+  const blk = blocks(buf.length / d.bytes, p, d.bytes);
+  await ringReduceScatterList(c, list, me, buf, blk, d, op, step0);
+  await ringAllgatherList(c, list, me, buf, blk, step0 + p - 1);
+}
+
+/** Several leaders per host (one per local rank) from this size on, when hosts are alike. */
+export const MULTI_LEADER_FROM_BYTES = 1 << 20;
+
+/**
+ * Large hierarchical allreduce with every rank a leader: a ring reduce-scatter on each
+ * host leaves local rank `i` with block `i + 1` of its host's sum; the ranks with the same
+ * local position on every host allreduce that block between hosts (L rings at once);
+ * a ring allgather on each host spreads the blocks. Needs equally many ranks per host.
+ */
+async function allreduceMultiLeader(
+  c: Call,
+  t: Topology,
+  buf: Uint8Array,
+  d: DType,
+  op: ReduceOp,
+): Promise<void> {
+  const h = t.hostOf[c.rank], me = t.localOf[c.rank], local = t.hosts[h];
+  const L = local.length;
+  const blk = blocks(buf.length / d.bytes, L, d.bytes);
+  await ringReduceScatterList(c, local, me, buf, blk, d, op, 0);
+  const [a, b] = blk[(me + 1) % L];
+  if (b > a) await ringAllreduce(c, t.hosts.map((x) => x[me]), h, buf.subarray(a, b), d, op, 2 * L);
+  await ringAllgatherList(c, local, me, buf, blk, L);
 }
 
 /**
  * Hierarchical allreduce: a binomial reduce to each host's first rank, an allreduce
  * among those leaders (a ring from {@link RING_FROM_BYTES}, a tree reduce + broadcast
- * below), and a binomial broadcast on each host.
+ * below), and a binomial broadcast on each host. From {@link MULTI_LEADER_FROM_BYTES},
+ * when every host has the same number of ranks, every rank leads a block instead (see
+ * `allreduceMultiLeader`).
  */
 export async function allreduceHierarchical(
   c: Call,
@@ -124,6 +183,13 @@ export async function allreduceHierarchical(
 ): Promise<void> {
   if (buf.length === 0 || c.size === 1) return;
   const h = t.hostOf[c.rank], me = t.localOf[c.rank], local = t.hosts[h];
+  const L = local.length, H = t.hosts.length;
+  if (
+    H > 1 && L > 1 && buf.length >= MULTI_LEADER_FROM_BYTES &&
+    t.hosts.every((x) => x.length === L) && buf.length / d.bytes >= L * H
+  ) {
+    return allreduceMultiLeader(c, t, buf, d, op);
+  }
   await treeReduce(c, local, 0, me, buf, d, op, 0);
   if (me === 0 && t.hosts.length > 1) {
     const leaders = t.hosts.map((x) => x[0]);
