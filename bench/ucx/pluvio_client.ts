@@ -36,7 +36,15 @@
  */
 import { Buffer } from "node:buffer";
 import { Runtime } from "../../mod.ts";
-import { allocAligned } from "../../lib/uring/mod.ts";
+import { allocAligned as aligned } from "../../lib/uring/mod.ts";
+
+/**
+ * `PLUVIO_BENCH_BUFFERS=ordinary`: the buffers are plain `new Uint8Array(n)` (detachable,
+ * so pluvio stages them: `lib/ucx/staging.ts`) instead of `allocAligned` memory.
+ */
+const allocAligned = Deno.env.get("PLUVIO_BENCH_BUFFERS") === "ordinary"
+  ? (n: number) => new Uint8Array(n)
+  : aligned;
 import { type AmMessage, Context, DONE, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
 
 /**

@@ -28,7 +28,15 @@ import { Runtime } from "../../mod.ts";
 // Page-aligned payload buffers, like perftest's: a 1 MiB copy between buffers of different
 // alignment measured up to 2.5x slower here (malloc places large ArrayBuffers anywhere once
 // its mmap threshold has grown).
-import { allocAligned } from "../../lib/uring/mod.ts";
+import { allocAligned as aligned } from "../../lib/uring/mod.ts";
+
+/**
+ * `PLUVIO_BENCH_BUFFERS=ordinary`: the buffers are plain `new Uint8Array(n)` (detachable,
+ * so pluvio stages them: `lib/ucx/staging.ts`) instead of `allocAligned` memory.
+ */
+const allocAligned = Deno.env.get("PLUVIO_BENCH_BUFFERS") === "ordinary"
+  ? (n: number) => new Uint8Array(n)
+  : aligned;
 import { type AmMessage, type AmReceiver, type AmStream, Context } from "../../lib/ucx/mod.ts";
 import { ClosedError } from "../../lib/errors.ts";
 

@@ -10,6 +10,7 @@ import { LANDED, Wait } from "./layout.ts";
 import { abortError, Mailbox } from "./mailbox.ts";
 import { copyInto, type CopyPool, view } from "./copies.ts";
 import { checkUcx } from "./native.ts";
+import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 import { checkLength, EMPTY, MAX_U32, spinNs, type SpinOptions } from "./options.ts";
 
 /**
@@ -162,6 +163,12 @@ export class AmMessage {
    * received once; an eager one still in the worker goes straight into `buf` (one copy).
    * With `spinUs`, a pull busy-waits on the worker up to that long before it waits
    * through the event loop.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so a pulled payload lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the pull rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   recvData(buf?: Uint8Array, options: SpinOptions = {}): Promise<Uint8Array> {
     if (buf !== undefined && !(buf instanceof Uint8Array)) {
@@ -213,10 +220,22 @@ export class AmMessage {
     const w = this.#w;
     const msg = this.#msg;
     this.#msg = -1;
+    // A caller's detachable buffer is pulled into through a staging slot (see
+    // `staging.ts`); a buffer made here is not reachable by anyone else until done.
+    const slot = buf === undefined || direct(buf) ? null : takeSlot(this.dataLength);
+    const into = slot ?? target;
     const op = w.ops.reserve();
-    const rc = w.sym.pluvio_ucx_am_recv_data(w.ptr, msg, target, target.length, op);
-    const req = w.submit(rc, op, what, target);
-    if (req === null) return view(target, 0, w.imm[0]);
+    const rc = w.sym.pluvio_ucx_am_recv_data(w.ptr, msg, into, into.length, op);
+    const req = w.submit(rc, op, what, into);
+    if (req === null) {
+      const n = w.imm[0];
+      if (slot !== null) {
+        const e = new Staging(Staged.RECV, target, slot).finish(w.immResult(), () => what);
+        if (e !== undefined) throw e;
+      }
+      return view(target, 0, n);
+    }
+    if (slot !== null) req.staging = new Staging(Staged.RECV, target, slot);
     const r = await w.await(req, options.signal, ns);
     return view(target, 0, r.length);
   }

@@ -17,6 +17,7 @@ import {
   spinNs,
   toTag,
 } from "./options.ts";
+import { copyToSlot, direct, type Finish, SendSlots, Staged, Staging } from "./staging.ts";
 
 /** Options of {@link Endpoint.amSend}. */
 export interface AmSendOptions {
@@ -176,6 +177,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
   /**
    * Sends Active Message `id` with `header` and `data`. Resolves when both buffers may
    * be reused (not when the peer has processed the message). Do not modify them before.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so it is copied into staging memory at submission (at 1 MiB:
+   * see `bench/results/ucx_staging.md`) and may be detached or reused at once.
    */
   amSend(
     id: number,
@@ -206,19 +211,27 @@ export class Endpoint implements Disposable, AsyncDisposable {
         if (options.proto !== undefined) flags |= protoFlag(options.proto, () => this.#amWhat(id));
       }
       const w = this.#w;
+      // Detachable buffers are sent from copies (see `staging.ts`).
+      const sh = direct(h) ? null : copyToSlot(h);
+      const sd = direct(d) ? null : copyToSlot(d);
+      const hh = sh ?? h;
+      const dd = sd ?? d;
       const op = w.ops.reserve();
       const rc = this.#sym.pluvio_ucx_am_send(
         this.#ptr,
         this.#id,
         id,
-        h,
-        h.length,
-        d,
-        d.length,
+        hh,
+        hh.length,
+        dd,
+        dd.length,
         flags,
         op,
       );
-      return this.#sent(rc, op, () => this.#amWhat(id), [h, d], signal, ns);
+      const st = sh === null && sd === null
+        ? undefined
+        : new Staging(Staged.SEND, null, sh, null, sd);
+      return this.#sent(rc, op, () => this.#amWhat(id), [hh, dd], signal, ns, st);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -232,6 +245,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
    * reused). The payloads must stay untouched until then; the same buffer may appear
    * many times. A send that fails stops the list and rejects with its error
    * (`PeerError` when the peer died), after the sends in flight ended.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so each is copied into staging memory at submission (its cost
+   * at 1 MiB: `bench/results/ucx_staging.md`), once however often it is listed.
    */
   amSendMany(
     id: number,
@@ -262,12 +279,15 @@ export class Endpoint implements Disposable, AsyncDisposable {
       const table = new BigUint64Array(2 * data.length);
       const views: Uint8Array[] = new Array(data.length);
       const seen = new Map<unknown, bigint>();
+      // Detachable payloads are sent from copies (see `staging.ts`), one per buffer.
+      const slots: Uint8Array<ArrayBuffer>[] = [];
       for (let i = 0; i < data.length; i++) {
         const item = data[i];
-        const d = asBytes(item, () => `${what()}: payload ${i}`);
+        let d = asBytes(item, () => `${what()}: payload ${i}`);
         if (d.length > MAX_U32) checkLength(d, `${what()}: payload ${i}`);
         let addr = seen.get(item);
         if (addr === undefined) {
+          if (!direct(d)) slots.push(d = copyToSlot(d));
           addr = BigInt(
             Deno.UnsafePointer.value(Deno.UnsafePointer.of(d as Uint8Array<ArrayBuffer>)),
           );
@@ -277,21 +297,24 @@ export class Endpoint implements Disposable, AsyncDisposable {
         table[2 * i + 1] = BigInt(d.length);
         views[i] = d;
       }
+      const sh = direct(h) ? null : copyToSlot(h);
+      const hh = sh ?? h;
       const w = this.#w;
       const op = w.ops.reserve();
       const rc = this.#sym.pluvio_ucx_am_send_many(
         this.#ptr,
         this.#id,
         id,
-        h,
-        h.length,
+        hh,
+        hh.length,
         table,
         data.length,
         window,
         flags,
         op,
       );
-      return this.#sent(rc, op, what, [h, table, views], signal, 0);
+      const st = sh === null && slots.length === 0 ? undefined : new SendSlots(sh, slots);
+      return this.#sent(rc, op, what, [hh, table, views, slots], signal, 0, st);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -308,10 +331,15 @@ export class Endpoint implements Disposable, AsyncDisposable {
     refs: unknown,
     signal: AbortSignal | undefined,
     ns: number,
+    staged?: Finish,
   ): Promise<void> {
     const w = this.#w;
     const req = w.submit(rc, op, what, refs);
-    if (req === null) return DONE;
+    if (req === null) {
+      staged?.finish(w.immResult(), what); // the copies go back
+      return DONE;
+    }
+    if (staged !== undefined) req.staging = staged;
     return settle(w.await(req, signal, ns));
   }
 
@@ -319,7 +347,13 @@ export class Endpoint implements Disposable, AsyncDisposable {
     return `amSend(id ${id}) to ${this.peer}`;
   }
 
-  /** Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused. */
+  /**
+   * Sends `data` with `tag` (a 64-bit tag); resolves when `data` may be reused.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s are sent
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`) while
+   * UCX still reads it, so it is copied into staging memory at submission (at 1 MiB:
+   * see `bench/results/ucx_staging.md`) and may be detached or reused at once.
+   */
   tagSend(
     tag: bigint | number,
     data: ArrayBufferView | ArrayBuffer,
@@ -335,9 +369,13 @@ export class Endpoint implements Disposable, AsyncDisposable {
       if (d.length > MAX_U32) checkLength(d, `${what()}: data`);
       const signal = options?.signal;
       if (signal?.aborted) throw abortError(signal, what());
+      // A detachable buffer is sent from a copy (see `staging.ts`).
+      const sd = direct(d) ? null : copyToSlot(d);
+      const dd = sd ?? d;
       const op = this.#w.ops.reserve();
-      const rc = this.#sym.pluvio_ucx_tag_send(this.#ptr, this.#id, t, d, d.length, op);
-      return this.#sent(rc, op, what, d, signal, 0);
+      const rc = this.#sym.pluvio_ucx_tag_send(this.#ptr, this.#id, t, dd, dd.length, op);
+      const st = sd === null ? undefined : new Staging(Staged.SEND, null, sd);
+      return this.#sent(rc, op, what, dd, signal, 0, st);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -14,6 +14,7 @@
 import { coreOf } from "./core.ts";
 import { checkLength, MAX_TAG, MAX_U32 } from "./options.ts";
 import { Request } from "./request.ts";
+import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 import type { OpResult } from "./request.ts";
 import type { Worker } from "./worker.ts";
 
@@ -24,7 +25,9 @@ export { spinNs } from "./options.ts";
  * Posts a receive of the message whose tag matches `tag` on the bits of `mask` into
  * `buf` (`tag` and `mask` already checked), described by `what` in errors. The request
  * is done at once when the message was already here; else it is in flight, and nothing
- * polls for it until {@link spinOn} or {@link settle}. Throws on bad input.
+ * polls for it until {@link spinOn} or {@link settle}. Throws on bad input. A `buf`
+ * JavaScript could detach is received through staging memory, like `Worker.tagRecv`:
+ * copied into `buf` when the request resolves, or rejected when `buf` was detached.
  */
 export function tagRecvRequest(
   worker: Worker,
@@ -36,13 +39,16 @@ export function tagRecvRequest(
   if (buf.length > MAX_U32) checkLength(buf, what);
   const core = coreOf(worker);
   const p = core.ptr;
+  // A detachable buffer is received through a staging slot (see `staging.ts`).
+  const slot = direct(buf) ? null : takeSlot(buf.length);
+  const into = slot ?? buf;
   const op = core.ops.reserve();
-  const rc = core.sym.pluvio_ucx_tag_recv(p, tag, mask, buf, buf.length, op);
-  const req = core.submit(rc, op, what, buf);
-  if (req !== null) return req;
-  const done = new Request(op, what, buf);
-  done.resolve(core.immResult());
-  return done;
+  const rc = core.sym.pluvio_ucx_tag_recv(p, tag, mask, into, into.length, op);
+  const sub = core.submit(rc, op, what, into);
+  const req = sub ?? new Request(op, what, into);
+  if (slot !== null) req.staging = new Staging(Staged.RECV, buf, slot);
+  if (sub === null) req.resolve(core.immResult()); // finished at once
+  return req;
 }
 
 /**

@@ -13,6 +13,7 @@ import { abortError } from "./mailbox.ts";
 import { checkUcx } from "./native.ts";
 import { checkLength, EMPTY, MAX_U32, type SignalOptions } from "./options.ts";
 import type { OpResult, Request } from "./request.ts";
+import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 
 /** Options of {@link AmReceiver.recvInto}. */
 export interface RecvIntoOptions extends SignalOptions {
@@ -90,6 +91,12 @@ export class AmReceiver implements Disposable {
    * to yet (rejecting with `CancelledError`); one already matched completes with its
    * message. A transfer that fails (the sender died) rejects with `PeerError`.
    * Rejects with `ClosedError` once the receiver or worker is closed.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other `data` or `header` could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so the message lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the receive rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   recvInto(data: Uint8Array, options: RecvIntoOptions = {}): Promise<AmMessage> {
     try {
@@ -105,28 +112,34 @@ export class AmReceiver implements Disposable {
       if (signal?.aborted) throw abortError(signal, what);
       const w = this.#w;
       const p = w.ptr;
+      // Detachable buffers are received through staging slots (see `staging.ts`).
+      const sd = direct(data) ? null : takeSlot(data.length);
+      const sh = direct(header) ? null : takeSlot(header.length);
+      const d = sd ?? data;
+      const h = sh ?? header;
       const op = w.ops.reserve();
-      const rc = w.sym.pluvio_ucx_am_post(
-        p,
-        this.id,
-        data,
-        data.length,
-        header,
-        header.length,
-        op,
-      );
+      const rc = w.sym.pluvio_ucx_am_post(p, this.id, d, d.length, h, h.length, op);
       if (rc === -105) {
         // ENOBUFS: the post reached the messages dropped before the receiver opened.
         w.ops.release(op);
         throw lostError(this.id, w.imm[0] + w.imm[1] * 4294967296);
       }
-      const req = w.submit(rc, op, what, [data, header]);
+      const req = w.submit(rc, op, what, [d, h]);
+      const staging = sd === null && sh === null
+        ? undefined
+        : new Staging(Staged.AM, data, sd, header, sh);
       if (req === null) {
         const imm = w.imm;
+        if (staging !== undefined) {
+          const r = { length: imm[0] + imm[1] * 4294967296, tagLo: imm[2], tagHi: imm[3] | 0 };
+          const e = staging.finish(r, () => what);
+          if (e !== undefined) throw e;
+        }
         return Promise.resolve(
           this.#message(data, header, imm[0] + imm[1] * 4294967296, imm[2], imm[3] | 0),
         );
       }
+      req.staging = staging;
       this.#posted.add(req);
       req.abort = (e) => this.#withdraw(req, e);
       return w.settle(req, signal).then((r) => {

@@ -10,6 +10,8 @@
  * @module
  */
 
+import type { Finish } from "./staging.ts";
+
 /** What a finished operation reports: bytes moved and, for tag receives, the tag. */
 export interface OpResult {
   /** Bytes received (receives) or 0 (sends, flush, close). */
@@ -51,6 +53,11 @@ export class Request {
    * posted AM receives withdraw their post instead.
    */
   abort: ((e: Error) => void) | undefined = undefined;
+  /**
+   * Where UCX works instead of the caller's detachable buffers (see `staging.ts`):
+   * finished on success, which may turn it into a failure (a detached buffer).
+   */
+  staging: Finish | undefined = undefined;
   /** Maps the result for {@link Request.promise} (posted receives build a message). */
   #ok: ((r: OpResult) => void) | null = null;
   #fail: ((e: unknown) => void) | null = null;
@@ -71,6 +78,11 @@ export class Request {
   /** Finishes it successfully (no-op once done). */
   resolve(r: OpResult): void {
     if (this.done) return;
+    const st = this.staging;
+    if (st !== undefined) {
+      const e = st.finish(r, () => this.describe());
+      if (e !== undefined) return this.reject(e);
+    }
     this.done = true;
     this.result = r;
     this.#ok?.(r);

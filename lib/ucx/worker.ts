@@ -28,6 +28,7 @@ import {
   toTag,
 } from "./options.ts";
 import { UcxReactor } from "./reactor.ts";
+import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 
 const TWO32 = 4294967296;
 
@@ -314,6 +315,12 @@ export class Worker implements Disposable {
    * Receives a message whose tag matches `tag` on the bits of `mask` straight into `buf`
    * (posted now, so the sender's data lands in place). A longer message fails with
    * `EMSGSIZE`. Aborting cancels the receive.
+   * Buffers from `allocAligned` (WebAssembly memory) and `SharedArrayBuffer`s receive
+   * in place (zero copy); any other buffer could be detached (`buffer.transfer()`,
+   * `postMessage`) while UCX writes, so the message lands in staging memory and is copied
+   * into it on completion. If it was detached meanwhile, the receive rejects with
+   * `InvalidArgumentError` ("the buffer was detached"), nothing is written, and the
+   * message is consumed.
    */
   tagRecv(
     tag: bigint | number,
@@ -336,13 +343,22 @@ export class Worker implements Disposable {
       const signal = options?.signal;
       if (signal?.aborted) throw abortError(signal, what());
       const ns = options?.spinUs === undefined ? 0 : spinNs(options);
+      // A detachable buffer is received through a staging slot (see `staging.ts`).
+      const slot = direct(buf) ? null : takeSlot(buf.length);
+      const into = slot ?? buf;
       const op = core.ops.reserve();
-      const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, buf, buf.length, op);
-      const req = core.submit(rc, op, what, buf);
+      const rc = this.#sym.pluvio_ucx_tag_recv(p, t, mask, into, into.length, op);
+      const req = core.submit(rc, op, what, into);
       if (req === null) {
         const imm = core.imm;
-        return Promise.resolve(new TagReceived(buf, imm[0] + imm[1] * TWO32, imm[2], imm[3]));
+        const n = imm[0] + imm[1] * TWO32;
+        if (slot !== null) {
+          const e = new Staging(Staged.RECV, buf, slot).finish(core.immResult(), what);
+          if (e !== undefined) throw e;
+        }
+        return Promise.resolve(new TagReceived(buf, n, imm[2], imm[3]));
       }
+      if (slot !== null) req.staging = new Staging(Staged.RECV, buf, slot);
       return core.await(req, signal, ns).then((r) =>
         new TagReceived(buf, r.length, r.tagLo, r.tagHi)
       );

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { launch, type LaunchResult } from "../../lib/collective/ucx/launch.ts";
 import { NsHosts, nsHostsUnavailable } from "../helpers/nshosts.ts";
 import { requireMpi, skipMpi } from "../helpers/mpirun.ts";
+import { outputWithin } from "../helpers/bounded.ts";
 
 const why = nsHostsUnavailable();
 if (why) console.warn(`hosts_test: skipping the multi-host tests: ${why}`);
@@ -209,13 +210,7 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      const timer = setTimeout(() => {
-        try {
-          Deno.kill(-child.pid, "SIGKILL");
-        } catch { /* gone */ }
-      }, 180_000);
-      const o = await child.output();
-      clearTimeout(timer);
+      const { output: o } = await outputWithin(child, 180_000, { group: true });
       const text = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
       assert.equal(o.code, 0, text.slice(-4000));
       assert.equal([...text.matchAll(/CROSS OK (\d+)/g)].length, 4, text.slice(-4000));

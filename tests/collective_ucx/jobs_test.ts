@@ -17,6 +17,7 @@ import {
 import { freePort, launch } from "../../lib/collective/ucx/launch.ts";
 import { PeerError } from "../../mod.ts";
 import { hasMpirun, skipMpi } from "../helpers/mpirun.ts";
+import { outputWithin } from "../helpers/bounded.ts";
 
 const rankJob = new URL("./rank_job.ts", import.meta.url).pathname;
 const addr = (s: string) => new TextEncoder().encode(s);
@@ -232,9 +233,7 @@ Deno.test("two jobs started by hand at once on one port (no job id) ×10 never m
       }))
     );
     const outs = await Promise.all(procs.map(async ({ tag, child }) => {
-      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-      const r = await child.output();
-      clearTimeout(timer);
+      const { output: r } = await outputWithin(child, 30_000);
       return { tag, ok: r.success, text: new TextDecoder().decode(r.stdout) };
     }));
     for (const tag of ["A", "B"]) {
@@ -284,13 +283,7 @@ Deno.test({
           stdout: "piped",
           stderr: "piped",
         }).spawn();
-        const timer = setTimeout(() => {
-          try {
-            Deno.kill(-child.pid, "SIGKILL");
-          } catch { /* gone */ }
-        }, 60_000);
-        const r = await child.output();
-        clearTimeout(timer);
+        const { output: r } = await outputWithin(child, 60_000, { group: true });
         Deno.removeSync(tmp, { recursive: true });
         const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
         judge(`mpirun trial ${t} job ${tag}`, text, r.success, 2, o);

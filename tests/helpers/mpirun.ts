@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { type Backend, hasBackend } from "../../lib/ffi/library.ts";
+import { outputWithin } from "./bounded.ts";
 
 /** Whether `PLUVIO_SKIP_MPI=1` asks to skip the tests that need MPI. */
 export const skipMpi: boolean = Deno.env.get("PLUVIO_SKIP_MPI") === "1";
@@ -94,15 +95,7 @@ export async function mpirun(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  const out = await child.output();
-  clearTimeout(timer);
+  const { output: out, timedOut } = await outputWithin(child, timeoutMs, { group: true });
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
   const context = `\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr.slice(-4000)}`;

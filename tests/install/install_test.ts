@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { VERSION } from "../../lib/ffi/native_sources.ts";
+import { outputWithin } from "../helpers/bounded.ts";
 
 const root = new URL("../../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname);
@@ -63,18 +64,9 @@ async function deno(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+  const { output: out } = await outputWithin(child, timeoutMs);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /** What a user's script does: io_uring O_DIRECT write + read back, then a UCX AM round. */
