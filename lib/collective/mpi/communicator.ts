@@ -44,9 +44,8 @@ const INT_MAX = 2147483647;
  * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
  * thread instead of `MPI_Iallreduce` + `MPI_Testsome`: opt-in through
  * `PLUVIO_MPI_BLOCKING_BYTES` (default: never). Open MPI's tuned blocking algorithms are
- * faster than its non-blocking ones, but the helper thread's round trip and the wake-up
- * of the executor afterwards cost more than they gain on these machines (see
- * `bench/results/mpi.md`).
+ * faster than its non-blocking ones; with the helper thread's round trip they win here
+ * only at 16 MiB, not up to 1 MiB (see `bench/results/mpi.md`).
  */
 const BLOCKING_MIN = blockingMinFromEnv();
 

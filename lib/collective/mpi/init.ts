@@ -46,6 +46,23 @@ export function disableAsyncProgress(): void {
   if (rc < 0) throw syncError(rc, "disableAsyncProgress");
 }
 
+/**
+ * With the opt-in blocking allreduce path (`PLUVIO_MPI_BLOCKING_BYTES`), Open MPI's
+ * blocking call busy-polls on a helper thread while the peer rank's may be descheduled
+ * (2 ranks, more busy threads than cores): without `mpi_yield_when_idle` a 1 MiB call
+ * then takes 10–16 ms instead of 0.5–1.1 ms (`bench/results/mpi.md`). Sets
+ * `OMPI_MCA_mpi_yield_when_idle=1` unless the user set it.
+ */
+function yieldForBlockingPath(): void {
+  try {
+    const b = Deno.env.get("PLUVIO_MPI_BLOCKING_BYTES");
+    if (b === undefined || b === "") return;
+    if (Deno.env.get("OMPI_MCA_mpi_yield_when_idle") === undefined) {
+      Deno.env.set("OMPI_MCA_mpi_yield_when_idle", "1");
+    }
+  } catch { /* no env permission: leave MPI's defaults */ }
+}
+
 /** Whether MPI is initialised and not finalised. */
 export function isInitialized(): boolean {
   return mpiLib().pluvio_mpi_is_active() === 1;
@@ -65,6 +82,7 @@ export async function init(options: InitOptions = {}): Promise<ThreadLevel> {
     );
   }
   if (options.disableAsyncProgress ?? true) disableAsyncProgress();
+  yieldForBlockingPath();
   const want = levelValue(level);
   const rc = await exclusive(() => mpiLib().pluvio_mpi_init(want));
   if (rc < 0) throw blockingError(rc, "MPI init");

@@ -244,6 +244,10 @@ export class MpiReactor implements Reactor {
    */
   beforePark(): number {
     if (this.status() === 0) return Infinity;
+    // Only blocking calls on a helper thread: their end wakes the executor. Polling or
+    // spinning meanwhile would take a core from MPI's own busy-polling helper thread (and
+    // the peer ranks'), which slows the blocking call down by orders of magnitude.
+    if (this.#inflight === 0 && this.#queue.length === this.#queueHead) return Infinity;
     const now = performance.now();
     if (this.#activity !== this.#seen) {
       this.#seen = this.#activity;
