@@ -128,7 +128,7 @@ const HEADLINES: Headline[] = [
     file: "mpi.md",
     heading: /^Back to back/,
     row: { size },
-    pluvio: { column: "pluvio default (Iallreduce+Testsome)" },
+    pluvio: { column: "pluvio plain / page" },
     ref: { column: "best C" },
   })),
   ...["4 B", "1 MiB"].map((size): Headline => ({
