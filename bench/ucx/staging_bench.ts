@@ -11,68 +11,9 @@
  *
  * @module
  */
-import { onCpu, PIN } from "./perftest.ts";
+import { PluvioPair } from "./pair.ts";
 
-const here = new URL(".", import.meta.url).pathname;
 const rounds = Number(Deno.args[0] ?? 7);
-
-/** A running `pluvio_client.ts` (and its pong), driven one command at a time. */
-class Pair {
-  #child: Deno.ChildProcess;
-  #in: WritableStreamDefaultWriter<Uint8Array>;
-  #out: ReadableStreamDefaultReader<string>;
-  #buf = "";
-
-  constructor(buffers: "aligned" | "ordinary") {
-    const [exe, args] = onCpu(0, Deno.execPath(), ["run", "-A", `${here}pluvio_client.ts`]);
-    this.#child = new Deno.Command(exe, {
-      args,
-      env: { PLUVIO_BENCH_BUFFERS: buffers, ...(PIN ? { PLUVIO_BENCH_PONG_CPU: "1" } : {}) },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#in = this.#child.stdin.getWriter();
-    this.#out = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** Waits for the client's `{ "ready": true }` line. */
-  async ready(): Promise<void> {
-    await this.#line();
-  }
-
-  async run(cmd: string): Promise<number> {
-    await this.#in.write(new TextEncoder().encode(cmd + "\n"));
-    return (await this.#line()).us;
-  }
-
-  async #line(): Promise<Record<string, number>> {
-    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 300_000);
-    try {
-      for (;;) {
-        const nl = this.#buf.indexOf("\n");
-        if (nl >= 0) {
-          const l = this.#buf.slice(0, nl);
-          this.#buf = this.#buf.slice(nl + 1);
-          return JSON.parse(l);
-        }
-        const r = await this.#out.read();
-        if (r.done) throw new Error("pluvio_client.ts exited");
-        this.#buf += r.value;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#in.write(new TextEncoder().encode("quit\n")).catch(() => {});
-    await this.#in.close().catch(() => {});
-    const t = setTimeout(() => this.#child.kill("SIGKILL"), 30_000);
-    await this.#child.status;
-    clearTimeout(t);
-  }
-}
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 const CASES = [
@@ -80,10 +21,10 @@ const CASES = [
   { size: 1 << 20, mode: "plain", iters: 500 },
   { size: 1 << 20, mode: "sync", iters: 500 },
 ];
-const aligned = new Pair("aligned");
-const ordinary = new Pair("ordinary");
-await aligned.ready();
-await ordinary.ready();
+const aligned = new PluvioPair({ PLUVIO_BENCH_BUFFERS: "aligned" });
+const ordinary = new PluvioPair({ PLUVIO_BENCH_BUFFERS: "ordinary" });
+await aligned.line(); // connected and warmed up
+await ordinary.line();
 const res = CASES.map(() => ({ a: [] as number[], o: [] as number[], r: [] as number[] }));
 try {
   for (let round = 0; round < rounds; round++) {
@@ -91,8 +32,8 @@ try {
       const cmd = `lat ${c.size} ${c.mode} ${c.iters}`;
       // Alternate which goes first.
       const first = round % 2 === 0 ? aligned : ordinary;
-      const x = await first.run(cmd);
-      const y = await (first === aligned ? ordinary : aligned).run(cmd);
+      const x = (await first.run(cmd)).us;
+      const y = (await (first === aligned ? ordinary : aligned).run(cmd)).us;
       const [a, o] = first === aligned ? [x, y] : [y, x];
       res[i].a.push(a);
       res[i].o.push(o);
