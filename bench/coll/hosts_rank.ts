@@ -16,15 +16,12 @@ import {
   AdaptiveCommunicator,
   ALGORITHMS,
   type Collective,
-  finalize,
-  init,
   Max,
-  MpiCommunicator,
-  MpiReactor,
   Sum,
   UcxCommunicator,
 } from "../../lib/collective/mod.ts";
 import { itersFor, sizes } from "../../lib/collective/ucx/measure.ts";
+import { withMpiWorld } from "../mpi/world.ts";
 
 const mode = Deno.args[0] ?? "ucx";
 const maxBytes = Number(Deno.args[1] ?? 16 << 20);
@@ -76,20 +73,11 @@ if (mode === "ucx") {
   });
   rt.close();
 } else {
-  await init();
-  const reactor = new MpiReactor();
-  const rt = new Runtime();
-  rt.registerReactor("mpi", reactor);
-  await rt.run(async () => {
-    const w = MpiCommunicator.world(reactor);
+  await withMpiWorld(async (w) => {
     for (const b of sizes(maxBytes)) {
       const f = buf.subarray(0, b / 4);
       const us = await bounded(w, b, () => w.allreduce(f, Sum));
       if (w.rank === 0) console.log(`RESULT mpi-backend allreduce ${b} ${us.toFixed(3)}`);
     }
-    w.close();
   });
-  rt.close();
-  reactor.close();
-  await finalize();
 }

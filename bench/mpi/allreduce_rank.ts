@@ -9,19 +9,14 @@
  *
  * @module
  */
-import { Runtime } from "../../mod.ts";
-import { finalize, init, MpiCommunicator, MpiReactor, Sum } from "../../lib/collective/mod.ts";
+import { Sum } from "../../lib/collective/mod.ts";
+import { withMpiWorld } from "./world.ts";
 import { allocAligned } from "../../lib/uring/memory.ts";
 
 const sizes = Deno.args.map(Number);
 const iters = (b: number) => b <= 1024 ? 2000 : b <= 65536 ? 300 : b <= 1 << 20 ? 60 : 10;
 
-await init();
-const reactor = new MpiReactor();
-const rt = new Runtime();
-rt.registerReactor("mpi", reactor);
-await rt.run(async () => {
-  const w = MpiCommunicator.world(reactor);
+await withMpiWorld(async (w) => {
   const max1 = async (v: number) => {
     const all = new Float64Array(w.size);
     await w.allgather(Float64Array.of(v), all);
@@ -67,7 +62,4 @@ await rt.run(async () => {
       }
     }
   }
-  w.close();
 });
-reactor.close();
-await finalize();

@@ -6,16 +6,11 @@
  *
  * @module
  */
-import { Runtime } from "../../mod.ts";
-import { finalize, init, MpiCommunicator, MpiReactor, Sum } from "../../lib/collective/mod.ts";
+import { Sum } from "../../lib/collective/mod.ts";
+import { withMpiWorld } from "./world.ts";
 const size = Number(Deno.args[0] ?? 262144);
 const n = Number(Deno.args[1] ?? 200);
-await init();
-const reactor = new MpiReactor();
-const rt = new Runtime();
-rt.registerReactor("mpi", reactor);
-await rt.run(async () => {
-  const w = MpiCommunicator.world(reactor);
+await withMpiWorld(async (w) => {
   const buf = new Float32Array(size / 4);
   for (let i = 0; i < 10; i++) await w.allreduce(buf, Sum);
   await w.barrier();
@@ -33,4 +28,3 @@ await rt.run(async () => {
     }
   }
 });
-await finalize();
