@@ -78,6 +78,16 @@ export interface Reactor {
    */
   wantsSpin?(): boolean;
   /**
+   * How many idle executor turns this reactor's pending work is worth polling before the
+   * executor parks (after any spin of its {@link spin} budget): a reactor whose
+   * completions take longer than a park and wake-up (an io_uring device: tens of µs and
+   * more) sets it low, since every polling and yielding turn then only burns CPU. Read
+   * when an idle period begins; the executor parks after the largest value among the
+   * reactors with work (timers excepted), a reactor without it counting as the runtime's
+   * `PLUVIO_IDLE_SLEEP_AFTER`, which also caps it. Undefined: the runtime's setting.
+   */
+  readonly parkAfter?: number;
+  /**
    * Whether {@link beforePark} returns exact deadlines (a timer) rather than a poll
    * interval: the executor then wakes early by `spin.budgetUs()` and busy-polls the rest,
    * so completions are on time whatever the machine's wake latency.

@@ -380,6 +380,7 @@ export class Runtime {
     let idle = 0;
     let idlePeriod = false;
     let spinUntil = 0;
+    let sleepAfter = cfg.sleepAfter;
     let lastYield = performance.now();
     while (this.#live > 0) {
       this.#turns++;
@@ -410,6 +411,7 @@ export class Runtime {
       if (!idlePeriod) {
         idlePeriod = true;
         spinUntil = this.#beginIdle();
+        sleepAfter = this.#sleepAfter();
       }
       idle++;
       let spinning = false;
@@ -440,16 +442,16 @@ export class Runtime {
         this.#spinTurns++;
         idle = 0;
         await null;
-      } else if (idle <= cfg.yieldAfter) {
+      } else if (idle <= cfg.yieldAfter && idle <= sleepAfter) {
         await null;
-      } else if (idle <= cfg.sleepAfter || cfg.park === "off") {
+      } else if (idle <= sleepAfter || cfg.park === "off") {
         this.#yields++;
         await yieldMacrotask();
         lastYield = performance.now();
       } else {
-        await this.#park();
+        // A park is a macrotask wait; a reactor that refused it (beforePark 0) was not.
+        if (await this.#park()) lastYield = performance.now();
         idle = 0;
-        lastYield = performance.now();
       }
     }
   }
@@ -487,6 +489,23 @@ export class Runtime {
     return until;
   }
 
+  /**
+   * Idle turns before parking in this idle period: the largest `Reactor.parkAfter` of the
+   * reactors with work (deadline reactors wake early on their own), a reactor without
+   * one counting as `sleepAfter`, which also caps it.
+   */
+  #sleepAfter(): number {
+    const cap = this.#idle.sleepAfter;
+    let turns = -1;
+    for (const e of this.#active) {
+      if (e.deadline) continue;
+      const t = e.reactor.parkAfter;
+      if (t === undefined || !(t < cap)) return cap;
+      if (t > turns) turns = t;
+    }
+    return turns < 0 ? cap : turns;
+  }
+
   /** The spin ran out: a `miss` for every reactor it was for. */
   #endSpin(): void {
     let missed = false;
@@ -515,17 +534,18 @@ export class Runtime {
     return new Promise<void>((r) => this.#jsPark = r);
   }
 
-  async #park(): Promise<void> {
+  /** Parks unless a reactor must be polled now; returns whether it parked. */
+  async #park(): Promise<boolean> {
     let timeout = Infinity;
     let leader: Entry | null = null;
     for (const e of this.#active) {
       const r = e.reactor;
       let t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
-      if (t <= 0) return;
+      if (t <= 0) return false;
       if (e.deadline && t !== Infinity) {
         // Wake early by the recent wake lateness; the executor spins the rest.
         t -= this.#cap(r.spin!.budgetUs()) * 1000;
-        if (t <= 0) return;
+        if (t <= 0) return false;
         if (t < timeout) {
           timeout = t;
           leader = e;
@@ -535,7 +555,7 @@ export class Runtime {
         leader = null;
       }
     }
-    if (this.#active.length === 0) return;
+    if (this.#active.length === 0) return false;
     let p = this.#parker;
     if (p === null) {
       p = this.#parker = parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
@@ -545,6 +565,7 @@ export class Runtime {
     }
     await p.park(timeout);
     if (leader !== null && p.lastLateUs >= 0) leader.reactor.spin!.hit(p.lastLateUs);
+    return true;
   }
 
   /** A snapshot of counters (tasks, reactors, executor). */

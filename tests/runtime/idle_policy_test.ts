@@ -185,3 +185,65 @@ Deno.test("a timer is never early, also when the executor wakes early and spins 
   });
   rt.close();
 });
+
+/**
+ * A reactor whose request completes at a set time, with an exact park deadline and no fd
+ * (like I/O that takes a few hundred µs), and an optional `parkAfter` preference.
+ */
+class DueReactor implements Reactor {
+  readonly parkAfter?: number;
+  #hooks: ReactorHooks | null = null;
+  #pending: (() => void) | null = null;
+  #due = 0;
+
+  constructor(parkAfter?: number) {
+    if (parkAfter !== undefined) this.parkAfter = parkAfter;
+  }
+  attach(h: ReactorHooks) {
+    this.#hooks = h;
+  }
+  request(us: number): Promise<void> {
+    const p = new Promise<void>((r) => this.#pending = r);
+    this.#due = performance.now() + us / 1000;
+    this.#hooks!.wake();
+    return p;
+  }
+  poll(): number {
+    if (this.#pending === null || performance.now() < this.#due) return 0;
+    const r = this.#pending;
+    this.#pending = null;
+    r();
+    return 1;
+  }
+  status(): number {
+    return this.#pending ? 1 : 0;
+  }
+  beforePark(): number {
+    return Math.max(0, (this.#due - performance.now()) * 1e6);
+  }
+}
+
+Deno.test("a reactor's parkAfter preference: parks at once instead of yielding first", async () => {
+  const run = async (parkAfter?: number) => {
+    const rt = new Runtime();
+    const r = new DueReactor(parkAfter);
+    rt.registerReactor("due", r);
+    try {
+      return await rt.run(async () => {
+        const before = rt.stats().executor;
+        for (let i = 0; i < 40; i++) await r.request(300);
+        const after = rt.stats().executor;
+        return { yields: after.yields - before.yields, parks: after.parks - before.parks };
+      });
+    } finally {
+      rt.close();
+    }
+  };
+  const eager = await run(0);
+  const ladder = await run(undefined);
+  // parkAfter 0: every wait parks on its first idle turn, with no macrotask yields of the
+  // idle ladder before it (each wait of the default ladder takes sleepAfter - yieldAfter).
+  assert.ok(eager.parks >= 20, `parks ${eager.parks}`);
+  assert.ok(eager.yields < 40, `yields before parking: ${eager.yields}`);
+  assert.ok(ladder.yields >= 40, `the default ladder yields first: ${ladder.yields}`);
+});
