@@ -50,8 +50,8 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/uring/blockdev.rs":
     "42237a715ddab209debaf6d6b14a5b39522979f57da524fe207ff7ed4a319883",
   "native/src/uring/buffers.rs": "854f4611204fee2a782150732c461dc346641206caaebdece119a4c752807083",
-  "native/src/uring/mod.rs": "7bb507d846344f60b60c688e885e6c5b633e864a6a5d8ceaea30407fbc12256e",
-  "native/src/uring/record.rs": "acb2b6d3df18eb819af0d81dd4ee2a7f2ca416a3124ee58b22e4acb7a66d49fe",
-  "native/src/uring/ring.rs": "5b1f04427df60145719782a4013c2e17c7c07f68d3725549156bb1f461dac863",
-  "native/src/uring/threads.rs": "1615d1d0670b901094357c054dc7516b02a85c0ca291ae1f478c01285e8aca48",
+  "native/src/uring/mod.rs": "c32cdff70fa6a007d0973b8328dfe488f6bf1ce83678952511d958e6e2a58243",
+  "native/src/uring/record.rs": "c7474d0d90b424a6a7c5aa26c4268cedee6029a7125eea12b0b01acc605158de",
+  "native/src/uring/ring.rs": "bcac85274cd5026428805313a8571f84ddc42a23a14cf8d26767007929a74640",
+  "native/src/uring/threads.rs": "43c58c445ce2a7b6ab90410bd692f6d428ded5511853c95a3ded25d992f9ea11",
 };

@@ -138,6 +138,8 @@ export class DmaFile implements AsyncDisposable {
   /** The reactor this file's operations go through. */
   readonly reactor: IoUringReactor;
   #fd: number;
+  /** The fd's registered-file slot + 1 (0: none), put in every record of the file. */
+  #file: number;
   #ring: Ring;
   #owner: OpOwner = { inflight: 0 };
   #closing: Promise<void> | undefined;
@@ -165,6 +167,7 @@ export class DmaFile implements AsyncDisposable {
     this.alignment = Object.freeze(alignment);
     this.reactor = reactor;
     this.#ring = ringOf(reactor);
+    this.#file = this.#ring.registerFile(fd) + 1;
   }
 
   /**
@@ -350,6 +353,11 @@ export class DmaFile implements AsyncDisposable {
       if (this.#owner.inflight > 0) {
         await new Promise<void>((r) => this.#owner.idle = r);
       }
+      if (this.#file > 0) {
+        const slot = this.#file - 1;
+        this.#file = 0;
+        this.#ring.unregisterFile(slot);
+      }
       if (this.#ring.closed) {
         // The reactor is gone: release the fd directly rather than leak it.
         const rc = this.#ring.lib.pluvio_uring_close_fd(this.#fd);
@@ -376,6 +384,7 @@ export class DmaFile implements AsyncDisposable {
       throw new ClosedError(`${op.describe()}: the file is closed`);
     }
     op.fd = this.#fd;
+    op.file = this.#file;
     op.flags = this.#flags;
     op.owner = this.#owner;
     return op;

@@ -21,6 +21,7 @@ export const SUB = {
   userData: 8, // u64: words 8, 9
   len64: 10, // u64: words 10, 11
   addr2: 12, // u64: words 12, 13
+  file: 14, // registered-file slot + 1 (0: none)
   words: 16,
 } as const;
 

@@ -46,6 +46,8 @@ export class Operation {
   /** Record flag bits (`Flag`). */
   flags = 0;
   fd = 0;
+  /** The fd's registered-file slot + 1 (0: the plain fd). */
+  file = 0;
   off = 0;
   addr = 0;
   len = 0;
@@ -84,6 +86,7 @@ export class Operation {
     this.op = op;
     this.flags =
       this.fd =
+      this.file =
       this.off =
       this.addr =
       this.len =

@@ -129,6 +129,11 @@ export class Ring {
     return this.#used + this.#waitCount + this.#cancels.length;
   }
 
+  /** Operations batched or in the kernel (not those waiting for room). */
+  get inFlight(): number {
+    return this.#used;
+  }
+
   /** Operations waiting for room in the queue (backpressure). */
   get waiting(): number {
     return this.#waitCount;
@@ -206,6 +211,7 @@ export class Ring {
     s[w + SUB.len64 + 1] = (op.len64 / TWO32) >>> 0;
     s[w + SUB.addr2] = op.addr2 >>> 0;
     s[w + SUB.addr2 + 1] = (op.addr2 / TWO32) >>> 0;
+    s[w + SUB.file] = op.file;
     op.areaIndex = this.#batch;
     op.state = State.Batched;
     this.#batchOps[this.#batch++] = op;
@@ -219,6 +225,23 @@ export class Ring {
     } else if (this.#batch === 1) {
       this.#batchStart = performance.now();
     }
+  }
+
+  /**
+   * Registers `fd` with the kernel ring (no per-request file reference counting);
+   * returns its slot, or -1 when no slot is free or the backend has none (then the
+   * plain fd serves).
+   */
+  registerFile(fd: number): number {
+    if (this.#handle === null) return -1;
+    return this.lib.pluvio_uring_register_file(this.#handle, fd);
+  }
+
+  /** Empties a slot from {@link registerFile} once none of its file's operations is in flight. */
+  unregisterFile(slot: number): void {
+    if (this.#handle === null) return; // the ring is gone, and its file table with it
+    const rc = this.lib.pluvio_uring_unregister_file(this.#handle, slot);
+    if (rc < 0) throw errorFromCode(rc, `unregistering file slot ${slot}`, lastError());
   }
 
   /** Hands the batched records to the kernel with one FFI call; returns how many. */
@@ -301,6 +324,9 @@ export class Ring {
         const left = this.#waitCompleteMs - (performance.now() - this.#lastCompletion);
         if (left > 0) return 0;
       }
+      // Drain the eventfd (completions reaped since the last park left it readable) and
+      // poll instead when completions are pending already.
+      if (this.lib.pluvio_uring_prepark(this.#handle) !== 0) return 0;
     }
     return sleep;
   }

@@ -20,6 +20,9 @@ export const URING_SYMBOLS = {
   pluvio_uring_submit: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_uring_reap: { parameters: ["pointer"], result: "i32" },
   pluvio_uring_submit_reap: { parameters: ["pointer", "u32"], result: "i32" },
+  pluvio_uring_prepark: { parameters: ["pointer"], result: "i32" },
+  pluvio_uring_register_file: { parameters: ["pointer", "i32"], result: "i32" },
+  pluvio_uring_unregister_file: { parameters: ["pointer", "u32"], result: "i32" },
   pluvio_uring_block_size: { parameters: ["i32"], result: "i32" },
   // Smoke test of a bare ring (tests/native_smoke_test.ts).
   pluvio_uring_create: { parameters: ["u32"], result: "pointer" },

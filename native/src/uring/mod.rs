@@ -262,6 +262,44 @@ pub extern "C" fn pluvio_uring_reap(ring: *mut Reactor) -> i32 {
     })
 }
 
+/// Right before the executor parks on the reactor's eventfd: drains the eventfd (a count
+/// left by completions reaped meanwhile would end the park at once) and returns 1 when
+/// completions are already pending (poll instead of parking), else 0.
+#[no_mangle]
+pub extern "C" fn pluvio_uring_prepark(ring: *mut Reactor) -> i32 {
+    guard(|| {
+        Ok(match ring_ref(ring)? {
+            Reactor::Uring(r) => r.prepark(),
+            Reactor::Threads(r) => r.prepark(),
+        })
+    })
+}
+
+/// Registers `fd` as a registered file of the ring; returns its slot (>= 0), -1 when
+/// the ring has none free (or is the thread backend): then keep using the plain fd.
+#[no_mangle]
+pub extern "C" fn pluvio_uring_register_file(ring: *mut Reactor, fd: i32) -> i32 {
+    guard(|| {
+        Ok(match ring_ref(ring)? {
+            Reactor::Uring(r) => r.register_file(fd),
+            Reactor::Threads(_) => -1,
+        })
+    })
+}
+
+/// Empties registered-file `slot` (from [`pluvio_uring_register_file`]) once none of
+/// its file's operations is in flight.
+#[no_mangle]
+pub extern "C" fn pluvio_uring_unregister_file(ring: *mut Reactor, slot: u32) -> i32 {
+    guard(|| match ring_ref(ring)? {
+        Reactor::Uring(r) => r.unregister_file(slot),
+        Reactor::Threads(_) => Err(Error::errno(
+            libc::EINVAL,
+            "the thread backend has no registered files".into(),
+        )),
+    })
+}
+
 /// Logical block size of the block device open as `fd` (`BLKSSZGET`), or a negative errno.
 #[no_mangle]
 pub extern "C" fn pluvio_uring_block_size(fd: i32) -> i32 {

@@ -42,6 +42,8 @@ pub mod flag {
 /// | OPENAT | dirfd | - | path | - | flags | mode | - |
 /// | CLOSE | fd | - | - | - | - | - | - |
 /// | CANCEL | - | - | - | - | - | target user data | - |
+///
+/// `file` (READ/WRITE, *_FIXED, FSYNC, FALLOCATE): the fd's registered-file slot plus one.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct SubRecord {
@@ -57,7 +59,11 @@ pub struct SubRecord {
     pub user_data: u64,
     pub len64: u64,
     pub addr2: u64,
-    _reserved: u64,
+    /// The registered-file slot of `fd` plus one (0: none): the io_uring engine then
+    /// names the file by its slot (no per-request file reference counting); the thread
+    /// engine uses `fd`.
+    pub file: u32,
+    _reserved: u32,
 }
 
 /// One completion, 16 bytes: the submission's user data and the kernel's result.
@@ -78,6 +84,11 @@ impl SubRecord {
     /// Addresses come from TypeScript, which keeps the memory alive until the CQE; a bad
     /// address makes the kernel fail that operation with EFAULT, it cannot corrupt us.
     pub fn to_entry(self) -> Result<squeue::Entry, Error> {
+        if self.file > 0 {
+            if let Some(e) = self.fixed_file_entry(types::Fixed(self.file - 1)) {
+                return Ok(e.user_data(self.user_data));
+            }
+        }
         let fd = types::Fd(self.fd);
         let e = match self.op {
             op::NOP => opcode::Nop::new().build(),
@@ -131,6 +142,45 @@ impl SubRecord {
             }
         };
         Ok(e.user_data(self.user_data))
+    }
+}
+
+impl SubRecord {
+    /// The SQE of a data operation on the registered file `f`; `None` for the other ops.
+    fn fixed_file_entry(self, f: types::Fixed) -> Option<squeue::Entry> {
+        Some(match self.op {
+            op::READ => opcode::Read::new(f, self.addr as *mut u8, self.len)
+                .offset(self.off)
+                .build(),
+            op::WRITE => opcode::Write::new(f, self.addr as *const u8, self.len)
+                .offset(self.off)
+                .build(),
+            op::READ_FIXED => {
+                let i = buf_index(self.aux).ok()?;
+                opcode::ReadFixed::new(f, self.addr as *mut u8, self.len, i)
+                    .offset(self.off)
+                    .build()
+            }
+            op::WRITE_FIXED => {
+                let i = buf_index(self.aux).ok()?;
+                opcode::WriteFixed::new(f, self.addr as *const u8, self.len, i)
+                    .offset(self.off)
+                    .build()
+            }
+            op::FSYNC => {
+                let flags = if self.aux == 1 {
+                    types::FsyncFlags::DATASYNC
+                } else {
+                    types::FsyncFlags::empty()
+                };
+                opcode::Fsync::new(f).flags(flags).build()
+            }
+            op::FALLOCATE => opcode::Fallocate::new(f, self.len64)
+                .offset(self.off)
+                .mode(self.aux as i32)
+                .build(),
+            _ => return None,
+        })
     }
 }
 

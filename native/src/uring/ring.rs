@@ -29,7 +29,16 @@ pub struct Ring {
     eventfd: i32,
     /// The last enter failed with a transient error: SQEs are waiting in the SQ.
     needs_enter: bool,
+    /// Free registered-file slots (empty when the kernel has no sparse file table).
+    free_files: Vec<u32>,
+    /// Whether the kernel signals the eventfd: only from [`Ring::prepark`] to the next
+    /// reap, so completions reaped without parking cost no eventfd signal (and leave no
+    /// count behind to end the next park at once).
+    eventfd_on: bool,
 }
+
+/// Registered-file slots per ring: files opened beyond these use plain fds.
+const FILE_SLOTS: u32 = 1024;
 
 pub(super) fn os_err(e: std::io::Error, what: String) -> Error {
     Error::errno(
@@ -86,9 +95,9 @@ impl Ring {
             }
             if defer {
                 // Completions are posted when this (the only submitting) thread enters
-                // the kernel, not by interrupting it; the kernel still signals the
-                // eventfd as soon as work is pending (the notifier wakes the executor)
-                // and sets IORING_SQ_TASKRUN, which makes `reap` enter with GETEVENTS.
+                // the kernel, not by interrupting it; the kernel sets IORING_SQ_TASKRUN
+                // as soon as work is pending, which makes `reap` enter with GETEVENTS,
+                // and signals the eventfd while enabled (see `prepark`).
                 b.setup_single_issuer()
                     .setup_defer_taskrun()
                     .setup_taskrun_flag();
@@ -96,7 +105,7 @@ impl Ring {
             b.build(o.entries)
         };
         // Kernels before 6.1 refuse DEFER_TASKRUN (EINVAL): set up without it.
-        let ring = match build(defer) {
+        let mut ring = match build(defer) {
             Err(e) if defer && e.raw_os_error() == Some(libc::EINVAL) => build(false),
             r => r,
         }
@@ -125,6 +134,13 @@ impl Ring {
             unsafe { libc::close(eventfd) };
             return Err(os_err(e, "IORING_REGISTER_EVENTFD".into()).into());
         }
+        // A sparse file table (Linux 5.19+) for `register_file`; without one, files keep
+        // plain fds.
+        let free_files = match ring.submitter().register_files_sparse(FILE_SLOTS) {
+            Ok(()) => (0..FILE_SLOTS).rev().collect(),
+            Err(_) => Vec::new(),
+        };
+        ring.completion().disable_eventfd();
         let cq = ring.params().cq_entries() as usize;
         Ok(Ring {
             ring,
@@ -132,6 +148,8 @@ impl Ring {
             comp: vec![CompRecord::default(); cq].into_boxed_slice(),
             eventfd,
             needs_enter: false,
+            free_files,
+            eventfd_on: false,
         })
     }
 
@@ -265,6 +283,28 @@ impl Ring {
         }
     }
 
+    /// Before the executor parks on the eventfd: drains a count left by completions that
+    /// were reaped without parking (it would end the park at once, for nothing), then
+    /// says whether completions are pending already (1: poll instead of parking). One
+    /// posted after this check signals the eventfd again.
+    pub fn prepark(&mut self) -> i32 {
+        if !self.eventfd_on {
+            self.ring.completion().enable_eventfd();
+            self.eventfd_on = true;
+        }
+        let mut v: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a valid local from our non-blocking eventfd.
+        unsafe { libc::read(self.eventfd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+        // The kernel sets SQ_TASKRUN (or posts the CQE) before it reads whether the
+        // eventfd is enabled; this side enabled it before reading those: a completion
+        // is either seen here or signals the eventfd.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        let pending = self.needs_enter
+            || self.ring.submission().taskrun()
+            || !self.ring.completion().is_empty();
+        pending as i32
+    }
+
     /// Copies ready CQEs into the completion area; returns how many.
     pub fn reap(&mut self) -> Result<i32, Error> {
         // Run pending task work (COOP) and flush SQEs a transient failure left behind
@@ -275,8 +315,43 @@ impl Ring {
         Ok(self.collect())
     }
 
+    /// Registers `fd` in a free registered-file slot; returns the slot, or -1 when none
+    /// is free (or the kernel has no file table): the file then keeps its plain fd.
+    pub fn register_file(&mut self, fd: i32) -> i32 {
+        let Some(slot) = self.free_files.pop() else {
+            return -1;
+        };
+        match self.ring.submitter().register_files_update(slot, &[fd]) {
+            Ok(_) => slot as i32,
+            Err(_) => {
+                self.free_files.push(slot);
+                -1
+            }
+        }
+    }
+
+    /// Empties registered-file `slot` (the file's operations have all completed).
+    pub fn unregister_file(&mut self, slot: u32) -> Result<i32, Error> {
+        if slot >= FILE_SLOTS || self.free_files.contains(&slot) {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("registered-file slot {slot} is not in use"),
+            ));
+        }
+        self.ring
+            .submitter()
+            .register_files_update(slot, &[-1])
+            .map_err(|e| os_err(e, format!("unregistering file slot {slot}")))?;
+        self.free_files.push(slot);
+        Ok(0)
+    }
+
     /// Copies the CQEs the CQ holds now into the completion area; returns how many.
     fn collect(&mut self) -> i32 {
+        if self.eventfd_on {
+            self.ring.completion().disable_eventfd();
+            self.eventfd_on = false;
+        }
         let mut cq = self.ring.completion();
         let overflowed = cq.overflow() > 0;
         let mut n = 0;

@@ -451,6 +451,15 @@ impl ThreadRing {
         Ok(n as i32)
     }
 
+    /// Before the executor parks on the eventfd: drains a count left by completions that
+    /// were reaped without parking (it would end the park at once, for nothing), then
+    /// says whether completions are posted already (1: poll instead of parking).
+    pub fn prepark(&mut self) -> i32 {
+        drain(self.shared.eventfd);
+        // A completion posted after this check finds the list empty and rings the eventfd.
+        (!lock(&self.shared.done).is_empty()) as i32
+    }
+
     /// Moves posted completions into the completion area; returns how many.
     pub fn reap(&mut self) -> Result<i32, Error> {
         let mut d = lock(&self.shared.done);
