@@ -67,17 +67,14 @@ interface Result {
   cpuUsPerIo: number;
 }
 
-type Tool = "fio" | "pluvio" | "pluvio-spin" | "pluvio-idle16" | "pluvio-threads" | "deno";
+type Tool = "fio" | "pluvio" | "pluvio-spin" | "pluvio-threads" | "deno";
 
 let fastMode = false;
 
 function toolsFor(c: Case): Tool[] {
   // On the disk at QD1 the latency target needs the executor to poll instead of parking
   // between completions: measure both the default (parks) and waitCompleteTimeout(1 ms).
-  // pluvio-idle16: the same code with PLUVIO_IDLE_SLEEP_AFTER=16 (the executor parks right
-  // after its 16 polling turns, without the macrotask yields in between), which shows
-  // what the executor's idle ladder costs on a CPU-bound device.
-  if (fastMode) return ["fio", "pluvio", "pluvio-idle16", "pluvio-threads", "deno"];
+  if (fastMode) return ["fio", "pluvio", "pluvio-threads", "deno"];
   return c.qd === 1 ? ["fio", "pluvio", "pluvio-spin", "deno"] : ["fio", "pluvio", "deno"];
 }
 
@@ -151,7 +148,6 @@ async function child(tool: Tool, c: Case): Promise<Result> {
     tool === "pluvio-spin" ? "1" : "0",
   ], {
     PLUVIO_URING: tool === "pluvio-threads" ? "threads" : "io_uring",
-    ...(tool === "pluvio-idle16" ? { PLUVIO_IDLE_SLEEP_AFTER: "16" } : {}),
   });
   return JSON.parse(out.trim().split("\n").pop()!);
 }
@@ -318,12 +314,14 @@ if (Deno.args.includes("--write-results")) {
     `each measurement is its own process). fio: ioengine=io_uring, direct=1, fixedbufs=1. ` +
     `pluvio: QD concurrent plain \`await file.readFixed(buf, off)\` / \`writeFixed\` loops on a ` +
     `Runtime with the default builder options (pluvio-spin: waitCompleteTimeout(1); ` +
-    `pluvio-idle16: the same with PLUVIO_IDLE_SLEEP_AFTER=16, the executor parking after 16 ` +
-    `idle polling turns without macrotask yields in between; ` +
     `pluvio-threads: the same code on the thread backend, PLUVIO_URING=threads, 4 threads). ` +
     `deno: node:fs read/write(fd, buf, 0, bs, position) on an O_DIRECT descriptor, QD concurrent ` +
     `promises. Latency is per operation, submission to completion as the caller sees it. ` +
-    `CPU µs/IO is user+system CPU of the process (fio: its job) divided by I/Os.\n\n` +
+    `Latency is taken with one clock read per I/O (the end of one is the start of the next). ` +
+    `CPU µs/IO is user+system CPU of the process divided by I/Os: for pluvio every thread ` +
+    `(executor, parking notifier, V8 helpers, and the kernel's io-wq workers \`iou-wrk\` that ` +
+    `carry out 1 MiB requests), for fio its job thread only (fio counts per thread: its ` +
+    `io-wq workers, ~10 µs per 1 MiB request here, are left out).\n\n` +
     sections.join("\n\n") + "\n";
   await Deno.writeTextFile(new URL("./results/uring.md", import.meta.url), md);
 }

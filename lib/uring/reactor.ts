@@ -19,6 +19,24 @@ import { Ring } from "./ring.ts";
  */
 const SPIN_MAX_US = 50;
 
+/**
+ * The reactor's spin budget: all or nothing. When recent completions mostly came within
+ * the cap (`SpinBudget` offers a budget), spin the whole cap, so a device at depth rides
+ * out the short stalls between bursts of completions instead of parking into them (a
+ * loop device at QD32: 0.8x fio's IOPS with the learnt p75 budget, 1.1x with the whole
+ * cap, at less CPU per I/O); when they mostly took longer, park at once. Recomputed every
+ * 8th idle period rather than after every completion (it sorts the recent waits).
+ */
+class CompletionSpin extends SpinBudget {
+  #calls = 0;
+  #budget = 0;
+
+  override budgetUs(): number {
+    if ((this.#calls++ & 7) === 0) this.#budget = super.budgetUs() > 0 ? this.maxUs : 0;
+    return this.#budget;
+  }
+}
+
 let current: IoUringReactor | undefined;
 const rings = new WeakMap<IoUringReactor, Ring>();
 
@@ -45,8 +63,8 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
   readonly parkFd: ParkFd;
   /**
    * The busy-poll budget learnt from how soon completions arrive after the executor runs
-   * out of work (see `SpinBudget`): a few µs on a fast device at depth, none when I/O
-   * takes longer than parking would.
+   * out of work (see `SpinBudget`): 50 µs while they mostly come sooner than that (a fast
+   * device), none while they take longer than parking would (a virtio disk, 1 MiB I/O).
    */
   readonly spin: SpinBudget;
   /**
@@ -93,7 +111,7 @@ export class IoUringReactor implements Reactor, AsyncDisposable {
       options.bufferCount,
     );
     this.#ring = new Ring(options, this.#pool);
-    this.spin = new SpinBudget({ maxUs: SPIN_MAX_US });
+    this.spin = new CompletionSpin({ maxUs: SPIN_MAX_US });
     rings.set(this, this.#ring);
     this.parkFd = { fd: this.#ring.eventfd, drain: true };
     if (current === undefined || current.closed) current = this;

@@ -71,6 +71,13 @@ export class Ring {
   #lastCompletion = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** The operation `submit` makes a promise for (one shared executor, no closure per I/O). */
+  #promised: Operation | undefined = undefined;
+  #executor = (resolve: (n: number) => void, reject: (e: unknown) => void) => {
+    const op = this.#promised!;
+    op.resolve = resolve;
+    op.reject = reject;
+  };
   #flushTask = () => {
     this.#flushQueued = false;
     if (this.#handle !== null) this.flush();
@@ -165,10 +172,9 @@ export class Ring {
         }),
       );
     }
-    const p = new Promise<number>((resolve, reject) => {
-      op.resolve = resolve;
-      op.reject = reject;
-    });
+    this.#promised = op;
+    const p = new Promise<number>(this.#executor);
+    this.#promised = undefined;
     if (op.owner) op.owner.inflight++;
     if (op.fixed) op.fixed.busy++;
     if (signal) {
