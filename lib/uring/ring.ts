@@ -71,13 +71,6 @@ export class Ring {
   #lastCompletion = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** The operation `submit` makes a promise for (one shared executor, no closure per I/O). */
-  #promised: Operation | undefined = undefined;
-  #executor = (resolve: (n: number) => void, reject: (e: unknown) => void) => {
-    const op = this.#promised!;
-    op.resolve = resolve;
-    op.reject = reject;
-  };
   #flushTask = () => {
     this.#flushQueued = false;
     if (this.#handle !== null) this.flush();
@@ -172,9 +165,10 @@ export class Ring {
         }),
       );
     }
-    this.#promised = op;
-    const p = new Promise<number>(this.#executor);
-    this.#promised = undefined;
+    const p = new Promise<number>((resolve, reject) => {
+      op.resolve = resolve;
+      op.reject = reject;
+    });
     if (op.owner) op.owner.inflight++;
     if (op.fixed) op.fixed.busy++;
     if (signal) {
