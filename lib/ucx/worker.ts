@@ -50,12 +50,13 @@ export type ErrorHandling = "auto" | "peer" | "none";
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
   /**
-   * `"auto"` (default of `connectSocket` and `accept`): a peer on this host (same boot
-   * and PID namespace) is reached over shared memory and watched through a pidfd, any
-   * other through UCX's peer-failure handling, agreed in a short pluvio handshake after
-   * connecting (both sides must be pluvio and use `"auto"`; a side that gets no answer
-   * within a second keeps the socket connection). `"peer"` (default of `connectAddr`):
-   * UCX watches the peer (keep-alive), which rules shared memory out. Either way a dead
+   * `"auto"` (default): a peer on this host (same boot and PID namespace) is reached over
+   * shared memory and its process watched through a pidfd, any other through UCX's
+   * peer-failure handling. `connectAddr` tells from the host and pid inside the address;
+   * `connectSocket` and `accept` agree in a short pluvio handshake after connecting
+   * (both sides must be pluvio and use `"auto"`; a side that gets no answer within a
+   * second keeps the socket connection). `"peer"`: UCX watches the peer (keep-alive),
+   * which rules shared memory out. Either way a dead
    * or unreachable peer fails the endpoint's operations with `PeerError`. `"none"`: no
    * watching, so UCX may use shared memory, but a dead peer can leave operations
    * pending: bound them with an `AbortSignal`. `"peer"` and `"none"` speak plain UCX
@@ -98,6 +99,39 @@ function errorMode(o: ConnectOptions, fallback: ErrorHandling): ErrorHandling {
 /** The native connect flags of a mode ("auto" connects with peer-failure handling first). */
 function connectFlags(m: ErrorHandling): number {
   return m === "none" ? 0 : CONNECT_PEER;
+}
+
+const ADDR_MAGIC = [0x50, 0x4c, 0x58, 0x48]; // "PLXH"
+
+/**
+ * A worker address as {@link Worker.address} gives it: the native one (UCX's, framed
+ * with a checksum) after the host identity and pid of its process, so `"auto"` can tell
+ * a peer on this host. Layout: `"PLXH", hostLen u32, host, pid u32, native address`.
+ */
+function wrapAddress(host: Uint8Array, pid: number, native: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + host.length + native.length);
+  const v = new DataView(out.buffer);
+  out.set(ADDR_MAGIC, 0);
+  v.setUint32(4, host.length, true);
+  out.set(host, 8);
+  v.setUint32(8 + host.length, pid >>> 0, true);
+  out.set(native, 12 + host.length);
+  return out;
+}
+
+/** The parts of a wrapped address (a bare native one: no host, pid 0). */
+function unwrapAddress(a: Uint8Array): { host: Uint8Array; pid: number; raw: Uint8Array } {
+  if (a.length < 12 || ADDR_MAGIC.some((b, i) => a[i] !== b)) {
+    return { host: new Uint8Array(0), pid: 0, raw: a };
+  }
+  const v = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const n = v.getUint32(4, true);
+  if (12 + n > a.length) {
+    throw new InvalidArgumentError(
+      `connectAddr: a worker address of ${a.length} bytes with a host identity of ${n}`,
+    );
+  }
+  return { host: a.subarray(8, 8 + n), pid: v.getUint32(8 + n, true), raw: a.subarray(12 + n) };
 }
 
 /** Options of `Context.createWorker`. */
@@ -232,7 +266,7 @@ export class Worker implements Disposable {
     checkUcx(n, "getting the worker address");
     const buf = new Uint8Array(n);
     checkUcx(Number(this.#sym.pluvio_ucx_worker_address(p, buf, BigInt(n))), "worker address");
-    return buf;
+    return wrapAddress(hostId() ?? new Uint8Array(0), Deno.pid, buf);
   }
 
   /**
@@ -241,18 +275,36 @@ export class Worker implements Disposable {
    * `InvalidArgumentError` for bytes that are not a worker address.
    */
   connectAddr(addr: Uint8Array, options: ConnectOptions = {}): Endpoint {
-    const a = asBytes(addr, "connectAddr: the address");
-    const mode = errorMode(options, "peer");
+    const { host, pid, raw } = unwrapAddress(asBytes(addr, "connectAddr: the address"));
+    let mode = errorMode(options, "auto");
+    let pidfd: Pidfd | null = null;
     if (mode === "auto") {
-      throw new InvalidArgumentError(
-        `connectAddr: errorHandling "auto" needs a handshake: use connectSocket, or "peer"/"none"`,
-      );
+      const me = hostId();
+      if (me !== null && sameHost(me, host)) {
+        try {
+          pidfd = Pidfd.open(pid);
+        } catch { /* gone, or not ours to watch */ }
+      }
+      mode = pidfd === null ? "peer" : "none";
     }
-    const id = checkUcx(
-      this.#sym.pluvio_ucx_ep_connect_addr(this.#core.ptr, a, BigInt(a.length), connectFlags(mode)),
-      "connecting to a UCX worker address",
-    );
-    return this.#ev.endpoint(id, "worker address", false, mode);
+    let id: number;
+    try {
+      id = checkUcx(
+        this.#sym.pluvio_ucx_ep_connect_addr(
+          this.#core.ptr,
+          raw,
+          BigInt(raw.length),
+          connectFlags(mode),
+        ),
+        "connecting to a UCX worker address",
+      );
+    } catch (e) {
+      pidfd?.close();
+      throw e;
+    }
+    const ep = this.#ev.endpoint(id, "worker address", false, mode === "none" ? "none" : "peer");
+    if (pidfd !== null) ep.watchProcess(pidfd);
+    return ep;
   }
 
   /**

@@ -138,15 +138,20 @@ Deno.test("auto: explicit modes on either side keep the socket connection", asyn
   );
 });
 
-Deno.test("auto: bad errorHandling values and the reserved AM id are refused", async () => {
+Deno.test("auto: by address; bad errorHandling values and the reserved AM id are refused", async () => {
   await new Runtime().run(() => {
     using ctx = new Context();
     using a = ctx.createWorker();
     using b = ctx.createWorker();
-    assert.throws(
-      () => a.connectAddr(b.address(), { errorHandling: "auto" }),
-      InvalidArgumentError,
-    );
+    // By address, "auto" reads the host and pid in the address: this process.
+    const self = a.connectAddr(b.address());
+    assert.equal(self.peerWatch, "pidfd");
+    self.close({ force: true });
+    // A bare native address (no host or pid) under "auto": peer-failure handling.
+    const bare = b.address().subarray(12 + new DataView(b.address().buffer).getUint32(4, true));
+    const viaBare = a.connectAddr(bare);
+    assert.equal(viaBare.peerWatch, "peer");
+    viaBare.close({ force: true });
     assert.throws(
       () => a.connectAddr(b.address(), { errorHandling: "bogus" as "none" }),
       /"auto", "peer" or "none"/,

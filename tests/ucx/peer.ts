@@ -57,7 +57,7 @@ await rt.run(async () => {
   }
 
   (async () => {
-    for await (const req of listener) await worker.accept(req, { errorHandling: "peer" });
+    for await (const req of listener) await worker.accept(req);
   })().catch(done.reject);
   (async () => {
     for await (const m of worker.amStream(1)) {

@@ -94,11 +94,7 @@ Deno.test("ucx: 10 000 messages, none lost, in order", async () => {
 Deno.test("ucx: listener connect (port 0) and several endpoints at once", async () => {
   await withPeer("echo", async (w, peer) => {
     // The peer listens: three socket endpoints plus one by address, used concurrently.
-    // (UCX wants one error handling per pair of workers for address connections, and the
-    // peer reached us by address with peer-failure handling: no shared-memory move.)
-    const eps = await Promise.all(
-      [1, 2, 3].map(() => w.connectSocket(`127.0.0.1:${peer.port}`, { errorHandling: "peer" })),
-    );
+    const eps = await Promise.all([1, 2, 3].map(() => w.connectSocket(`127.0.0.1:${peer.port}`)));
     eps.push(w.connectAddr(peer.addr));
     const s = w.amStream(2);
     const seen = new Set<number>();
