@@ -21,6 +21,13 @@ export function hostId(): Uint8Array | null {
   return m === n ? buf : null;
 }
 
+/** Whether two host identities name the same host (an empty one matches nothing). */
+export function sameHost(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length === 0 || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A pidfd: a handle on one process (never a recycled pid) that tells when it exited. */
 export class Pidfd implements Disposable {
   /** The process watched. */

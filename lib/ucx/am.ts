@@ -237,6 +237,14 @@ export class AmMessage {
     }
     if (slot !== null) req.staging = new Staging(Staged.RECV, target, slot);
     const r = await w.await(req, options.signal, ns);
+    // Landed (and copied in) before the caller detached the buffer, between the
+    // completion and this continuation: the same outcome as a detach in flight.
+    if ((target.buffer as ArrayBuffer).detached) {
+      throw new InvalidArgumentError(
+        `${what}: the buffer was detached (ArrayBuffer.transfer or postMessage) while ` +
+          `the receive was in flight`,
+      );
+    }
     return view(target, 0, r.length);
   }
 

@@ -150,6 +150,17 @@ export class WorkerCore {
     req.reject(e);
   }
 
+  /**
+   * Rejects `req` with `e` and stops counting it, leaving it in the table until native
+   * code reports it (a send to a shared-memory peer that died may never finish: the
+   * worker's close releases it).
+   */
+  abandon(req: Request, e: unknown): void {
+    if (this.ops.get(req.id) !== req) return;
+    this.#finished(req);
+    req.reject(e);
+  }
+
   /** Uncounts `req` and removes its abort listener (it left the table). */
   #finished(req: Request): void {
     if (req.counted) {

@@ -11,6 +11,7 @@ import type { UcxSymbols } from "./native.ts";
 import {
   asBytes,
   checkLength,
+  EMPTY,
   MAX_TAG,
   MAX_U32,
   type SignalOptions,
@@ -18,6 +19,20 @@ import {
   toTag,
 } from "./options.ts";
 import { copyToSlot, direct, type Finish, SendSlots, Staged, Staging } from "./staging.ts";
+import type { Request } from "./request.ts";
+import { Control, CONTROL_AM, encodeControl, MAX_USER_AM } from "./handshake.ts";
+import type { Pidfd } from "../ffi/process.ts";
+
+/** ECONNRESET: what a peer that went away is reported as. */
+const ECONNRESET = 104;
+
+/**
+ * How an endpoint notices that its peer died: `"peer"`, UCX's peer-failure handling
+ * (keep-alive; UCX then cannot use shared memory); `"pidfd"`, shared memory with the
+ * peer's process watched through a pidfd (what `errorHandling: "auto"` gives between
+ * processes of one host); `"none"`, not at all.
+ */
+export type PeerWatch = "peer" | "pidfd" | "none";
 
 /** Options of {@link Endpoint.amSend}. */
 export interface AmSendOptions {
@@ -76,6 +91,16 @@ function protoFlag(proto: string, what: () => string): number {
   throw new InvalidArgumentError(`${what()}: proto must be "eager" or "rndv"`);
 }
 
+/** The goodbye of a `"pidfd"` endpoint's close. */
+const BYE = {
+  kind: Control.BYE,
+  local: false,
+  pid: 0,
+  nonce: [0, 0] as [number, number],
+  host: new Uint8Array(0),
+  address: new Uint8Array(0),
+};
+
 /** Waits for `p`, resolving to nothing. */
 async function settle(p: Promise<unknown>): Promise<void> {
   await p;
@@ -100,6 +125,14 @@ export class Endpoint implements Disposable, AsyncDisposable {
   #error: PluvioError | null = null;
   #ended = Promise.withResolvers<void>();
   #live = true;
+  #watch: PeerWatch;
+  /** The close in progress. */
+  #closing: Promise<void> | null = null;
+  /** The peer's pidfd and the end of its watch (`"pidfd"` endpoints). */
+  #pidfd: Pidfd | null = null;
+  #unwatch: (() => void) | null = null;
+  /** Requests in flight, on `"pidfd"` endpoints (rejected when the peer dies). */
+  #inflight: Set<Request> | null = null;
   /** Where this endpoint leads ("host:port", "worker address", or "reply endpoint"). */
   readonly peer: string;
   /** Whether UCX created it for replies to a message (closing it only forgets it). */
@@ -115,8 +148,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
     peer: string,
     isReply: boolean,
     drop: (id: number) => void,
+    watch: PeerWatch = "peer",
   ) {
     this.#w = w;
+    this.#watch = watch;
     this.#drop = drop;
     this.#ptr = w.ptr;
     this.#sym = w.sym;
@@ -133,6 +168,96 @@ export class Endpoint implements Disposable, AsyncDisposable {
     if (this.#live) {
       this.#live = false;
       this.#w.reactor.endpoint(false);
+    }
+  }
+
+  /** @internal The native endpoint id. */
+  get nativeId(): number {
+    return this.#id;
+  }
+
+  /** How this endpoint notices that its peer died (see {@link PeerWatch}). */
+  get peerWatch(): PeerWatch {
+    return this.#watch;
+  }
+
+  /**
+   * @internal From now on the peer is watched through `pidfd` (owned by the endpoint
+   * from here): its exit fails the endpoint and its operations in flight.
+   */
+  watchProcess(pidfd: Pidfd): void {
+    this.#watch = "pidfd";
+    this.#pidfd = pidfd;
+    this.#inflight = new Set();
+    this.#unwatch = this.#w.reactor.watchPid(
+      pidfd.fd,
+      () => this.#lost(`the peer process ${pidfd.pid} exited`),
+    );
+  }
+
+  /** @internal The peer said it closed the connection (a `BYE` control message). */
+  peerClosed(): void {
+    this.#lost("the peer closed the connection");
+  }
+
+  /** Fails the endpoint as UCX's peer-failure handling would (`"pidfd"` endpoints). */
+  #lost(why: string): void {
+    this.#stopWatch();
+    if (this.#closed || this.#error !== null) return;
+    const w = this.#w;
+    if (!w.closed) w.sym.pluvio_ucx_ep_mark_failed(w.ptr, this.#id, ECONNRESET);
+    const e = new PeerError(`UCX endpoint to ${this.peer}: ${why}`, { errno: ECONNRESET });
+    this.fail(e);
+    const reqs = this.#inflight;
+    if (reqs !== null) {
+      for (const r of reqs) w.abandon(r, e);
+      reqs.clear();
+    }
+  }
+
+  #stopWatch(): void {
+    this.#unwatch?.();
+    this.#unwatch = null;
+    const f = this.#pidfd;
+    this.#pidfd = null;
+    try {
+      f?.close();
+    } catch { /* closed already */ }
+  }
+
+  /** Counts `req` in flight on a watched endpoint until it settles; returns `p`. */
+  #track<T>(req: Request, p: Promise<T>): Promise<T> {
+    const set = this.#inflight;
+    if (set === null) return p;
+    set.add(req);
+    const off = () => set.delete(req);
+    p.then(off, off);
+    return p;
+  }
+
+  /**
+   * @internal Sends control message `bytes` (Active Message `CONTROL_AM`, eager, with
+   * a reply endpoint so the receiver knows which connection it came on).
+   */
+  sendControl(bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    try {
+      this.#assertOpen("sending a control message");
+      const w = this.#w;
+      const op = w.ops.reserve();
+      const rc = this.#sym.pluvio_ucx_am_send(
+        this.#ptr,
+        this.#id,
+        CONTROL_AM,
+        EMPTY,
+        0,
+        bytes,
+        bytes.length,
+        SendFlag.REPLY | SendFlag.EAGER,
+        op,
+      );
+      return this.#sent(rc, op, () => `a control message to ${this.peer}`, bytes, undefined, 0);
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
 
@@ -165,6 +290,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
 
   /** @internal Marks the endpoint closed (the worker closed). */
   markClosed(): void {
+    this.#stopWatch();
     this.#closed = true;
     this.#down();
     this.#ended.resolve();
@@ -193,8 +319,10 @@ export class Endpoint implements Disposable, AsyncDisposable {
     // carries a closure, not the string).
     try {
       if (this.#closed) this.#assertOpen(this.#amWhat(id));
-      if (!(id >>> 0 === id && id <= 0xffff)) {
-        throw new InvalidArgumentError(`${this.#amWhat(id)}: AM id must be an integer in 0..65535`);
+      if (!(id >>> 0 === id && id <= MAX_USER_AM)) {
+        throw new InvalidArgumentError(
+          `${this.#amWhat(id)}: AM id must be an integer in 0..${MAX_USER_AM}`,
+        );
       }
       const h = asBytes(header, () => `${this.#amWhat(id)}: header`);
       const d = asBytes(data, () => `${this.#amWhat(id)}: data`);
@@ -258,8 +386,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
     const what = () => `amSendMany(id ${id}, ${data.length} messages) to ${this.peer}`;
     try {
       if (this.#closed) this.#assertOpen(what());
-      if (!(id >>> 0 === id && id <= 0xffff)) {
-        throw new InvalidArgumentError(`${what()}: AM id must be an integer in 0..65535`);
+      if (!(id >>> 0 === id && id <= MAX_USER_AM)) {
+        throw new InvalidArgumentError(`${what()}: AM id must be an integer in 0..${MAX_USER_AM}`);
       }
       const window = options.window ?? 32;
       if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
@@ -340,7 +468,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
       return DONE;
     }
     if (staged !== undefined) req.staging = staged;
-    return settle(w.await(req, signal, ns));
+    return this.#track(req, settle(w.await(req, signal, ns)));
   }
 
   #amWhat(id: number): string {
@@ -393,7 +521,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
     const op = w.ops.reserve();
     const rc = w.sym.pluvio_ucx_ep_flush(w.ptr, this.#id, op);
     const req = w.submit(rc, op, what, null);
-    if (req !== null) await w.settle(req, options.signal);
+    if (req !== null) await this.#track(req, w.settle(req, options.signal));
   }
 
   /**
@@ -402,18 +530,36 @@ export class Endpoint implements Disposable, AsyncDisposable {
    * closing an endpoint whose peer has gone resolves (that is the normal end of a
    * connection); only an abort of `options.signal` rejects.
    */
-  async close(options: CloseOptions = {}): Promise<void> {
-    if (this.#closed) return;
-    try {
-      await this.#close(options);
-    } finally {
-      this.#down();
-      this.#ended.resolve();
-    }
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#closing ??= (async () => {
+      try {
+        await this.#close(options);
+      } finally {
+        this.#down();
+        this.#ended.resolve();
+      }
+    })();
   }
 
   async #close(options: CloseOptions): Promise<void> {
     const what = `closing the UCX endpoint to ${this.peer}`;
+    let aborted: unknown = null;
+    if (this.#watch === "pidfd") {
+      // No UCX disconnect reaches a shared-memory peer: say goodbye, let the sends land.
+      if (!options.force && this.#error === null && !this.#w.closed) {
+        try {
+          await this.sendControl(encodeControl(BYE));
+          await this.flush({ signal: options.signal });
+        } catch (e) {
+          if (options.signal?.aborted) aborted = e;
+        }
+      }
+      this.#stopWatch();
+    }
+    if (aborted !== null) {
+      options = { force: true };
+    }
     this.#closed = true;
     const w = this.#w;
     let ptr: Deno.PointerObject;
@@ -433,6 +579,7 @@ export class Endpoint implements Disposable, AsyncDisposable {
       // one: the endpoint is closed either way.
       if (!(options.force || this.#error || e instanceof PeerError)) throw e;
     }
+    if (aborted !== null) throw aborted;
   }
 
   /** Force-closes without waiting. */

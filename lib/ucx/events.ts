@@ -9,11 +9,12 @@ import { checkPtr } from "../ffi/library.ts";
 import { AmMessage, type AmStream } from "./am.ts";
 import { CopyPool } from "./copies.ts";
 import type { WorkerCore } from "./core.ts";
-import { Endpoint } from "./endpoint.ts";
+import { Endpoint, type PeerWatch } from "./endpoint.ts";
 import { AmFlag, EV, EVENT_WORDS, Kind } from "./layout.ts";
 import { ConnectionRequest, type Listener } from "./listener.ts";
 import { checkUcx, eventError } from "./native.ts";
 import { EMPTY } from "./options.ts";
+import { type Arrived, CONTROL_AM, decodeControl } from "./handshake.ts";
 import type { AmReceiver } from "./receiver.ts";
 
 const TWO32 = 4294967296;
@@ -34,6 +35,8 @@ export class WorkerEvents {
   readonly streams: Map<number, AmStream> = new Map();
   /** AM receivers by AM id. */
   readonly receivers: Map<number, AmReceiver> = new Map();
+  /** Gets pluvio's control messages (Active Message id `CONTROL_AM`; see `handshake.ts`). */
+  control: (a: Arrived) => void = () => {};
 
   /** The decoder of `core`'s ring; installs itself as the core's dispatch. */
   constructor(core: WorkerCore) {
@@ -50,8 +53,8 @@ export class WorkerEvents {
   }
 
   /** Registers endpoint `id` (to `peer`; `reply`: created by UCX for replies). */
-  endpoint(id: number, peer: string, reply: boolean): Endpoint {
-    const ep = new Endpoint(this.#core, id, peer, reply, (i) => this.eps.delete(i));
+  endpoint(id: number, peer: string, reply: boolean, watch?: PeerWatch): Endpoint {
+    const ep = new Endpoint(this.#core, id, peer, reply, (i) => this.eps.delete(i), watch);
     this.eps.set(id, ep);
     return ep;
   }
@@ -105,6 +108,7 @@ export class WorkerEvents {
     const flags = r[b + EV.flags];
     const len = (r[b + EV.lenLo] >>> 0) + (r[b + EV.lenHi] >>> 0) * TWO32;
     const rndv = (flags & AmFlag.RNDV) !== 0;
+    if (id === CONTROL_AM) return this.#controlArrived(b, rndv, len);
     const stream = this.streams.get(id);
     let header: Uint8Array;
     let data: Uint8Array | null = null;
@@ -149,6 +153,25 @@ export class WorkerEvents {
       core.holdLazy(m);
     }
     stream.deliver(m);
+  }
+
+  /** A control message: decoded at once (they are small and always sent eagerly). */
+  #controlArrived(b: number, rndv: boolean, len: number): void {
+    const r = this.#ring;
+    const core = this.#core;
+    const msg = r[b + EV.msg];
+    const flags = r[b + EV.flags];
+    if (rndv) {
+      core.sym.pluvio_ucx_am_release(core.ptr, msg); // not pluvio's: ignored
+      return;
+    }
+    const hdrLen = r[b + EV.hdrLen];
+    const dataOff = r[b + EV.dataOff];
+    const bytes = flags & AmFlag.SPILLED
+      ? this.#take(msg, hdrLen + len).subarray(hdrLen)
+      : this.#arena.slice(dataOff, dataOff + len);
+    const m = decodeControl(bytes);
+    if (m !== null) this.control({ msg: m, from: flags & AmFlag.REPLY ? r[b + EV.replyEp] : -1 });
   }
 
   #take(msg: number, n: number): Uint8Array {

@@ -20,7 +20,9 @@
  * `createWorker({ holdLimit })`; past it the receive at the gap rejects with
  * {@link MessagesLostError}). The plain `await` path is fast by default: while an
  * operation is pending on a live endpoint the runtime busy-polls the worker for an
- * adaptive budget (`PLUVIO_IDLE_SPIN_US` caps it).
+ * adaptive budget (`PLUVIO_IDLE_SPIN_US` caps it). Socket connections default to
+ * `errorHandling: "auto"`: shared memory between processes of one host, each watching
+ * the other's pid, UCX peer-failure handling across hosts.
  *
  * Environment: the usual `UCX_*` variables configure the context (`UCX_TLS=tcp`,
  * `UCX_KEEPALIVE_INTERVAL`, ...).
@@ -31,6 +33,7 @@ export { Context } from "./context.ts";
 export { type UcxVersion, ucxVersion } from "./native.ts";
 export {
   type ConnectOptions,
+  type ErrorHandling,
   type TagRecvOptions,
   type TagRecvResult,
   Worker,
@@ -43,6 +46,7 @@ export {
   type CloseOptions,
   DONE,
   Endpoint,
+  type PeerWatch,
 } from "./endpoint.ts";
 export type { SignalOptions, SpinOptions } from "./options.ts";
 export { ConnectionRequest, Listener } from "./listener.ts";

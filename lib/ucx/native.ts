@@ -65,6 +65,8 @@ export function ucxVersion(): UcxVersion {
 
 /** ECANCELED, as UCX's UCS_ERR_CANCELED is reported. */
 const ECANCELED = 125;
+/** EIO, and UCX's UCS_ERR_IO_ERROR (a transfer that could not reach its peer's memory). */
+const EIO = 5, UCS_ERR_IO_ERROR = -3;
 
 /**
  * The error for a failed asynchronous operation reported through the ring. A caller's
@@ -74,6 +76,13 @@ const ECANCELED = 125;
  */
 export function eventError(code: number, ucs: number, what: string): PluvioError {
   const e = ucxError(code, what, statusText(ucs));
+  if (ucs === UCS_ERR_IO_ERROR) {
+    // A shared-memory transfer (CMA) whose peer process is gone.
+    return new PeerError(`${e.message}: the peer's memory could not be reached (did it exit?)`, {
+      errno: EIO,
+      cause: e,
+    });
+  }
   if (code !== -ECANCELED) return e;
   return new PeerError(`${e.message}: the connection was closed or its peer went away`, {
     errno: ECANCELED,

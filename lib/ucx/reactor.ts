@@ -10,6 +10,7 @@ import { SpinBudget } from "../runtime/idle_policy.ts";
 import type { Runtime } from "../runtime/runtime.ts";
 import { checkUcx, ucx } from "./native.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { coreLib } from "../ffi/library.ts";
 
 /** What the reactor needs from a worker. */
 export interface PolledWorker {
@@ -22,6 +23,9 @@ export interface PolledWorker {
 }
 
 let current: UcxReactor | undefined;
+
+/** How many polls of a busy executor pass between looks at the watched pidfds. */
+const PID_POLLS = 4096;
 
 /**
  * The UCX reactor: polls the workers of this thread, counts operations in flight (sends,
@@ -54,6 +58,12 @@ export class UcxReactor implements Reactor {
   #liveEps = 0;
   /** The adaptive busy-poll budget the executor spends on this reactor when idle. */
   readonly spin: SpinBudget = new SpinBudget();
+  /** An epoll fd over the watched pidfds (in the park set), or -1 before the first. */
+  #pidSet = -1;
+  /** Watched pidfds and what to call when their process exits. */
+  #pids = new Map<number, () => void>();
+  /** Polls since the pidfds were last looked at. */
+  #pidPolls = 0;
 
   /** The reactor of this thread (created on first use). */
   static current(): UcxReactor {
@@ -154,9 +164,51 @@ export class UcxReactor implements Reactor {
    */
   active = false;
 
+  /**
+   * @internal Calls `onExit` once the process of pidfd `fd` exits (the caller keeps the
+   * fd open until the returned function stops the watch). The pidfds sit in one epoll fd
+   * inside the park set, so an exit wakes a parked executor; a busy one looks at them
+   * every {@link PID_POLLS} polls.
+   */
+  watchPid(fd: number, onExit: () => void): () => void {
+    const sym = ucx();
+    if (this.#pidSet < 0) {
+      const set = checkUcx(sym.pluvio_ucx_parkset_create(), "epoll_create1");
+      try {
+        checkUcx(sym.pluvio_ucx_parkset_add(this.parkFd.fd, set), "watching pidfds");
+      } catch (e) {
+        sym.pluvio_ucx_parkset_destroy(set);
+        throw e;
+      }
+      this.#pidSet = set;
+    }
+    checkUcx(sym.pluvio_ucx_parkset_add(this.#pidSet, fd), "watching a pidfd");
+    this.#pids.set(fd, onExit);
+    return () => {
+      if (this.#pids.delete(fd)) sym.pluvio_ucx_parkset_remove(this.#pidSet, fd);
+    };
+  }
+
+  /** Calls the watchers of processes that exited; returns how many. */
+  #checkPids(): number {
+    this.#pidPolls = 0;
+    if (this.#pids.size === 0 || coreLib().pluvio_pidfd_exited(this.#pidSet) !== 1) return 0;
+    let n = 0;
+    for (const [fd, onExit] of [...this.#pids]) {
+      if (coreLib().pluvio_pidfd_exited(fd) !== 0) {
+        this.#pids.delete(fd);
+        ucx().pluvio_ucx_parkset_remove(this.#pidSet, fd);
+        onExit();
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Polls every worker; returns the events dispatched. */
   poll(): number {
     let n = 0;
+    if (this.#pids.size > 0 && ++this.#pidPolls >= PID_POLLS) n += this.#checkPids();
     let moved = false;
     for (const w of this.#workers) {
       n += w.poll();
@@ -190,6 +242,7 @@ export class UcxReactor implements Reactor {
    * doubling per quiet park up to 128 ms (about 10 wake-ups a second when idle).
    */
   beforePark(): number {
+    if (this.#pids.size > 0 && this.#checkPids() > 0) return 0;
     for (const w of this.#workers) if (!w.arm()) return 0;
     const ms = 2 ** Math.min(this.#quietParks++, 7);
     return ms * 1e6;

@@ -28,19 +28,42 @@ import {
   toTag,
 } from "./options.ts";
 import { UcxReactor } from "./reactor.ts";
+import {
+  type Arrived,
+  Control,
+  CONTROL_AM,
+  type ControlMessage,
+  encodeControl,
+  HANDSHAKE_MS,
+  Handshakes,
+  MAX_USER_AM,
+  nonce,
+} from "./handshake.ts";
+import { hostId, Pidfd, sameHost } from "../ffi/process.ts";
 import { direct, Staged, Staging, takeSlot } from "./staging.ts";
 
 const TWO32 = 4294967296;
 
+/** How an endpoint handles a dead peer (see {@link ConnectOptions.errorHandling}). */
+export type ErrorHandling = "auto" | "peer" | "none";
+
 /** Options of the calls that create endpoints. */
 export interface ConnectOptions extends SignalOptions {
   /**
-   * `"peer"` (default): UCX watches the peer, and a dead or unreachable peer fails the
-   * endpoint's operations with `PeerError`. `"none"`: no watching, so UCX 1.12 may use
-   * shared memory (it cannot watch it) for the lowest latency, but a dead peer can leave
-   * operations pending: bound them with an `AbortSignal`.
+   * `"auto"` (default): a peer on this host (same boot and PID namespace) is reached over
+   * shared memory and its process watched through a pidfd, any other through UCX's
+   * peer-failure handling. `connectAddr` tells from the host and pid inside the address;
+   * `connectSocket` and `accept` agree in a short pluvio handshake after connecting
+   * (both sides must be pluvio and use `"auto"`; a side that gets no answer within a
+   * second keeps the socket connection). `"peer"`: UCX watches the peer (keep-alive),
+   * which rules shared memory out. Either way a dead
+   * or unreachable peer fails the endpoint's operations with `PeerError`. `"none"`: no
+   * watching, so UCX may use shared memory, but a dead peer can leave operations
+   * pending: bound them with an `AbortSignal`. `"peer"` and `"none"` speak plain UCX
+   * (for peers that are not pluvio); a client with `"none"` needs a server accepting
+   * with `"none"`.
    */
-  errorHandling?: "peer" | "none";
+  errorHandling?: ErrorHandling;
 }
 
 /** The checked `holdLimit` as [messages, bytes] (null: the defaults). */
@@ -57,12 +80,58 @@ function holdLimit(o: WorkerOptions): [number, number] | null {
   return [m, b];
 }
 
-function connectFlags(o: ConnectOptions): number {
-  const m = o.errorHandling ?? "peer";
-  if (m !== "peer" && m !== "none") {
-    throw new InvalidArgumentError(`errorHandling must be "peer" or "none", got ${String(m)}`);
+/** The checked error handling of `o` (`fallback` when not given). */
+function errorMode(o: ConnectOptions, fallback: ErrorHandling): ErrorHandling {
+  if (o === null || typeof o !== "object") {
+    throw new InvalidArgumentError(
+      `options must be an object, got ${o === null ? "null" : typeof o}`,
+    );
   }
-  return m === "peer" ? CONNECT_PEER : 0;
+  const m = o.errorHandling ?? fallback;
+  if (m !== "auto" && m !== "peer" && m !== "none") {
+    throw new InvalidArgumentError(
+      `errorHandling must be "auto", "peer" or "none", got ${String(m)}`,
+    );
+  }
+  return m;
+}
+
+/** The native connect flags of a mode ("auto" connects with peer-failure handling first). */
+function connectFlags(m: ErrorHandling): number {
+  return m === "none" ? 0 : CONNECT_PEER;
+}
+
+const ADDR_MAGIC = [0x50, 0x4c, 0x58, 0x48]; // "PLXH"
+
+/**
+ * A worker address as {@link Worker.address} gives it: the native one (UCX's, framed
+ * with a checksum) after the host identity and pid of its process, so `"auto"` can tell
+ * a peer on this host. Layout: `"PLXH", hostLen u32, host, pid u32, native address`.
+ */
+function wrapAddress(host: Uint8Array, pid: number, native: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + host.length + native.length);
+  const v = new DataView(out.buffer);
+  out.set(ADDR_MAGIC, 0);
+  v.setUint32(4, host.length, true);
+  out.set(host, 8);
+  v.setUint32(8 + host.length, pid >>> 0, true);
+  out.set(native, 12 + host.length);
+  return out;
+}
+
+/** The parts of a wrapped address (a bare native one: no host, pid 0). */
+function unwrapAddress(a: Uint8Array): { host: Uint8Array; pid: number; raw: Uint8Array } {
+  if (a.length < 12 || ADDR_MAGIC.some((b, i) => a[i] !== b)) {
+    return { host: new Uint8Array(0), pid: 0, raw: a };
+  }
+  const v = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  const n = v.getUint32(4, true);
+  if (12 + n > a.length) {
+    throw new InvalidArgumentError(
+      `connectAddr: a worker address of ${a.length} bytes with a host identity of ${n}`,
+    );
+  }
+  return { host: a.subarray(8, 8 + n), pid: v.getUint32(8 + n, true), raw: a.subarray(12 + n) };
 }
 
 /** Options of `Context.createWorker`. */
@@ -141,6 +210,7 @@ export class Worker implements Disposable {
   #ev: WorkerEvents;
   #efd: number;
   #reactor: UcxReactor;
+  #handshakes: Handshakes | undefined;
 
   /** @internal Use `Context.createWorker`. */
   constructor(sym: UcxSymbols, ctx: Deno.PointerObject, options: WorkerOptions = {}) {
@@ -159,6 +229,9 @@ export class Worker implements Disposable {
     this.#efd = checkUcx(sym.pluvio_ucx_worker_efd(ptr), "UCX worker event fd");
     this.#reactor.addWorker(this.#core, this.#efd);
     registerCore(this, this.#core);
+    // Control messages (handshakes, goodbyes) are always taken, never held.
+    checkUcx(sym.pluvio_ucx_am_register(ptr, CONTROL_AM), "registering the control AM id");
+    this.#ev.control = (a) => this.#hs.deliver(a);
   }
 
   /** Whether {@link Worker.close} was called. */
@@ -193,7 +266,7 @@ export class Worker implements Disposable {
     checkUcx(n, "getting the worker address");
     const buf = new Uint8Array(n);
     checkUcx(Number(this.#sym.pluvio_ucx_worker_address(p, buf, BigInt(n))), "worker address");
-    return buf;
+    return wrapAddress(hostId() ?? new Uint8Array(0), Deno.pid, buf);
   }
 
   /**
@@ -202,13 +275,36 @@ export class Worker implements Disposable {
    * `InvalidArgumentError` for bytes that are not a worker address.
    */
   connectAddr(addr: Uint8Array, options: ConnectOptions = {}): Endpoint {
-    const a = asBytes(addr, "connectAddr: the address");
-    const flags = connectFlags(options);
-    const id = checkUcx(
-      this.#sym.pluvio_ucx_ep_connect_addr(this.#core.ptr, a, BigInt(a.length), flags),
-      "connecting to a UCX worker address",
-    );
-    return this.#ev.endpoint(id, "worker address", false);
+    const { host, pid, raw } = unwrapAddress(asBytes(addr, "connectAddr: the address"));
+    let mode = errorMode(options, "auto");
+    let pidfd: Pidfd | null = null;
+    if (mode === "auto") {
+      const me = hostId();
+      if (me !== null && sameHost(me, host)) {
+        try {
+          pidfd = Pidfd.open(pid);
+        } catch { /* gone, or not ours to watch */ }
+      }
+      mode = pidfd === null ? "peer" : "none";
+    }
+    let id: number;
+    try {
+      id = checkUcx(
+        this.#sym.pluvio_ucx_ep_connect_addr(
+          this.#core.ptr,
+          raw,
+          BigInt(raw.length),
+          connectFlags(mode),
+        ),
+        "connecting to a UCX worker address",
+      );
+    } catch (e) {
+      pidfd?.close();
+      throw e;
+    }
+    const ep = this.#ev.endpoint(id, "worker address", false, mode === "none" ? "none" : "peer");
+    if (pidfd !== null) ep.watchProcess(pidfd);
+    return ep;
   }
 
   /**
@@ -216,13 +312,24 @@ export class Worker implements Disposable {
    * with `PeerError` when nobody listens there.
    */
   async connectSocket(addr: string, options: ConnectOptions = {}): Promise<Endpoint> {
+    if (typeof addr !== "string") {
+      throw new InvalidArgumentError(`connectSocket: the address must be a "host:port" string`);
+    }
+    const mode = errorMode(options, "auto");
     const b = utf8(addr);
-    const flags = connectFlags(options);
     const id = checkUcx(
-      this.#sym.pluvio_ucx_ep_connect_socket(this.#core.ptr, b, BigInt(b.length), flags),
+      this.#sym.pluvio_ucx_ep_connect_socket(
+        this.#core.ptr,
+        b,
+        BigInt(b.length),
+        connectFlags(mode),
+      ),
       `connecting to ${addr}`,
     );
-    return await this.#connected(this.#ev.endpoint(id, addr, false), options.signal);
+    const ep = this.#ev.endpoint(id, addr, false, mode === "none" ? "none" : "peer");
+    await this.#connected(ep, options.signal);
+    if (mode === "auto") await this.#clientHandshake(ep, options.signal);
+    return ep;
   }
 
   /** Listens on "host:port" (port 0 picks a free port: see `listener.address`). */
@@ -241,13 +348,143 @@ export class Worker implements Disposable {
   /** Accepts a connection request from a listener of this worker; resolves once connected. */
   async accept(req: ConnectionRequest, options: ConnectOptions = {}): Promise<Endpoint> {
     const p = this.#core.ptr;
-    const flags = connectFlags(options);
+    const mode = errorMode(options, "auto");
     let peer = "client";
     try {
       peer = req.clientAddress;
     } catch { /* informational only */ }
-    const id = checkUcx(this.#sym.pluvio_ucx_ep_accept(p, req.take(), flags), `accepting ${peer}`);
-    return await this.#connected(this.#ev.endpoint(id, peer, false), options.signal);
+    const id = checkUcx(
+      this.#sym.pluvio_ucx_ep_accept(p, req.take(), connectFlags(mode)),
+      `accepting ${peer}`,
+    );
+    const ep = this.#ev.endpoint(id, peer, false, mode === "none" ? "none" : "peer");
+    if (mode !== "auto") return await this.#connected(ep, options.signal);
+    // Registered before the connection is up: the client sends HELLO as soon as it is.
+    const hello = this.#hs.expect({ ep: id }, HANDSHAKE_MS, options.signal);
+    try {
+      await this.#connected(ep, options.signal);
+    } catch (e) {
+      this.#hs.forget(id);
+      throw e;
+    }
+    await this.#serverHandshake(ep, hello, options.signal);
+    return ep;
+  }
+
+  /** The handshakes of `"auto"` endpoints (see `handshake.ts`). */
+  get #hs(): Handshakes {
+    return this.#handshakes ??= new Handshakes((a) => this.#unexpected(a), this.#reactor);
+  }
+
+  /** A control message no handshake waits for. */
+  #unexpected(a: Arrived): void {
+    const ep = this.#ev.eps.get(a.from);
+    if (a.msg.kind === Control.BYE) {
+      ep?.peerClosed();
+    } else if (a.msg.kind === Control.HELLO && ep !== undefined && !ep.isClosed) {
+      // Accepted with "peer"/"none", or after the wait: the connection stays as it is.
+      ep.sendControl(encodeControl({ ...this.#me(), kind: Control.WELCOME, local: false }))
+        .catch(() => {});
+    }
+  }
+
+  /** This process's side of a handshake message. */
+  #me(): ControlMessage {
+    return {
+      kind: Control.HELLO,
+      local: false,
+      pid: Deno.pid,
+      nonce: [0, 0],
+      host: hostId() ?? new Uint8Array(0),
+      address: new Uint8Array(0),
+    };
+  }
+
+  /**
+   * Client side of the handshake (see `handshake.ts`): HELLO, then the server's MOVED
+   * (on a new connection, when it moves) and WELCOME. `ep` takes the endpoint UCX made
+   * for the server's shared-memory connection as MOVED is dispatched.
+   */
+  async #clientHandshake(ep: Endpoint, signal?: AbortSignal): Promise<void> {
+    const n = nonce();
+    let from = -1;
+    const move = (a: Arrived) => {
+      if (a.from < 0 || ep.isClosed) return;
+      checkUcx(this.#sym.pluvio_ucx_ep_swap(this.#core.ptr, ep.nativeId, a.from), "moving");
+      from = a.from;
+      try {
+        ep.watchProcess(Pidfd.open(a.msg.pid));
+      } catch { /* the server watches us; we cannot watch it */ }
+    };
+    // The server answers within its own wait for the new connection (HANDSHAKE_MS).
+    const wait = 2 * HANDSHAKE_MS;
+    void this.#hs.expect({ nonce: n }, wait, signal, move);
+    const welcome = this.#hs.expect({ ep: ep.nativeId }, wait, signal);
+    await ep.sendControl(encodeControl({ ...this.#me(), nonce: n, address: this.address() }));
+    await welcome;
+    if (from < 0) this.#hs.forgetNonce(n);
+    if (signal?.aborted) {
+      await ep.close({ force: true }).catch(() => {});
+      throw abortError(signal, `connecting to ${ep.peer}`);
+    }
+    // Moved: the socket connection (now under the other id) goes; the server closes its
+    // side when this close reaches it.
+    if (from >= 0) this.#ev.endpoint(from, ep.peer, false).close().catch(() => {});
+  }
+
+  /**
+   * Server side of the handshake: the client's HELLO; on one host, a shared-memory
+   * connection to the client's worker address carrying MOVED, taken over by `ep`; then
+   * WELCOME on the socket connection.
+   */
+  async #serverHandshake(
+    ep: Endpoint,
+    hello: Promise<Arrived | null>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const h = (await hello)?.msg;
+    if (signal?.aborted) {
+      await ep.close({ force: true }).catch(() => {});
+      throw abortError(signal, `accepting ${ep.peer}`);
+    }
+    if (h === undefined || h.kind !== Control.HELLO) return; // not pluvio "auto": stays
+    const me = this.#me();
+    let pidfd: Pidfd | null = null;
+    if (me.host.length > 0 && sameHost(me.host, h.host) && h.address.length > 0) {
+      try {
+        pidfd = Pidfd.open(h.pid);
+      } catch { /* gone, or not ours to watch: stay on the socket */ }
+    }
+    let socket = ep; // the endpoint of the socket connection once moved
+    if (pidfd !== null) {
+      try {
+        const local = this.connectAddr(h.address, { errorHandling: "none" });
+        const sent = local.sendControl(
+          encodeControl({ ...me, kind: Control.MOVED, local: true, nonce: h.nonce }),
+        );
+        // A connection UCX cannot wire up (it matched it with an older one to the same
+        // worker under another error handling) never sends: then the socket stays.
+        const ok = await Promise.race([
+          sent.then(() => true, () => false),
+          new Promise<boolean>((r) => setTimeout(() => r(false), HANDSHAKE_MS)),
+        ]);
+        if (!ok) throw new Error("the shared-memory connection did not come up");
+        checkUcx(
+          this.#sym.pluvio_ucx_ep_swap(this.#core.ptr, ep.nativeId, local.nativeId),
+          "moving an endpoint",
+        );
+        ep.watchProcess(pidfd);
+        socket = local; // holds the socket connection now
+      } catch {
+        pidfd.close();
+        pidfd = null;
+      }
+    }
+    await socket.sendControl(
+      encodeControl({ ...me, kind: Control.WELCOME, local: pidfd !== null }),
+    );
+    // The client closes the socket connection once moved; this side follows.
+    if (socket !== ep) socket.closed.catch(() => {}).finally(() => socket.close({ force: true }));
   }
 
   /** `ep` once its connection is up; force-closed when that fails. */
@@ -305,8 +542,8 @@ export class Worker implements Disposable {
   }
 
   #checkAmId(id: number, other: Map<number, unknown>, what: string): void {
-    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
-      throw new InvalidArgumentError(`AM id must be an integer in 0..65535, got ${id}`);
+    if (!Number.isInteger(id) || id < 0 || id > MAX_USER_AM) {
+      throw new InvalidArgumentError(`AM id must be an integer in 0..${MAX_USER_AM}, got ${id}`);
     }
     if (other.has(id)) throw new InvalidArgumentError(`AM id ${id} already has ${what}`);
   }

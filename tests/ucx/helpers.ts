@@ -97,7 +97,7 @@ export function pattern(n: number, seed: number): Uint8Array {
   return b;
 }
 
-async function* splitLines(s: ReadableStream<string>): AsyncGenerator<string> {
+export async function* splitLines(s: ReadableStream<string>): AsyncGenerator<string> {
   let rest = "";
   for await (const chunk of s) {
     rest += chunk;

@@ -59,9 +59,4 @@ export function parsePeerRecord(b: Uint8Array, rank: number): PeerRecord {
   };
 }
 
-/** Whether two host identities name the same host (an empty one matches nothing). */
-export function sameHost(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length === 0 || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+export { sameHost } from "../../ffi/process.ts";

@@ -37,6 +37,8 @@ export const UCX_SYMBOLS = {
   pluvio_ucx_ep_flush: { parameters: ["pointer", "u32", "u32"], result: "i32" },
   pluvio_ucx_ep_close: { parameters: ["pointer", "u32", "i32", "u32"], result: "i32" },
   pluvio_ucx_ep_status: { parameters: ["pointer", "u32"], result: "i32" },
+  pluvio_ucx_ep_swap: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  pluvio_ucx_ep_mark_failed: { parameters: ["pointer", "u32", "i32"], result: "i32" },
   // listeners
   pluvio_ucx_listener_create: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
   pluvio_ucx_listener_addr: {

@@ -268,3 +268,47 @@ pub extern "C" fn pluvio_ucx_ep_status(w: *mut WorkerState, ep: u32) -> i32 {
     // SAFETY: JS passes a live worker.
     guard(|| ep_handle(unsafe { worker(w) }?, ep).map(|_| 0))
 }
+
+/// Swaps what endpoint ids `a` and `b` stand for (handles, failure state, ownership), so
+/// an endpoint the application holds can move to another connection to the same peer
+/// (`errorHandling: "auto"` moves a socket connection onto shared memory). 0, or an error
+/// when either id is not an endpoint.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_ep_swap(w: *mut WorkerState, a: u32, b: u32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker; a short borrow, no UCX call.
+        let ws = unsafe { worker(w) }?;
+        if !ws.eps.swap(a, b) {
+            return Err(Error::errno(
+                libc::EBADF,
+                format!("UCX endpoints {a} and {b} are not both open"),
+            ));
+        }
+        for id in [a, b] {
+            if let Some(e) = ws.eps.get(id) {
+                ws.ep_ids.insert(e.handle as usize, id);
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// Marks endpoint `ep` failed with errno `code` (its peer's process exited, seen through
+/// a pidfd), as UCX's peer-failure handling would: later operations fail at once and
+/// its close is forced. 0, or an error when `ep` is not an endpoint.
+#[no_mangle]
+pub extern "C" fn pluvio_ucx_ep_mark_failed(w: *mut WorkerState, ep: u32, code: i32) -> i32 {
+    guard(|| {
+        // SAFETY: JS passes a live worker; a short borrow, no UCX call.
+        let ws = unsafe { worker(w) }?;
+        let e = ws
+            .eps
+            .get_mut(ep)
+            .ok_or_else(|| Error::errno(libc::EBADF, format!("UCX endpoint {ep} is closed")))?;
+        if e.code == 0 {
+            e.code = -code.abs();
+            e.ucs = ucs_status_t::UCS_ERR_CONNECTION_RESET as i32;
+        }
+        Ok(0)
+    })
+}

@@ -48,6 +48,15 @@ impl<T> Slab<T> {
         v
     }
 
+    /// Swaps the items of `a` and `b`; false (nothing changed) unless both are live.
+    pub fn swap(&mut self, a: u32, b: u32) -> bool {
+        if self.get(a).is_none() || self.get(b).is_none() {
+            return false;
+        }
+        self.items.swap(a as usize, b as usize);
+        true
+    }
+
     /// Removes every item, returning them with their ids.
     pub fn drain(&mut self) -> Vec<(u32, T)> {
         self.free.clear();
