@@ -36,7 +36,7 @@ import {
 } from "../shape.ts";
 import type { Collective, CollectiveOptions } from "../types.ts";
 import { blockingError, type MpiLib, mpiLib, syncError, syncPtrError } from "./native.ts";
-import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reactor.ts";
+import { type MpiReactor, reactorHandle, submit, submitBlocking, submitSync } from "./reactor.ts";
 
 const INT_MAX = 2147483647;
 
@@ -56,6 +56,24 @@ function blockingMinFromEnv(): number {
   } catch { /* no env permission: the default */ }
   const n = v === undefined || v === "" ? Infinity : Number(v);
   return n >= 0 ? n : Infinity;
+}
+
+/**
+ * How allreduce runs below `PLUVIO_MPI_BLOCKING_BYTES`: `PLUVIO_MPI_ALLREDUCE=p2p`
+ * (default) runs Open MPI's blocking algorithms (recursive doubling, ring) as
+ * non-blocking point-to-point steps driven by the reactor; `nbc` posts `MPI_Iallreduce`
+ * (Open MPI's libnbc schedules, 1.5–2.5x slower from 64 KiB on 2 ranks).
+ */
+const P2P = allreducePathFromEnv() === "p2p";
+
+function allreducePathFromEnv(): "p2p" | "nbc" {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("PLUVIO_MPI_ALLREDUCE");
+  } catch { /* no env permission: the default */ }
+  if (v === undefined || v === "" || v === "p2p") return "p2p";
+  if (v === "nbc") return "nbc";
+  throw new InvalidArgumentError(`PLUVIO_MPI_ALLREDUCE=${JSON.stringify(v)}: use p2p or nbc`);
 }
 
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;
@@ -383,6 +401,20 @@ export class MpiCommunicator implements Collective, Disposable {
               if (rc < 0) throw blockingError(rc, "MPI_Allreduce");
               return buf;
             },
+            options,
+            this.#onDone,
+          );
+        }
+        : P2P
+        ? () => {
+          // The blocking call's algorithms as point-to-point steps (native/src/mpi/p2p.rs).
+          this.#pending++;
+          return submitSync(
+            reactor,
+            W,
+            buf,
+            (id, spin) => lib.pluvio_mpi_allreduce_p2p(rh, h, id, buf, n, d.index, op.index, spin),
+            buf,
             options,
             this.#onDone,
           );

@@ -65,7 +65,8 @@ interface Op {
   what: string;
   /** Buffers MPI reads or writes: referenced here until the request completes. */
   refs: unknown;
-  /** Posts a request under `id` (0 or a negative code); null for a blocking call. */
+  /** Posts a request under `id` (0, 1 when already over, or a negative code); null for a
+   * blocking call. */
   start: ((id: number) => number) | null;
   /** A blocking MPI call run on a helper thread, in queue order (split). */
   call: (() => Promise<unknown>) | null;
@@ -98,6 +99,15 @@ let submitImpl: (
   done: OnComplete | undefined,
 ) => Promise<unknown>;
 let handleImpl: (r: MpiReactor) => Deno.PointerObject;
+let submitSyncImpl: (
+  r: MpiReactor,
+  what: string,
+  refs: unknown,
+  start: (id: number, spinNs: number) => number,
+  result: unknown,
+  options: CollectiveOptions | undefined,
+  done: OnComplete | undefined,
+) => Promise<unknown>;
 
 /**
  * Submits one request: `start(id)` posts it natively under `id` (returning 0 or a
@@ -115,6 +125,26 @@ export function submit<T>(
   done?: OnComplete,
 ): Promise<T> {
   return submitImpl(r, what, refs, start, null, result, options, done) as Promise<T>;
+}
+
+/**
+ * Submits one request whose `start(id, spinNs)` may finish it at once: it posts under
+ * `id`, drives it natively for up to `spinNs`, and returns 1 when it is already over (the
+ * promise then settles without an executor turn and nothing stays in the reactor), 0
+ * when its completion comes through the ring, or a negative code. With nothing waiting
+ * ahead of it, the call starts right away with the reactor's `postSpinNs`; otherwise it
+ * waits in order like {@link submit} (then with no spin). Internal to the MPI backend.
+ */
+export function submitSync<T>(
+  r: MpiReactor,
+  what: string,
+  refs: unknown,
+  start: (id: number, spinNs: number) => number,
+  result: T,
+  options?: CollectiveOptions,
+  done?: OnComplete,
+): Promise<T> {
+  return submitSyncImpl(r, what, refs, start, result, options, done) as Promise<T>;
 }
 
 /**
@@ -169,6 +199,8 @@ export class MpiReactor implements Reactor {
     submitImpl = (r, what, refs, start, call, result, options, done) =>
       r.#submit(what, refs, start, call, result, options, done);
     handleImpl = (r) => r.#live();
+    submitSyncImpl = (r, what, refs, start, result, options, done) =>
+      r.#submitSync(what, refs, start, result, options, done);
   }
 
   /** Creates a reactor; MPI must be initialised (`init()`). */
@@ -366,6 +398,63 @@ export class MpiReactor implements Reactor {
     return promise;
   }
 
+  #submitSync(
+    what: string,
+    refs: unknown,
+    start: (id: number, spinNs: number) => number,
+    result: unknown,
+    options: CollectiveOptions | undefined,
+    done: OnComplete | undefined,
+  ): Promise<unknown> {
+    if (
+      this.#handle === null || this.#broken || this.#queueHead < this.#queue.length ||
+      this.#free.length === 0 || mpiBusy() || options?.signal?.aborted ||
+      (options?.timeout !== undefined && !(options.timeout >= 0 && options.timeout <= 2 ** 31 - 1))
+    ) {
+      return this.#submit(what, refs, (id) => start(id, 0), null, result, options, done);
+    }
+    const id = this.#free.pop()!;
+    let rc: number;
+    try {
+      rc = start(id, this.#postSpin);
+    } catch (e) {
+      this.#free.push(id);
+      done?.(-1, false);
+      return Promise.reject(e);
+    }
+    if (rc === 1) {
+      this.#free.push(id);
+      done?.(0, false);
+      return Promise.resolve(result);
+    }
+    if (rc < 0) {
+      this.#free.push(id);
+      done?.(-1, false);
+      return Promise.reject(syncError(rc, what));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const op: Op = {
+      what,
+      refs,
+      start: null,
+      call: null,
+      result,
+      resolve,
+      reject,
+      settled: false,
+      done,
+      cleanup: undefined,
+    };
+    if (options?.signal !== undefined || options?.timeout !== undefined) {
+      this.#watch(op, options.signal, options.timeout);
+    }
+    this.#slots[id] = op;
+    this.#inflight++;
+    this.#activity++;
+    this.#hooks?.wake();
+    return promise;
+  }
+
   /** Why a submission cannot start at all, or null. */
   #refuse(what: string, options: CollectiveOptions | undefined): Error | null {
     if (this.#handle === null) return new ClosedError(`${what}: the MpiReactor is closed`);
@@ -417,6 +506,12 @@ export class MpiReactor implements Reactor {
     } catch (e) {
       rc = -1;
       err = e;
+    }
+    if (rc === 1) {
+      // Already over (a point-to-point call that needed no wait): nothing in flight.
+      this.#free.push(id);
+      this.#finish(op, 0);
+      return;
     }
     if (rc >= 0) {
       this.#slots[id] = op;
