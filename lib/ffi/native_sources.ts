@@ -22,7 +22,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/mpi/comm.rs": "d132e14af2fd5c15325f0d5c64ae6df3baa26f5a00537b7228c3a9b140397555",
   "native/src/mpi/init.rs": "e6a370da0cc21a63b760749d3c0dc23792a9950aa6e908067bf1f69a97461e75",
   "native/src/mpi/mod.rs": "cad59fc2b8359be10fac9b2ba981050a40dac428d1a149123413bde5a32cd773",
-  "native/src/mpi/p2p.rs": "7b92e2ff58880c6ae92fccbf1989d5716062fbc4a29a6f7220aaa855b39f403d",
+  "native/src/mpi/p2p.rs": "59e09ef5606cdd1f18f32fe299ef446d7e4b812a7b1f1ca71d333969fdd63d8a",
   "native/src/mpi/reactor.rs": "02f8db6b8b14060af228c99cf88f229da8e890ed3b40d3dec2088bdf60183f57",
   "native/src/mpi/shim.c": "f07da8de284ed7bc327c8ce0f4388ff17be7025321752742b66a0b17ffd92ee4",
   "native/src/mpi/types.rs": "ad653a9ce7ac111dcb871d47c4f2e22cb9a0ade533de4676d9cf599144c9dd3f",

@@ -52,6 +52,14 @@ export interface MpiReactorOptions {
    * executor's next turn.
    */
   postSpinNs?: number;
+  /**
+   * How long a point-to-point allreduce is driven natively at submission while no step
+   * of it completes (ns, default 20000, at most 200000; 0: one try). With the peers ready
+   * most calls are over within it, at the speed of a blocking call and without an
+   * executor turn; a call that is not hands over to the executor's polling. The whole
+   * submission never spins more than 200 µs.
+   */
+  syncSpinNs?: number;
   /** First backoff before the executor polls again, after the spin window (ns). */
   minBackoffNs?: number;
   /** Longest backoff (ns); the backoff doubles from the first up to this. */
@@ -132,7 +140,7 @@ export function submit<T>(
  * `id`, drives it natively for up to `spinNs`, and returns 1 when it is already over (the
  * promise then settles without an executor turn and nothing stays in the reactor), 0
  * when its completion comes through the ring, or a negative code. With nothing waiting
- * ahead of it, the call starts right away with the reactor's `postSpinNs`; otherwise it
+ * ahead of it, the call starts right away with the reactor's `syncSpinNs`; otherwise it
  * waits in order like {@link submit} (then with no spin). Internal to the MPI backend.
  */
 export function submitSync<T>(
@@ -188,6 +196,7 @@ export class MpiReactor implements Reactor {
   readonly #spinMs: number;
   readonly #pollSpin: number;
   readonly #postSpin: number;
+  readonly #syncSpin: number;
   /** Bumped on every submission and completion; beforePark notices the change. */
   #activity = 0;
   #seen = -1;
@@ -237,6 +246,13 @@ export class MpiReactor implements Reactor {
       );
     }
     this.#postSpin = postSpin;
+    const syncSpin = options.syncSpinNs ?? 20_000;
+    if (!Number.isInteger(syncSpin) || syncSpin < 0 || syncSpin > 200_000) {
+      throw new InvalidArgumentError(
+        `MpiReactor syncSpinNs must be an integer in 0..200000; got ${syncSpin}`,
+      );
+    }
+    this.#syncSpin = syncSpin;
     this.#backoff = this.#minBackoff;
     const lib = mpiLib();
     const h = lib.pluvio_mpi_reactor_create(capacity);
@@ -416,7 +432,7 @@ export class MpiReactor implements Reactor {
     const id = this.#free.pop()!;
     let rc: number;
     try {
-      rc = start(id, this.#postSpin);
+      rc = start(id, this.#syncSpin);
     } catch (e) {
       this.#free.push(id);
       done?.(-1, false);

@@ -160,8 +160,10 @@ impl P2p {
             Alg::Doubling => (a.size.trailing_zeros() as usize, a.n * a.es),
             Alg::Ring => (2 * (a.size - 1), a.n.div_ceil(a.size) * a.es),
         };
-        tmp.clear();
-        tmp.resize(scratch, 0);
+        if tmp.len() < scratch {
+            // Zeroed only when it grows: reused scratch is overwritten by receives.
+            tmp.resize(scratch, 0);
+        }
         // SAFETY: reading a link-time constant.
         let null = unsafe { ffi::RSMPI_REQUEST_NULL };
         P2p {
