@@ -1,5 +1,6 @@
 /**
- * MpiReactor: drains in-flight MPI requests with `MPI_Testsome` inside the executor.
+ * MpiReactor: drains in-flight MPI requests with `MPI_Testsome` inside the executor, and
+ * advances the point-to-point allreduces (`native/src/mpi/p2p.rs`) in the same poll.
  *
  * Requests live in a native table (dense, so `MPI_Testsome` looks only at what is in
  * flight); each poll is one FFI call that writes `(id, error)` pairs into a completion
