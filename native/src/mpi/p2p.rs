@@ -232,10 +232,11 @@ impl P2p {
         if rc == ffi::MPI_ERR_IN_STATUS as c_int {
             for s in &st {
                 let e = s.MPI_ERROR;
-                if e != ffi::MPI_SUCCESS as c_int && e != ffi::MPI_ERR_PENDING as c_int {
-                    if self.error == 0 {
-                        self.error = e;
-                    }
+                if e != ffi::MPI_SUCCESS as c_int
+                    && e != ffi::MPI_ERR_PENDING as c_int
+                    && self.error == 0
+                {
+                    self.error = e;
                 }
             }
         } else if rc != ffi::MPI_SUCCESS as c_int && self.error == 0 {
@@ -463,7 +464,7 @@ pub fn start(
         }
     }
     if !done {
-        r.p2p.push(Box::new(p));
+        r.p2p.push(p);
         return Ok(0);
     }
     let err = p.error;

@@ -21,7 +21,7 @@ pub struct Reactor {
     capacity: usize,
     /// Point-to-point collectives in flight (see [`super::p2p`]); they count against
     /// `capacity` like requests.
-    pub(super) p2p: Vec<Box<P2p>>,
+    pub(super) p2p: Vec<P2p>,
     /// Scratch buffers of finished point-to-point calls, kept for the next ones.
     spare: Vec<Vec<u8>>,
 }
