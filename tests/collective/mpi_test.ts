@@ -59,6 +59,24 @@ Deno.test({
 });
 
 Deno.test({
+  name: "mpi: point-to-point allreduce (doubling, ring, fallback) mixed sizes, 2/3/4 ranks",
+  ...opts,
+  fn: async () => {
+    await mpirun(2, "rank_p2p.ts");
+    await mpirun(3, "rank_p2p.ts");
+    await mpirun(4, "rank_p2p.ts", ["--capacity=3"]);
+  },
+});
+
+Deno.test({
+  name: "mpi: every collective x element type x op, 3 ranks (ring allreduce, no doubling)",
+  ...opts,
+  fn: async () => {
+    await mpirun(3, "rank_matrix.ts");
+  },
+});
+
+Deno.test({
   name: "mpi: split / dup sub-communicators with collectives in flight on each, 4 ranks",
   ...opts,
   fn: async () => {

@@ -2,7 +2,11 @@
  * MpiCommunicator: the Collective interface over `MPI_I*` collectives.
  *
  * Every collective checks its arguments locally, posts one non-blocking MPI call into the
- * {@link MpiReactor} and resolves when `MPI_Testsome` reports it complete. Several may be
+ * {@link MpiReactor} and resolves when `MPI_Testsome` reports it complete. Allreduce by
+ * default runs Open MPI's blocking algorithms instead (recursive doubling below 8 KiB on
+ * power-of-two sizes, the ring above) as point-to-point steps that the reactor drives
+ * without waiting (`native/src/mpi/p2p.rs`): at the blocking call's speed, with the event
+ * loop free; a call whose peers are ready completes inside its submission. Several may be
  * in flight on one communicator at once; as MPI requires, every rank must start the
  * collectives of a communicator in the same order.
  *
@@ -36,16 +40,16 @@ import {
 } from "../shape.ts";
 import type { Collective, CollectiveOptions } from "../types.ts";
 import { blockingError, type MpiLib, mpiLib, syncError, syncPtrError } from "./native.ts";
-import { type MpiReactor, reactorHandle, submit, submitBlocking } from "./reactor.ts";
+import { type MpiReactor, reactorHandle, submit, submitBlocking, submitSync } from "./reactor.ts";
 
 const INT_MAX = 2147483647;
 
 /**
  * From this many bytes on, allreduce runs as a blocking `MPI_Allreduce` on a helper
- * thread instead of `MPI_Iallreduce` + `MPI_Testsome`: opt-in through
- * `PLUVIO_MPI_BLOCKING_BYTES` (default: never). Open MPI's tuned blocking algorithms are
- * faster than its non-blocking ones; with the helper thread's round trip they win here
- * only at 16 MiB, not up to 1 MiB (see `bench/results/mpi.md`).
+ * thread (the main thread makes no MPI call meanwhile): opt-in through
+ * `PLUVIO_MPI_BLOCKING_BYTES` (default: never). The default point-to-point path runs the
+ * same algorithms without the helper thread's round trip and is as fast or faster at
+ * every size measured (see `bench/results/mpi.md`).
  */
 const BLOCKING_MIN = blockingMinFromEnv();
 
@@ -56,6 +60,24 @@ function blockingMinFromEnv(): number {
   } catch { /* no env permission: the default */ }
   const n = v === undefined || v === "" ? Infinity : Number(v);
   return n >= 0 ? n : Infinity;
+}
+
+/**
+ * How allreduce runs below `PLUVIO_MPI_BLOCKING_BYTES`: `PLUVIO_MPI_ALLREDUCE=p2p`
+ * (default) runs Open MPI's blocking algorithms (recursive doubling, ring) as
+ * non-blocking point-to-point steps driven by the reactor; `nbc` posts `MPI_Iallreduce`
+ * (Open MPI's libnbc schedules, 1.5–2.5x slower from 64 KiB on 2 ranks).
+ */
+const P2P = allreducePathFromEnv() === "p2p";
+
+function allreducePathFromEnv(): "p2p" | "nbc" {
+  let v: string | undefined;
+  try {
+    v = Deno.env.get("PLUVIO_MPI_ALLREDUCE");
+  } catch { /* no env permission: the default */ }
+  if (v === undefined || v === "" || v === "p2p") return "p2p";
+  if (v === "nbc") return "nbc";
+  throw new InvalidArgumentError(`PLUVIO_MPI_ALLREDUCE=${JSON.stringify(v)}: use p2p or nbc`);
 }
 
 let handleOf: (c: MpiCommunicator) => Deno.PointerObject;
@@ -360,7 +382,12 @@ export class MpiCommunicator implements Collective, Disposable {
     });
   }
 
-  /** Reduces `buf` over all ranks with `op`, in place (`MPI_Iallreduce`). */
+  /**
+   * Reduces `buf` over all ranks with `op`, in place: Open MPI's blocking algorithms as
+   * point-to-point steps (see the module notes; `PLUVIO_MPI_ALLREDUCE=nbc`:
+   * `MPI_Iallreduce`). Every rank must pass the same element type, length and op (check
+   * mode verifies it).
+   */
   allreduce<T extends NumericArray>(buf: T, op: ReduceOp, options?: CollectiveOptions): Promise<T> {
     const W = "allreduce";
     try {
@@ -383,6 +410,20 @@ export class MpiCommunicator implements Collective, Disposable {
               if (rc < 0) throw blockingError(rc, "MPI_Allreduce");
               return buf;
             },
+            options,
+            this.#onDone,
+          );
+        }
+        : P2P
+        ? () => {
+          // The blocking call's algorithms as point-to-point steps (native/src/mpi/p2p.rs).
+          this.#pending++;
+          return submitSync(
+            reactor,
+            W,
+            buf,
+            (id, spin) => lib.pluvio_mpi_allreduce_p2p(rh, h, id, buf, n, d.index, op.index, spin),
+            buf,
             options,
             this.#onDone,
           );

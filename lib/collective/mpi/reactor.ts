@@ -1,5 +1,6 @@
 /**
- * MpiReactor: drains in-flight MPI requests with `MPI_Testsome` inside the executor.
+ * MpiReactor: drains in-flight MPI requests with `MPI_Testsome` inside the executor, and
+ * advances the point-to-point allreduces (`native/src/mpi/p2p.rs`) in the same poll.
  *
  * Requests live in a native table (dense, so `MPI_Testsome` looks only at what is in
  * flight); each poll is one FFI call that writes `(id, error)` pairs into a completion
@@ -52,6 +53,14 @@ export interface MpiReactorOptions {
    * executor's next turn.
    */
   postSpinNs?: number;
+  /**
+   * How long a point-to-point allreduce is driven natively at submission while no step
+   * of it completes (ns, default 20000, at most 200000; 0: one try). With the peers ready
+   * most calls are over within it, at the speed of a blocking call and without an
+   * executor turn; a call that is not hands over to the executor's polling. The whole
+   * submission never spins more than 200 µs.
+   */
+  syncSpinNs?: number;
   /** First backoff before the executor polls again, after the spin window (ns). */
   minBackoffNs?: number;
   /** Longest backoff (ns); the backoff doubles from the first up to this. */
@@ -65,7 +74,8 @@ interface Op {
   what: string;
   /** Buffers MPI reads or writes: referenced here until the request completes. */
   refs: unknown;
-  /** Posts a request under `id` (0 or a negative code); null for a blocking call. */
+  /** Posts a request under `id` (0, 1 when already over, or a negative code); null for a
+   * blocking call. */
   start: ((id: number) => number) | null;
   /** A blocking MPI call run on a helper thread, in queue order (split). */
   call: (() => Promise<unknown>) | null;
@@ -98,6 +108,15 @@ let submitImpl: (
   done: OnComplete | undefined,
 ) => Promise<unknown>;
 let handleImpl: (r: MpiReactor) => Deno.PointerObject;
+let submitSyncImpl: (
+  r: MpiReactor,
+  what: string,
+  refs: unknown,
+  start: (id: number, spinNs: number) => number,
+  result: unknown,
+  options: CollectiveOptions | undefined,
+  done: OnComplete | undefined,
+) => Promise<unknown>;
 
 /**
  * Submits one request: `start(id)` posts it natively under `id` (returning 0 or a
@@ -115,6 +134,26 @@ export function submit<T>(
   done?: OnComplete,
 ): Promise<T> {
   return submitImpl(r, what, refs, start, null, result, options, done) as Promise<T>;
+}
+
+/**
+ * Submits one request whose `start(id, spinNs)` may finish it at once: it posts under
+ * `id`, drives it natively for up to `spinNs`, and returns 1 when it is already over (the
+ * promise then settles without an executor turn and nothing stays in the reactor), 0
+ * when its completion comes through the ring, or a negative code. With nothing waiting
+ * ahead of it, the call starts right away with the reactor's `syncSpinNs`; otherwise it
+ * waits in order like {@link submit} (then with no spin). Internal to the MPI backend.
+ */
+export function submitSync<T>(
+  r: MpiReactor,
+  what: string,
+  refs: unknown,
+  start: (id: number, spinNs: number) => number,
+  result: T,
+  options?: CollectiveOptions,
+  done?: OnComplete,
+): Promise<T> {
+  return submitSyncImpl(r, what, refs, start, result, options, done) as Promise<T>;
 }
 
 /**
@@ -158,6 +197,7 @@ export class MpiReactor implements Reactor {
   readonly #spinMs: number;
   readonly #pollSpin: number;
   readonly #postSpin: number;
+  readonly #syncSpin: number;
   /** Bumped on every submission and completion; beforePark notices the change. */
   #activity = 0;
   #seen = -1;
@@ -169,6 +209,8 @@ export class MpiReactor implements Reactor {
     submitImpl = (r, what, refs, start, call, result, options, done) =>
       r.#submit(what, refs, start, call, result, options, done);
     handleImpl = (r) => r.#live();
+    submitSyncImpl = (r, what, refs, start, result, options, done) =>
+      r.#submitSync(what, refs, start, result, options, done);
   }
 
   /** Creates a reactor; MPI must be initialised (`init()`). */
@@ -205,6 +247,13 @@ export class MpiReactor implements Reactor {
       );
     }
     this.#postSpin = postSpin;
+    const syncSpin = options.syncSpinNs ?? 20_000;
+    if (!Number.isInteger(syncSpin) || syncSpin < 0 || syncSpin > 200_000) {
+      throw new InvalidArgumentError(
+        `MpiReactor syncSpinNs must be an integer in 0..200000; got ${syncSpin}`,
+      );
+    }
+    this.#syncSpin = syncSpin;
     this.#backoff = this.#minBackoff;
     const lib = mpiLib();
     const h = lib.pluvio_mpi_reactor_create(capacity);
@@ -366,6 +415,63 @@ export class MpiReactor implements Reactor {
     return promise;
   }
 
+  #submitSync(
+    what: string,
+    refs: unknown,
+    start: (id: number, spinNs: number) => number,
+    result: unknown,
+    options: CollectiveOptions | undefined,
+    done: OnComplete | undefined,
+  ): Promise<unknown> {
+    if (
+      this.#handle === null || this.#broken || this.#queueHead < this.#queue.length ||
+      this.#free.length === 0 || mpiBusy() || options?.signal?.aborted ||
+      (options?.timeout !== undefined && !(options.timeout >= 0 && options.timeout <= 2 ** 31 - 1))
+    ) {
+      return this.#submit(what, refs, (id) => start(id, 0), null, result, options, done);
+    }
+    const id = this.#free.pop()!;
+    let rc: number;
+    try {
+      rc = start(id, this.#syncSpin);
+    } catch (e) {
+      this.#free.push(id);
+      done?.(-1, false);
+      return Promise.reject(e);
+    }
+    if (rc === 1) {
+      this.#free.push(id);
+      done?.(0, false);
+      return Promise.resolve(result);
+    }
+    if (rc < 0) {
+      this.#free.push(id);
+      done?.(-1, false);
+      return Promise.reject(syncError(rc, what));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    const op: Op = {
+      what,
+      refs,
+      start: null,
+      call: null,
+      result,
+      resolve,
+      reject,
+      settled: false,
+      done,
+      cleanup: undefined,
+    };
+    if (options?.signal !== undefined || options?.timeout !== undefined) {
+      this.#watch(op, options.signal, options.timeout);
+    }
+    this.#slots[id] = op;
+    this.#inflight++;
+    this.#activity++;
+    this.#hooks?.wake();
+    return promise;
+  }
+
   /** Why a submission cannot start at all, or null. */
   #refuse(what: string, options: CollectiveOptions | undefined): Error | null {
     if (this.#handle === null) return new ClosedError(`${what}: the MpiReactor is closed`);
@@ -417,6 +523,12 @@ export class MpiReactor implements Reactor {
     } catch (e) {
       rc = -1;
       err = e;
+    }
+    if (rc === 1) {
+      // Already over (a point-to-point call that needed no wait): nothing in flight.
+      this.#free.push(id);
+      this.#finish(op, 0);
+      return;
     }
     if (rc >= 0) {
       this.#slots[id] = op;

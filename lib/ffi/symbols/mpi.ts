@@ -53,6 +53,11 @@ export const MPI_SYMBOLS = {
     parameters: [...HEAD, "buffer", "buffer", "i32", "i32", "i32", "i32"],
     result: "i32",
   },
+  // (..., buf, count, dtype, op, spinNs): 1 done, 0 in flight
+  pluvio_mpi_allreduce_p2p: {
+    parameters: [...HEAD, "buffer", "i32", "i32", "i32", "u32"],
+    result: "i32",
+  },
   // (..., send, recv, count, dtype, op, root, inplace)
   pluvio_mpi_ireduce: {
     parameters: [...HEAD, "buffer", "buffer", "i32", "i32", "i32", "i32", "i32"],

@@ -9,7 +9,7 @@
 
 use super::comm::{comm, Comm};
 use super::reactor::{post, Reactor};
-use super::types::{count, datatype, in_place, op};
+use super::types::{count, datatype, elem_size, in_place, op};
 use crate::error::guard;
 use mpi_sys as ffi;
 use std::os::raw::c_void;
@@ -48,6 +48,72 @@ pub extern "C" fn pluvio_mpi_iallreduce(
         post(r, id, WHAT, |req| unsafe {
             ffi::MPI_Iallreduce(send, recv, n, dt, o, c.raw, req)
         })
+    })
+}
+
+/// Allreduce in place over `buf` (`n` elements) as request `id`, with the blocking
+/// call's algorithms run as point-to-point steps (see [`super::p2p`]), falling back to
+/// `MPI_Iallreduce` where they do not fit. Drives the call for up to `spin_ns` without a
+/// step completing: returns 1 when it is already over (no completion will be reported;
+/// the buffer holds the result), 0 when its completion comes through the ring.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn pluvio_mpi_allreduce_p2p(
+    r: *mut Reactor,
+    c: *const Comm,
+    id: u32,
+    buf: *mut c_void,
+    n: i32,
+    dtype: i32,
+    reduce: i32,
+    spin_ns: u32,
+) -> i32 {
+    guard(|| {
+        const WHAT: &str = "allreduce";
+        let (c, n, dt, o, es) = (
+            comm(c, WHAT)?,
+            count(n, WHAT)?,
+            datatype(dtype)?,
+            op(reduce, dtype)?,
+            elem_size(dtype)?,
+        );
+        let reactor = super::reactor::reactor(r, WHAT)?;
+        if reactor.full() {
+            return Err(crate::error::Error::errno(
+                libc::EAGAIN,
+                format!("{WHAT}: every request slot is in flight"),
+            ));
+        }
+        let (mut rank, mut size) = (0, 0);
+        // SAFETY: a live communicator; each writes one int.
+        unsafe {
+            super::check(ffi::MPI_Comm_rank(c.raw, &mut rank), "MPI_Comm_rank")?;
+            super::check(ffi::MPI_Comm_size(c.raw, &mut size), "MPI_Comm_size")?;
+        }
+        let (n, size) = (n as usize, size as usize);
+        if n == 0 || size == 1 {
+            return Ok(1);
+        }
+        let Some(alg) = super::p2p::choose(n * es, n, size) else {
+            // SAFETY: buf holds `n` elements and stays referenced until completion.
+            return post(r, id, "MPI_Iallreduce", |req| unsafe {
+                ffi::MPI_Iallreduce(in_place(), buf, n as i32, dt, o, c.raw, req)
+            });
+        };
+        super::p2p::start(
+            reactor,
+            c,
+            id,
+            buf as *mut u8,
+            n,
+            es,
+            dt,
+            o,
+            rank as usize,
+            size,
+            alg,
+            spin_ns,
+        )
     })
 }
 

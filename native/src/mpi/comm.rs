@@ -5,12 +5,17 @@ use super::reactor::{post, Reactor};
 use super::{check, require_active};
 use crate::error::{guard, guard_ptr, Error};
 use mpi_sys as ffi;
+use std::cell::Cell;
 use std::os::raw::c_int;
 
 /// An MPI communicator and whether pluvio must free it.
 pub struct Comm {
     pub raw: ffi::MPI_Comm,
-    owned: bool,
+    /// Whether pluvio created (and frees) the communicator: then this handle is its only
+    /// one, and [`Comm::seq`] numbers its point-to-point collectives.
+    pub owned: bool,
+    /// The next point-to-point collective's sequence number (see `p2p::next_tag`).
+    pub seq: Cell<u32>,
 }
 
 /// Borrows the communicator behind a handle, rejecting null and `MPI_COMM_NULL`.
@@ -35,7 +40,11 @@ pub fn comm<'a>(c: *const Comm, what: &str) -> Result<&'a Comm, Error> {
 }
 
 fn boxed(raw: ffi::MPI_Comm, owned: bool) -> *mut Comm {
-    Box::into_raw(Box::new(Comm { raw, owned }))
+    Box::into_raw(Box::new(Comm {
+        raw,
+        owned,
+        seq: Cell::new(0),
+    }))
 }
 
 /// A handle for `MPI_COMM_WORLD` (not freed by [`pluvio_mpi_comm_free`]'s MPI call).

@@ -5,10 +5,13 @@
 //! - [`comm`]: communicator handles (world, `idup`, `split`, free).
 //! - [`reactor`]: the request table drained with `MPI_Testsome` into a completion ring.
 //! - [`collectives`]: the `MPI_I*` posting exports.
+//! - [`p2p`]: allreduce as point-to-point steps (the blocking call's algorithms, never
+//!   waiting), advanced by the reactor.
 
 mod collectives;
 mod comm;
 mod init;
+mod p2p;
 mod reactor;
 mod types;
 

@@ -5,6 +5,7 @@
 //! found as `(id, MPI error code)` pairs of `i32` into a ring that TypeScript reads
 //! through a typed array built once; there are at most `capacity` completions per poll.
 
+use super::p2p::P2p;
 use super::{check, error_string};
 use crate::error::{guard, guard_ptr, Error, E_MPI};
 use mpi_sys as ffi;
@@ -16,11 +17,41 @@ pub struct Reactor {
     ids: Vec<u32>,
     indices: Vec<c_int>,
     statuses: Vec<ffi::MPI_Status>,
-    ring: Vec<i32>,
+    pub(super) ring: Vec<i32>,
     capacity: usize,
+    /// Point-to-point collectives in flight (see [`super::p2p`]); they count against
+    /// `capacity` like requests.
+    pub(super) p2p: Vec<P2p>,
+    /// Scratch buffers of finished point-to-point calls, kept for the next ones.
+    spare: Vec<Vec<u8>>,
 }
 
-fn reactor<'a>(r: *mut Reactor, what: &str) -> Result<&'a mut Reactor, Error> {
+/// How many scratch buffers a reactor keeps for reuse.
+const SPARE_MAX: usize = 4;
+
+impl Reactor {
+    /// Whether one more request or point-to-point call fits.
+    pub(super) fn full(&self) -> bool {
+        self.reqs.len() + self.p2p.len() >= self.capacity
+    }
+    /// A scratch buffer (the largest kept one, or a new empty one).
+    pub(super) fn scratch(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+    /// Keeps `v` for a later call, largest last (it is the one [`Reactor::scratch`] takes).
+    pub(super) fn recycle(&mut self, v: Vec<u8>) {
+        if v.capacity() == 0 {
+            return;
+        }
+        self.spare.push(v);
+        self.spare.sort_unstable_by_key(|v| v.capacity());
+        if self.spare.len() > SPARE_MAX {
+            self.spare.remove(0);
+        }
+    }
+}
+
+pub(super) fn reactor<'a>(r: *mut Reactor, what: &str) -> Result<&'a mut Reactor, Error> {
     if r.is_null() {
         return Err(Error::errno(
             libc::EINVAL,
@@ -41,7 +72,7 @@ pub fn post(
     start: impl FnOnce(*mut ffi::MPI_Request) -> c_int,
 ) -> Result<i32, Error> {
     let r = reactor(r, what)?;
-    if r.reqs.len() >= r.capacity {
+    if r.full() {
         return Err(Error::errno(
             libc::EAGAIN,
             format!("{what}: all {} request slots are in flight", r.capacity),
@@ -76,6 +107,8 @@ pub extern "C" fn pluvio_mpi_reactor_create(capacity: u32) -> *mut Reactor {
             statuses: vec![zero; cap],
             ring: vec![0; 2 * cap],
             capacity: cap,
+            p2p: Vec::new(),
+            spare: Vec::new(),
         })))
     })
 }
@@ -89,10 +122,14 @@ pub extern "C" fn pluvio_mpi_reactor_ring(r: *mut Reactor) -> *mut i32 {
 /// Number of requests in flight.
 #[no_mangle]
 pub extern "C" fn pluvio_mpi_reactor_inflight(r: *mut Reactor) -> i32 {
-    guard(|| Ok(reactor(r, "MPI reactor")?.reqs.len() as i32))
+    guard(|| {
+        let r = reactor(r, "MPI reactor")?;
+        Ok((r.reqs.len() + r.p2p.len()) as i32)
+    })
 }
 
-/// Tests the requests in flight with `MPI_Testsome`, repeating for up to `spin_ns`
+/// Tests the requests in flight with `MPI_Testsome` and advances the point-to-point
+/// collectives, repeating for up to `spin_ns`
 /// nanoseconds while nothing completes (MPI progresses only inside these calls, and a
 /// native loop polls far more often than one FFI call per executor turn); writes the
 /// completed requests to the ring and returns how many. A request that failed carries its
@@ -102,12 +139,15 @@ pub extern "C" fn pluvio_mpi_reactor_inflight(r: *mut Reactor) -> i32 {
 pub extern "C" fn pluvio_mpi_reactor_poll(r: *mut Reactor, spin_ns: u32) -> i32 {
     guard(|| {
         let r = reactor(r, "MPI_Testsome")?;
-        if r.reqs.is_empty() {
+        if r.reqs.is_empty() && r.p2p.is_empty() {
             return Ok(0);
         }
         let mut deadline = 0;
         loop {
-            let n = test_some(r)?;
+            let mut n = if r.reqs.is_empty() { 0 } else { test_some(r)? };
+            if !r.p2p.is_empty() {
+                n += super::p2p::advance_all(r, n as usize) as i32;
+            }
             if n > 0 || spin_ns == 0 {
                 return Ok(n);
             }
@@ -176,7 +216,10 @@ pub extern "C" fn pluvio_mpi_reactor_destroy(r: *mut Reactor) -> i32 {
         if r.is_null() {
             return Ok(0);
         }
-        let n = reactor(r, "MPI reactor destroy")?.reqs.len();
+        let n = {
+            let r = reactor(r, "MPI reactor destroy")?;
+            r.reqs.len() + r.p2p.len()
+        };
         if n > 0 {
             return Err(Error::errno(
                 libc::EBUSY,

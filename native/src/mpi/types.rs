@@ -88,3 +88,19 @@ pub fn count(count: i32, what: &str) -> Result<i32, Error> {
     }
     Ok(count)
 }
+
+/// Size in bytes of the element type at `index` (see [`datatype`]).
+pub fn elem_size(index: i32) -> Result<usize, Error> {
+    Ok(match index {
+        2 | 6 => 1,
+        3 | 7 => 2,
+        0 | 4 | 8 => 4,
+        1 | 5 | 9 => 8,
+        _ => {
+            return Err(Error::errno(
+                libc::EINVAL,
+                format!("unknown element type index {index}"),
+            ))
+        }
+    })
+}
