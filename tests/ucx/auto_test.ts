@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Runtime } from "../../mod.ts";
 import { Context, type Endpoint, type Worker } from "../../lib/ucx/mod.ts";
-import { InvalidArgumentError, PeerError } from "../../lib/errors.ts";
+import { PeerError } from "../../lib/errors.ts";
 import { deadline, splitLines, u32 } from "./helpers.ts";
 import { outputWithin } from "../helpers/bounded.ts";
 import { createNsHosts, nsHostsUnavailable } from "../helpers/nshosts.ts";
