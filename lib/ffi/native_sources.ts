@@ -52,7 +52,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
     "42237a715ddab209debaf6d6b14a5b39522979f57da524fe207ff7ed4a319883",
   "native/src/uring/buffers.rs": "854f4611204fee2a782150732c461dc346641206caaebdece119a4c752807083",
   "native/src/uring/mod.rs": "c32cdff70fa6a007d0973b8328dfe488f6bf1ce83678952511d958e6e2a58243",
-  "native/src/uring/record.rs": "c7474d0d90b424a6a7c5aa26c4268cedee6029a7125eea12b0b01acc605158de",
+  "native/src/uring/record.rs": "6c1453b46438a009967ac7321d18a49f7965ff758e8bac7a3a163b4b40a3e7d9",
   "native/src/uring/ring.rs": "bcac85274cd5026428805313a8571f84ddc42a23a14cf8d26767007929a74640",
   "native/src/uring/threads.rs": "43c58c445ce2a7b6ab90410bd692f6d428ded5511853c95a3ded25d992f9ea11",
 };

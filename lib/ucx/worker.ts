@@ -101,6 +101,26 @@ function connectFlags(m: ErrorHandling): number {
   return m === "none" ? 0 : CONNECT_PEER;
 }
 
+let host: Uint8Array | undefined;
+
+/** This process's host identity (empty when unknown), read once. */
+function thisHost(): Uint8Array {
+  return host ??= hostId() ?? new Uint8Array(0);
+}
+
+/**
+ * A pidfd on process `pid` of host `peerHost` when that is this host and the process can
+ * be watched from here (then `"auto"` uses shared memory), else null.
+ */
+function localPeer(peerHost: Uint8Array, pid: number): Pidfd | null {
+  if (!sameHost(thisHost(), peerHost)) return null;
+  try {
+    return Pidfd.open(pid);
+  } catch {
+    return null; // gone (ESRCH), not ours to watch (EPERM), no pidfds (ENOSYS)
+  }
+}
+
 const ADDR_MAGIC = [0x50, 0x4c, 0x58, 0x48]; // "PLXH"
 
 /**
@@ -266,7 +286,7 @@ export class Worker implements Disposable {
     checkUcx(n, "getting the worker address");
     const buf = new Uint8Array(n);
     checkUcx(Number(this.#sym.pluvio_ucx_worker_address(p, buf, BigInt(n))), "worker address");
-    return wrapAddress(hostId() ?? new Uint8Array(0), Deno.pid, buf);
+    return wrapAddress(thisHost(), Deno.pid, buf);
   }
 
   /**
@@ -279,12 +299,7 @@ export class Worker implements Disposable {
     let mode = errorMode(options, "auto");
     let pidfd: Pidfd | null = null;
     if (mode === "auto") {
-      const me = hostId();
-      if (me !== null && sameHost(me, host)) {
-        try {
-          pidfd = Pidfd.open(pid);
-        } catch { /* gone, or not ours to watch */ }
-      }
+      pidfd = localPeer(host, pid);
       mode = pidfd === null ? "peer" : "none";
     }
     let id: number;
@@ -395,7 +410,7 @@ export class Worker implements Disposable {
       local: false,
       pid: Deno.pid,
       nonce: [0, 0],
-      host: hostId() ?? new Uint8Array(0),
+      host: thisHost(),
       address: new Uint8Array(0),
     };
   }
@@ -449,12 +464,7 @@ export class Worker implements Disposable {
     }
     if (h === undefined || h.kind !== Control.HELLO) return; // not pluvio "auto": stays
     const me = this.#me();
-    let pidfd: Pidfd | null = null;
-    if (me.host.length > 0 && sameHost(me.host, h.host) && h.address.length > 0) {
-      try {
-        pidfd = Pidfd.open(h.pid);
-      } catch { /* gone, or not ours to watch: stay on the socket */ }
-    }
+    let pidfd = h.address.length > 0 ? localPeer(h.host, h.pid) : null;
     let socket = ep; // the endpoint of the socket connection once moved
     if (pidfd !== null) {
       try {
@@ -464,10 +474,11 @@ export class Worker implements Disposable {
         );
         // A connection UCX cannot wire up (it matched it with an older one to the same
         // worker under another error handling) never sends: then the socket stays.
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const ok = await Promise.race([
           sent.then(() => true, () => false),
-          new Promise<boolean>((r) => setTimeout(() => r(false), HANDSHAKE_MS)),
-        ]);
+          new Promise<boolean>((r) => timer = setTimeout(() => r(false), HANDSHAKE_MS)),
+        ]).finally(() => clearTimeout(timer));
         if (!ok) throw new Error("the shared-memory connection did not come up");
         checkUcx(
           this.#sym.pluvio_ucx_ep_swap(this.#core.ptr, ep.nativeId, local.nativeId),

@@ -84,42 +84,71 @@ impl SubRecord {
     /// Addresses come from TypeScript, which keeps the memory alive until the CQE; a bad
     /// address makes the kernel fail that operation with EFAULT, it cannot corrupt us.
     pub fn to_entry(self) -> Result<squeue::Entry, Error> {
-        if self.file > 0 {
-            if let Some(e) = self.fixed_file_entry(types::Fixed(self.file - 1)) {
-                return Ok(e.user_data(self.user_data));
-            }
+        // The data operations name the file by its registered slot when it has one (no
+        // per-request file reference counting), else by fd; the opcode builders take
+        // either (a sealed trait of the crate, so a macro rather than a generic).
+        macro_rules! data_op {
+            ($f:expr) => {
+                match self.op {
+                    op::READ => Some(
+                        opcode::Read::new($f, self.addr as *mut u8, self.len)
+                            .offset(self.off)
+                            .build(),
+                    ),
+                    op::WRITE => Some(
+                        opcode::Write::new($f, self.addr as *const u8, self.len)
+                            .offset(self.off)
+                            .build(),
+                    ),
+                    op::READ_FIXED => Some(
+                        opcode::ReadFixed::new(
+                            $f,
+                            self.addr as *mut u8,
+                            self.len,
+                            buf_index(self.aux)?,
+                        )
+                        .offset(self.off)
+                        .build(),
+                    ),
+                    op::WRITE_FIXED => Some(
+                        opcode::WriteFixed::new(
+                            $f,
+                            self.addr as *const u8,
+                            self.len,
+                            buf_index(self.aux)?,
+                        )
+                        .offset(self.off)
+                        .build(),
+                    ),
+                    op::FSYNC => {
+                        let flags = if self.aux == 1 {
+                            types::FsyncFlags::DATASYNC
+                        } else {
+                            types::FsyncFlags::empty()
+                        };
+                        Some(opcode::Fsync::new($f).flags(flags).build())
+                    }
+                    op::FALLOCATE => Some(
+                        opcode::Fallocate::new($f, self.len64)
+                            .offset(self.off)
+                            .mode(self.aux as i32)
+                            .build(),
+                    ),
+                    _ => None,
+                }
+            };
+        }
+        let data = if self.file > 0 {
+            data_op!(types::Fixed(self.file - 1))
+        } else {
+            data_op!(types::Fd(self.fd))
+        };
+        if let Some(e) = data {
+            return Ok(e.user_data(self.user_data));
         }
         let fd = types::Fd(self.fd);
         let e = match self.op {
             op::NOP => opcode::Nop::new().build(),
-            op::READ => opcode::Read::new(fd, self.addr as *mut u8, self.len)
-                .offset(self.off)
-                .build(),
-            op::WRITE => opcode::Write::new(fd, self.addr as *const u8, self.len)
-                .offset(self.off)
-                .build(),
-            op::READ_FIXED => {
-                opcode::ReadFixed::new(fd, self.addr as *mut u8, self.len, buf_index(self.aux)?)
-                    .offset(self.off)
-                    .build()
-            }
-            op::WRITE_FIXED => {
-                opcode::WriteFixed::new(fd, self.addr as *const u8, self.len, buf_index(self.aux)?)
-                    .offset(self.off)
-                    .build()
-            }
-            op::FSYNC => {
-                let flags = if self.aux == 1 {
-                    types::FsyncFlags::DATASYNC
-                } else {
-                    types::FsyncFlags::empty()
-                };
-                opcode::Fsync::new(fd).flags(flags).build()
-            }
-            op::FALLOCATE => opcode::Fallocate::new(fd, self.len64)
-                .offset(self.off)
-                .mode(self.aux as i32)
-                .build(),
             op::STATX => opcode::Statx::new(
                 fd,
                 self.addr as *const libc::c_char,
@@ -142,45 +171,6 @@ impl SubRecord {
             }
         };
         Ok(e.user_data(self.user_data))
-    }
-}
-
-impl SubRecord {
-    /// The SQE of a data operation on the registered file `f`; `None` for the other ops.
-    fn fixed_file_entry(self, f: types::Fixed) -> Option<squeue::Entry> {
-        Some(match self.op {
-            op::READ => opcode::Read::new(f, self.addr as *mut u8, self.len)
-                .offset(self.off)
-                .build(),
-            op::WRITE => opcode::Write::new(f, self.addr as *const u8, self.len)
-                .offset(self.off)
-                .build(),
-            op::READ_FIXED => {
-                let i = buf_index(self.aux).ok()?;
-                opcode::ReadFixed::new(f, self.addr as *mut u8, self.len, i)
-                    .offset(self.off)
-                    .build()
-            }
-            op::WRITE_FIXED => {
-                let i = buf_index(self.aux).ok()?;
-                opcode::WriteFixed::new(f, self.addr as *const u8, self.len, i)
-                    .offset(self.off)
-                    .build()
-            }
-            op::FSYNC => {
-                let flags = if self.aux == 1 {
-                    types::FsyncFlags::DATASYNC
-                } else {
-                    types::FsyncFlags::empty()
-                };
-                opcode::Fsync::new(f).flags(flags).build()
-            }
-            op::FALLOCATE => opcode::Fallocate::new(f, self.len64)
-                .offset(self.off)
-                .mode(self.aux as i32)
-                .build(),
-            _ => return None,
-        })
     }
 }
 
