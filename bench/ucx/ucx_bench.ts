@@ -176,10 +176,16 @@ const configs: { name: string; env: Record<string, string>; extra: string[]; eh:
   { name: "default transports (shm), no peer-failure handling", env: {}, extra: [], eh: "none" },
   { name: "UCX_TLS=tcp, no peer-failure handling", env: { UCX_TLS: "tcp" }, extra: [], eh: "none" },
   {
-    name: "default endpoints (no options; UCX peer-failure handling, perftest -e)",
+    name: 'default endpoints (no options: "auto", shared memory watched through pidfds)',
+    env: {},
+    extra: [],
+    eh: "default",
+  },
+  {
+    name: 'errorHandling "peer" (UCX peer-failure handling, perftest -e)',
     env: {},
     extra: ["-e"],
-    eh: "default",
+    eh: "peer",
   },
 ];
 
@@ -260,8 +266,10 @@ Command: \`deno task bench:ucx\` (= \`deno run -A bench/ucx/ucx_bench.ts ${round
   (\`bench/ucx/tcp_side.ts\`, pinned the same way); measured once, before the rest.
 - Machine: 2 cores; load average ${load0.map((x) => x.toFixed(1)).join(" ")} at the start,
   ${load1.map((x) => x.toFixed(1)).join(" ")} at the end.
-- UCX cannot watch shared-memory peers: with peer-failure handling (the default endpoints
-  of pluvio, and \`ucx_perftest -e\`) Active Messages go over TCP even on one host.
+- UCX cannot watch shared-memory peers: with peer-failure handling (\`errorHandling:
+  "peer"\`, and \`ucx_perftest -e\`) Active Messages go over TCP even on one host. The
+  default endpoints (\`"auto"\`) of two processes on one host use shared memory and watch
+  each other's pid through pidfds instead.
 
 ${table}
 `;
