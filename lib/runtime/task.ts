@@ -72,6 +72,9 @@ export interface TaskOps {
 
 // Assigned in JoinHandle's static block, which may touch its private fields.
 let ops!: TaskOps;
+/** An async task function's reactions, bound to the task (`this`) at its start. */
+let onOk!: (this: JoinHandle<unknown>, v: unknown) => void;
+let onErr!: (this: JoinHandle<unknown>, e: unknown) => void;
 
 /**
  * A handle on a spawned task: await it for the task's result (a failed task's error
@@ -100,6 +103,12 @@ export class JoinHandle<T> implements Promise<T> {
   }
 
   static {
+    onOk = function (this: JoinHandle<unknown>, v: unknown) {
+      this.#succeed(v);
+    };
+    onErr = function (this: JoinHandle<unknown>, e: unknown) {
+      this.#fail(e);
+    };
     ops = {
       create: (id, name, owner, fn) => new JoinHandle(id, name, owner, fn),
       start: (t) => t.#start(),
@@ -217,42 +226,21 @@ export class JoinHandle<T> implements Promise<T> {
       r = fn.length === 0 ? (fn as () => T)() : fn(this.#controller().signal);
     } catch (e) {
       this.#fail(e);
-      const rej = this.#x?.rej;
-      if (rej) rej(this.#v);
       return;
     }
     if (r !== null && typeof r === "object" && typeof (r as PromiseLike<T>).then === "function") {
-      const p = this.#follow(r as PromiseLike<T>);
-      if (this.#p === null) this.#p = p;
-      else p.then(this.#x!.res as (v: T) => void, this.#x!.rej); // awaited before it started
-    } else {
-      this.#succeed(r as T);
-      const res = this.#x?.res;
-      if (res) (res as (v: T) => void)(r as T);
-    }
-  }
-
-  /**
-   * Follows an async task function's promise; the promise `then` returns is the task's
-   * outcome. (Two closures: about half the memory of an async function awaiting it,
-   * which matters when many tasks are pending at once.)
-   */
-  #follow(r: PromiseLike<T>): Promise<T> {
-    return Promise.resolve(r).then((v) => {
-      this.#succeed(v);
-      return v;
-    }, (e) => {
-      this.#fail(e);
-      // Nobody awaits it (yet): the runtime reports it if it stays unobserved.
-      if ((this.#s & OBSERVED) === 0 && this.#p !== null) this.#p.catch(noop);
-      throw this.#v;
-    });
+      // Follows the function's promise with two bound functions (no closure context, no
+      // outcome promise kept: the reaction's promise is dropped once it ran).
+      Promise.resolve(r).then(onOk.bind(this), onErr.bind(this));
+    } else this.#succeed(r as T);
   }
 
   #succeed(v: T): void {
     this.#s = (this.#s & OBSERVED) | COMPLETED;
     this.#v = v;
     this.#settle();
+    const res = this.#x?.res;
+    if (res) (res as (v: T) => void)(v); // awaited before it settled
   }
 
   #fail(e: unknown): void {
@@ -265,6 +253,8 @@ export class JoinHandle<T> implements Promise<T> {
       this.#v = e;
     }
     this.#settle();
+    const rej = this.#x?.rej;
+    if (rej) rej(this.#v); // awaited before it settled
   }
 
   #settle(): void {
