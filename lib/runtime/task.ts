@@ -44,6 +44,8 @@ interface Extras {
   name: string | undefined;
   controller: AbortController | null;
   unlink: (() => void) | null;
+  /** The outcome promise of an awaiter from before the task settled, and its resolvers. */
+  p: Promise<unknown> | null;
   res: ((v: never) => void) | null;
   rej: ((e: unknown) => void) | null;
 }
@@ -91,8 +93,6 @@ export class JoinHandle<T> implements Promise<T> {
   /** The task function until it starts; then the value, or the error once it failed. */
   #v: unknown;
   #owner: TaskOwner;
-  /** The outcome promise, created by the first `promise()` or by an async start. */
-  #p: Promise<T> | null = null;
   #x: Extras | null = null;
 
   private constructor(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>) {
@@ -181,21 +181,28 @@ export class JoinHandle<T> implements Promise<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.#promise().then(onfulfilled, onrejected);
+    return this.#outcome().then(onfulfilled, onrejected);
   }
 
   /** Awaits the task, handling its failure. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.#promise().catch(onrejected);
+    return this.#outcome().catch(onrejected);
   }
 
   /** Runs `onfinally` when the task settles. */
   finally(onfinally?: (() => void) | null): Promise<T> {
-    return this.#promise().finally(onfinally);
+    return this.#outcome().finally(onfinally);
   }
 
   #extras(): Extras {
-    return this.#x ??= { name: undefined, controller: null, unlink: null, res: null, rej: null };
+    return this.#x ??= {
+      name: undefined,
+      controller: null,
+      unlink: null,
+      p: null,
+      res: null,
+      rej: null,
+    };
   }
 
   /** The task's abort controller (created on first use). */
@@ -266,17 +273,33 @@ export class JoinHandle<T> implements Promise<T> {
     this.#owner.taskSettled(this as JoinHandle<unknown>);
   }
 
-  #promise(): Promise<T> {
+  /**
+   * The task's outcome for one awaiter: a settled task's is a new settled promise (so
+   * joining a task that settled long ago writes nothing into it), a running task's is
+   * the one promise it settles when it does.
+   */
+  #outcome(): Promise<T> {
     this.#s |= OBSERVED;
-    if (this.#p !== null) return this.#p;
     const st = this.#s & STATE_MASK;
-    if (st === COMPLETED) return this.#p = Promise.resolve(this.#v as T);
-    if (st !== RUNNING) return this.#p = Promise.reject(this.#v);
+    if (st === COMPLETED) return Promise.resolve(this.#v as T);
+    if (st !== RUNNING) return Promise.reject(this.#v);
     const x = this.#extras();
-    return this.#p = new Promise<T>((res, rej) => {
+    return (x.p ??= new Promise<T>((res, rej) => {
       x.res = res as (v: never) => void;
       x.rej = rej;
-    });
+    })) as Promise<T>;
+  }
+
+  /** The task's outcome promise, the same one each time. */
+  #promise(): Promise<T> {
+    const x = this.#x;
+    if (x !== null && x.p !== null) {
+      this.#s |= OBSERVED;
+      return x.p as Promise<T>;
+    }
+    const p = this.#outcome();
+    this.#extras().p = p;
+    return p;
   }
 }
 
