@@ -125,7 +125,8 @@ export class Runtime {
   #parker: Parker | null = null;
   #jsPark: (() => void) | null = null;
   #unobserved: JoinHandle<unknown>[] = [];
-  #liveHead: JoinHandle<unknown> | null = null;
+  /** Live tasks with an abort controller (a cancel-all aborts them; the rest lazily). */
+  #watched = new Set<JoinHandle<unknown>>();
   #main: JoinHandle<unknown> | null = null;
   #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
   #turns = 0;
@@ -275,7 +276,6 @@ export class Runtime {
     const task = tasks.create<T>(id, options?.name, this.#owner, fn);
     this.#live++;
     const t = task as JoinHandle<unknown>;
-    this.#liveHead = tasks.pushLive(t, this.#liveHead);
     this.#counts.spawned++;
     if (options?.signal) tasks.link(t, options.signal);
     // Started on a microtask, one per batch of spawns (each costs a closure otherwise).
@@ -291,11 +291,16 @@ export class Runtime {
     q.length = 0;
   };
 
-  readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
+  readonly #owner: TaskOwner = {
+    taskSettled: (t) => this.#taskSettled(t),
+    watch: (t) => this.#watched.add(t),
+    cancelBelow: 0,
+    cancelReason: undefined,
+  };
 
   #taskSettled(task: JoinHandle<unknown>): void {
     this.#live--;
-    this.#liveHead = tasks.unlinkLive(task, this.#liveHead);
+    if (this.#watched.size !== 0) this.#watched.delete(task);
     const c = this.#counts;
     if (task.state === "completed") c.completed++;
     else if (task.state === "cancelled") c.cancelled++;
@@ -309,8 +314,11 @@ export class Runtime {
 
   #cancelAll(): void {
     // Main failed: the run is over, so ask every other task to stop.
+    // Tasks without an abort controller see it lazily (TaskOwner.cancelBelow).
     const reason = new RuntimeStateError("the main task failed");
-    for (let t = this.#liveHead; t !== null; t = tasks.nextLive(t)) t.cancel(reason);
+    this.#owner.cancelBelow = this.#nextId;
+    this.#owner.cancelReason = reason;
+    for (const t of [...this.#watched]) t.cancel(reason);
   }
 
   /**

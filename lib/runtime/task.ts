@@ -27,16 +27,25 @@ export interface SpawnOptions {
 /** The state of a task. */
 export type TaskState = "running" | "completed" | "failed" | "cancelled";
 
-/** Called by the task when it settles (the runtime's bookkeeping). */
+/** The runtime's side of its tasks: bookkeeping and cancelling them all. */
 export interface TaskOwner {
   /** Records that `task` settled. */
   taskSettled(task: JoinHandle<unknown>): void;
+  /** `task` created its abort controller: {@link cancelAll} must abort it. */
+  watch(task: JoinHandle<unknown>): void;
+  /**
+   * Tasks with a smaller id that were running when the main task failed are cancelled
+   * with {@link cancelReason} (0: none were). A task without an abort controller is
+   * cancelled lazily: its signal is born aborted and a failure counts as cancelled.
+   */
+  cancelBelow: number;
+  /** The reason of that cancellation. */
+  cancelReason: unknown;
 }
 
-const noop = () => {};
-
 const RUNNING = 0, COMPLETED = 1, FAILED = 2, CANCELLED = 3;
-const STATE_MASK = 3, OBSERVED = 4;
+/** OBSERVED: someone asked for the outcome. SWEPT: it settled after a cancel-all that covered it. */
+const STATE_MASK = 3, OBSERVED = 4, SWEPT = 8;
 const STATES: readonly TaskState[] = ["running", "completed", "failed", "cancelled"];
 
 /** What few tasks need: a name, a signal, a spawn-signal link, an early awaiter. */
@@ -64,12 +73,6 @@ export interface TaskOps {
   observed(t: JoinHandle<unknown>): boolean;
   /** The error of a failed or cancelled task. */
   error(t: JoinHandle<unknown>): unknown;
-  /** Links `t` in front of `head` in the runtime's list of live tasks; returns `t`. */
-  pushLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown>;
-  /** Unlinks `t` from the live list; returns the new head if `t` was the head, else `head`. */
-  unlinkLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown> | null;
-  /** The next task in the live list. */
-  nextLive(t: JoinHandle<unknown>): JoinHandle<unknown> | null;
 }
 
 // Assigned in JoinHandle's static block, which may touch its private fields.
@@ -85,11 +88,8 @@ let onErr!: (this: JoinHandle<unknown>, e: unknown) => void;
  */
 export class JoinHandle<T> implements Promise<T> {
   readonly #id: number;
-  /** State (low 2 bits) and OBSERVED. */
+  /** State (low 2 bits), OBSERVED and SWEPT. */
   #s = RUNNING;
-  /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
-  #prev: JoinHandle<unknown> | null = null;
-  #next: JoinHandle<unknown> | null = null;
   /** The task function until it starts; then the value, or the error once it failed. */
   #v: unknown;
   #owner: TaskOwner;
@@ -119,20 +119,6 @@ export class JoinHandle<T> implements Promise<T> {
         const st = t.#s & STATE_MASK;
         return st === FAILED || st === CANCELLED ? t.#v : undefined;
       },
-      pushLive: (t, head) => {
-        t.#next = head;
-        if (head !== null) head.#prev = t;
-        return t;
-      },
-      unlinkLive: (t, head) => {
-        const p = t.#prev, n = t.#next;
-        if (p !== null) p.#next = n;
-        else head = n;
-        if (n !== null) n.#prev = p;
-        t.#prev = t.#next = null;
-        return head;
-      },
-      nextLive: (t) => t.#next,
     };
   }
 
@@ -168,12 +154,22 @@ export class JoinHandle<T> implements Promise<T> {
    */
   cancel(reason?: unknown): void {
     if ((this.#s & STATE_MASK) !== RUNNING || this.#aborted()) return;
-    const err = reason instanceof CancelledError
+    this.#controller().abort(this.#cancelError(reason));
+  }
+
+  #cancelError(reason: unknown): CancelledError {
+    return reason instanceof CancelledError
       ? reason
       : new CancelledError(`task "${this.name}" (#${this.#id}) was cancelled`, {
         cause: reason,
       });
-    this.#controller().abort(err);
+  }
+
+  /** Whether the runtime's cancel-all covers this task (see `TaskOwner.cancelBelow`). */
+  #swept(): boolean {
+    return (this.#s & STATE_MASK) === RUNNING
+      ? this.#id < this.#owner.cancelBelow
+      : (this.#s & SWEPT) !== 0;
   }
 
   /** Awaits the task's result. */
@@ -205,15 +201,19 @@ export class JoinHandle<T> implements Promise<T> {
     };
   }
 
-  /** The task's abort controller (created on first use). */
+  /** The task's abort controller (created on first use; aborted if a cancel-all covers it). */
   #controller(): AbortController {
     const x = this.#extras();
-    return x.controller ??= new AbortController();
+    if (x.controller !== null) return x.controller;
+    const c = x.controller = new AbortController();
+    if (this.#swept()) c.abort(this.#cancelError(this.#owner.cancelReason));
+    else if ((this.#s & STATE_MASK) === RUNNING) this.#owner.watch(this as JoinHandle<unknown>);
+    return c;
   }
 
   #aborted(): boolean {
     const c = this.#x?.controller;
-    return c != null && c.signal.aborted;
+    return c != null ? c.signal.aborted : this.#swept();
   }
 
   #link(signal: AbortSignal): void {
@@ -252,8 +252,8 @@ export class JoinHandle<T> implements Promise<T> {
 
   #fail(e: unknown): void {
     if (this.#aborted()) {
-      this.#s = (this.#s & OBSERVED) | CANCELLED;
       const reason = this.#controller().signal.reason;
+      this.#s = (this.#s & OBSERVED) | CANCELLED;
       this.#v = e instanceof CancelledError ? e : reason;
     } else {
       this.#s = (this.#s & OBSERVED) | FAILED;
@@ -265,6 +265,7 @@ export class JoinHandle<T> implements Promise<T> {
   }
 
   #settle(): void {
+    if (this.#id < this.#owner.cancelBelow) this.#s |= SWEPT;
     const x = this.#x;
     if (x !== null && x.unlink !== null) {
       x.unlink();
