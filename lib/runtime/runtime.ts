@@ -17,6 +17,7 @@ import { check, coreLib } from "../ffi/library.ts";
 import { TimerReactor } from "../timer/reactor.ts";
 import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
+import { SpinBudget } from "./idle_policy.ts";
 import { type Parker, parkerFor } from "./park.ts";
 import type { Reactor } from "./reactor.ts";
 import { type JoinHandle, type SpawnOptions, type TaskFn, type TaskOwner, tasks } from "./task.ts";
@@ -85,6 +86,10 @@ export interface RuntimeStats {
     spinTurns: number;
     /** How early (µs) a park now wakes before a timer deadline (the timer's budget). */
     timerLeadUs: number;
+    /** Parks spent blocked on the JS thread itself: timer waits of at most 1 ms. */
+    blockingWaits: number;
+    /** How early (µs) a blocking wait now ends before a timer deadline. */
+    blockLeadUs: number;
   };
 }
 
@@ -107,6 +112,22 @@ const DEFAULT_QUEUE = 1 << 20;
 const FALLBACK_POLL_NS = 100_000;
 
 const yieldMacrotask = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * The longest timer wait (ns) the executor spends blocked on the JS thread instead of
+ * parking: the event loop's turn comes at least this often anyway (see `#drive`).
+ */
+const BLOCK_MAX_NS = 1_000_000;
+
+let blockLeadBudget: SpinBudget | null = null;
+
+/**
+ * The thread's lead for blocking waits: how late the kernel wakes this thread from one
+ * (the thread's own wake-up only, so it is learnt apart from the doorbell park's lead).
+ */
+function blockLead(): SpinBudget {
+  return blockLeadBudget ??= new SpinBudget({ deadline: true });
+}
 
 /** The executor: runs tasks and drives registered reactors. */
 export class Runtime {
@@ -423,7 +444,10 @@ export class Runtime {
       let spinning = false;
       if (spinUntil !== 0 || this.#activeDeadlines > 0) {
         const now = performance.now();
-        if (now - lastYield >= 1) {
+        // Spinning the last lead to a timer deadline is not interrupted: the event loop's
+        // turn comes right after the timer fired.
+        const toDeadline = this.#activeDeadlines > 0 && this.#deadlineWithinLead();
+        if (!toDeadline && now - lastYield >= 1) {
           this.#yields++;
           await yieldMacrotask();
           lastYield = performance.now();
@@ -436,7 +460,7 @@ export class Runtime {
             spinUntil = 0;
           }
         }
-        if (!spinning && this.#activeDeadlines > 0) spinning = this.#deadlineWithinLead();
+        if (toDeadline) spinning = true;
         // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
       } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
         this.#yields++;
@@ -455,9 +479,11 @@ export class Runtime {
         await yieldMacrotask();
         lastYield = performance.now();
       } else {
-        await this.#park();
+        const t = performance.now();
+        // A blocking wait (≤ 1 ms) gave the event loop no turn: the one before it counts.
+        if (await this.#park()) lastYield = t;
+        else lastYield = performance.now();
         idle = 0;
-        lastYield = performance.now();
       }
     }
   }
@@ -508,12 +534,18 @@ export class Runtime {
     if (missed) this.#spinMisses++;
   }
 
-  /** Whether a deadline reactor's next deadline is within its wake lead (spin to it). */
+  /**
+   * Whether a deadline reactor's next deadline is within its wake lead (spin to it): the
+   * larger of its park lead and the blocking-wait lead, since either may have ended the
+   * wait early.
+   */
   #deadlineWithinLead(): boolean {
+    const b = blockLead().budgetUs();
     for (const e of this.#active) {
       if (!e.deadline) continue;
       const t = e.reactor.beforePark!();
-      if (t <= this.#cap(e.reactor.spin!.budgetUs()) * 1000) return true;
+      const l = e.reactor.spin!.budgetUs();
+      if (t <= this.#cap(l > b ? l : b) * 1000) return true;
     }
     return false;
   }
@@ -523,27 +555,33 @@ export class Runtime {
     return new Promise<void>((r) => this.#jsPark = r);
   }
 
-  async #park(): Promise<void> {
+  /**
+   * Parks until a reactor fd, the next deadline (early by the wake lead) or a JS wake-up.
+   * A timer deadline within {@link BLOCK_MAX_NS} is waited for blocked on the JS thread
+   * instead (see `Parker.block`); returns whether it was.
+   */
+  async #park(): Promise<boolean> {
     let timeout = Infinity;
     let leader: Entry | null = null;
+    /** The leader's deadline (ns from now), and the earliest wake-up of the others. */
+    let due = Infinity;
+    let other = Infinity;
     for (const e of this.#active) {
       const r = e.reactor;
-      let t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
-      if (t <= 0) return;
-      if (e.deadline && t !== Infinity) {
-        // Wake early by the recent wake lateness; the executor spins the rest.
-        t -= this.#cap(r.spin!.budgetUs()) * 1000;
-        if (t <= 0) return;
-        if (t < timeout) {
-          timeout = t;
-          leader = e;
-        }
-      } else if (t < timeout) {
+      const raw = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
+      if (raw <= 0) return false;
+      const timed = e.deadline && raw !== Infinity;
+      // Wake early by the recent wake lateness; the executor spins the rest.
+      const t = timed ? raw - this.#cap(r.spin!.budgetUs()) * 1000 : raw;
+      if (t <= 0) return false;
+      if (t < timeout) {
+        if (timeout < other) other = timeout;
         timeout = t;
-        leader = null;
-      }
+        leader = timed ? e : null;
+        due = raw;
+      } else if (t < other) other = t;
     }
-    if (this.#active.length === 0) return;
+    if (this.#active.length === 0) return false;
     let p = this.#parker;
     if (p === null) {
       p = this.#parker = parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
@@ -551,8 +589,18 @@ export class Runtime {
         if (e.reactor.parkFd) p.addFd(e.reactor.parkFd.fd, e.reactor.parkFd.drain);
       }
     }
+    if (leader !== null && due <= BLOCK_MAX_NS) {
+      const lead = blockLead();
+      const t = due - this.#cap(lead.budgetUs()) * 1000;
+      if (t <= 0) return false; // within the lead: spin
+      const timed = t <= other;
+      p.block(timed ? t : other);
+      if (timed && p.lastLateUs >= 0) lead.hit(p.lastLateUs);
+      return true;
+    }
     await p.park(timeout);
     if (leader !== null && p.lastLateUs >= 0) leader.reactor.spin!.hit(p.lastLateUs);
+    return false;
   }
 
   /** A snapshot of counters (tasks, reactors, executor). */
@@ -582,6 +630,8 @@ export class Runtime {
         spinMisses: this.#spinMisses,
         spinTurns: this.#spinTurns,
         timerLeadUs: this.#cap(this.timer.spin.budgetUs()),
+        blockingWaits: ps?.blocks ?? 0,
+        blockLeadUs: this.#cap(blockLead().budgetUs()),
       },
     };
   }
