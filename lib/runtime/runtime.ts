@@ -5,9 +5,12 @@
  * (resolving the promises tasks await) and backs off when idle by one adaptive policy
  * (`idle_policy.ts`): it spins for as long as recent completions suggest, then yields to
  * the macrotask queue, then parks at ~zero CPU on the reactors' fds and the next timer
- * deadline, waking early by the recent wake latency so that timers fire on time. While
- * busy it still yields to the event loop at least every millisecond, so other timers and
- * I/O in the process keep running.
+ * deadline, waking early by the recent wake latency so that timers fire on time. A timer
+ * deadline at most 1 ms away is waited for blocked on the JS thread itself (one kernel
+ * wake-up instead of the notifier thread's two, which keeps timers on time when other
+ * processes compete for the cores), also early by its learnt lead. While busy it still
+ * yields to the event loop at least every millisecond (a spin to a timer deadline ends
+ * first), so other timers and I/O in the process keep running.
  *
  * @module
  */

@@ -2,12 +2,17 @@
  * Tasks and their join handles.
  *
  * A task is its {@link JoinHandle}: one object per spawn. Spawn+join is a hot path
- * whose cost is mostly allocation and GC, so a handle is small (8 fields): what few
- * tasks need (a name, a signal, a spawn-signal link, an awaiter from before the start)
- * lives in one lazily created object, the state and the observed flag share a number,
- * the function and then its outcome share a slot, and an async task function's outcome
- * promise is the one promise that follows it. The runtime drives handles through
- * {@link tasks}, which user code never sees.
+ * whose cost is mostly allocation, GC and write barriers (many tasks alive at once get
+ * promoted to the old generation), so a handle is small (5 fields) and nothing writes
+ * into it after it settles: what few tasks need (a name, a signal, a spawn-signal link,
+ * an awaiter from before it settled) lives in one lazily created object; the state and
+ * flags share a number; the function and then its outcome share a slot; an async task
+ * function's promise is followed by two bound functions (no closure context) whose
+ * reaction promise is dropped; joining a settled task makes a fresh settled promise. No
+ * list links live tasks: when the main task fails, the runtime aborts the tasks that
+ * have an abort controller and the rest see the cancellation lazily
+ * (`TaskOwner.cancelBelow`). The runtime drives handles through {@link tasks}, which user
+ * code never sees.
  *
  * @module
  */
