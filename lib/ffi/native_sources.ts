@@ -25,7 +25,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/mpi/reactor.rs": "3425d1ddcbaa33d5c3617fc54399baa66fc0b632d700b5b90412d48cad198605",
   "native/src/mpi/shim.c": "f07da8de284ed7bc327c8ce0f4388ff17be7025321752742b66a0b17ffd92ee4",
   "native/src/mpi/types.rs": "0fabc43c7a09665878b6df3051d0d854fe4d4706208375435798d73688f6c1d9",
-  "native/src/notifier.rs": "faa79f9de9886072963f080b36ce9449a923bfe3e3ab08212d22700061253f0f",
+  "native/src/notifier.rs": "61621f5b8981864d9456b30feb7ff40a10ffc8b76f81e8c9f31145541a8a678d",
   "native/src/proc.rs": "e1fd9bada80d0e6fbe370b07ddcc9fa968f34aed13435b105c0206d90c1dc5c0",
   "native/src/reduce.rs": "7ea33c9a5290bc95962e4712b0ecd1fcada269973c3d8733eb82ddd408a42b64",
   "native/src/sys.rs": "0996005721ee2eeb69fe0bbc23f27e6b79821944d283b6ae949a5048b78e4ae8",

@@ -156,6 +156,8 @@ export class Parker {
    * instead of the doorbell's two, so a short timer wait stays on time when other
    * processes compete for the cores. Nothing else runs on the thread meanwhile, so the
    * executor uses it only for waits of at most a millisecond right after a macrotask turn.
+   * The first one gives the thread a 100 µs scheduler slice (`sched_setattr`): its
+   * wake-ups then preempt busy processes on a contended core (same CPU share).
    * Sets {@link lastLateUs} like a park.
    */
   block(timeoutNs: number): void {

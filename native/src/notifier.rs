@@ -11,7 +11,9 @@
 //! the kernel on a second, level-triggered epoll set holding the same fds and its own
 //! timerfd: the thread that has to run next is the one the kernel timer wakes, one
 //! wake-up instead of two (notifier thread, then JS thread), which is what keeps short
-//! timer waits on time when other processes compete for the cores.
+//! timer waits on time when other processes compete for the cores. At its first blocking
+//! wait the thread also asks for a 100 µs fair-class slice (`sched_setattr`), so that its
+//! wake-up preempts a busy process instead of waiting up to a tick for its slice to end.
 //!
 //! No synchronous call here ever waits on the notifier thread (the thread may be blocked
 //! inside the JS callback until the JS thread runs it).
@@ -181,6 +183,12 @@ impl Shared {
     fn block(&self, timeout_ns: i64) -> Result<i32, Error> {
         set_timerfd(self.block_timer_fd, timeout_ns)?;
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; MAX_FDS];
+        SHORT_SLICE.with(|done| {
+            if !done.get() {
+                done.set(true);
+                short_slice();
+            }
+        });
         let n = loop {
             // SAFETY: evs is a valid array of MAX_FDS events; block_epfd is ours.
             let n =
@@ -213,6 +221,62 @@ impl Shared {
         }
         Ok(why)
     }
+}
+
+/// `struct sched_attr` of sched_setattr(2) (the first, 48-byte version).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// The fair-class slice (ns) a blocked waiter asks for: a wake-up with a shorter slice
+/// than the running task's preempts it (EEVDF), instead of waiting for its slice to end.
+const WAIT_SLICE_NS: u64 = 100_000;
+const SCHED_FLAG_RESET_ON_FORK: u64 = 1;
+
+thread_local! {
+    /// Whether this thread already asked for [`WAIT_SLICE_NS`].
+    static SHORT_SLICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Asks for a [`WAIT_SLICE_NS`] fair-class slice for the calling thread (the JS thread, at
+/// its first blocking wait), so that its wake-ups preempt busy processes on a contended
+/// core instead of waiting up to a tick for their slice to end. Its share of the CPU is
+/// unchanged; it is only preempted sooner when it runs long on a contended core. Left
+/// alone: a non-fair policy, a slice already that short, a kernel without custom slices.
+fn short_slice() {
+    let mut old = SchedAttr::default();
+    // SAFETY: sched_getattr writes at most `size` bytes into a valid local.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut old as *mut SchedAttr,
+            std::mem::size_of::<SchedAttr>() as u32,
+            0,
+        )
+    };
+    let fair = old.policy == libc::SCHED_OTHER as u32 || old.policy == libc::SCHED_BATCH as u32;
+    if rc != 0 || !fair || (old.runtime != 0 && old.runtime <= WAIT_SLICE_NS) {
+        return;
+    }
+    let short = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        // Only the flag this struct version can carry (no util-clamp fields here).
+        flags: old.flags & SCHED_FLAG_RESET_ON_FORK,
+        runtime: WAIT_SLICE_NS,
+        ..old
+    };
+    // SAFETY: sched_setattr reads a valid, fully initialised local of `size` bytes.
+    unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &short as *const SchedAttr, 0) };
 }
 
 /// Arms `fd` (a timerfd) to fire `timeout_ns` from now (absolute, so the time spent getting
