@@ -26,7 +26,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/mpi/reactor.rs": "e608b73cd7fb540e9da2ef21aea5d06821f5c7b1763422dfcc76e45e2c59478a",
   "native/src/mpi/shim.c": "f07da8de284ed7bc327c8ce0f4388ff17be7025321752742b66a0b17ffd92ee4",
   "native/src/mpi/types.rs": "ad653a9ce7ac111dcb871d47c4f2e22cb9a0ade533de4676d9cf599144c9dd3f",
-  "native/src/notifier.rs": "fc3488eff1e1ad26f91312dcb8839b21aab47b1bf14b04f75d288e51c8dbfc81",
+  "native/src/notifier.rs": "61621f5b8981864d9456b30feb7ff40a10ffc8b76f81e8c9f31145541a8a678d",
   "native/src/proc.rs": "e1fd9bada80d0e6fbe370b07ddcc9fa968f34aed13435b105c0206d90c1dc5c0",
   "native/src/reduce.rs": "7ea33c9a5290bc95962e4712b0ecd1fcada269973c3d8733eb82ddd408a42b64",
   "native/src/sys.rs": "0996005721ee2eeb69fe0bbc23f27e6b79821944d283b6ae949a5048b78e4ae8",

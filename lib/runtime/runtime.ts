@@ -5,9 +5,12 @@
  * (resolving the promises tasks await) and backs off when idle by one adaptive policy
  * (`idle_policy.ts`): it spins for as long as recent completions suggest, then yields to
  * the macrotask queue, then parks at ~zero CPU on the reactors' fds and the next timer
- * deadline, waking early by the recent wake latency so that timers fire on time. While
- * busy it still yields to the event loop at least every millisecond, so other timers and
- * I/O in the process keep running.
+ * deadline, waking early by the recent wake latency so that timers fire on time. A timer
+ * deadline at most 1 ms away is waited for blocked on the JS thread itself (one kernel
+ * wake-up instead of the notifier thread's two, which keeps timers on time when other
+ * processes compete for the cores), also early by its learnt lead. While busy it still
+ * yields to the event loop at least every millisecond (a spin to a timer deadline ends
+ * first), so other timers and I/O in the process keep running.
  *
  * @module
  */
@@ -17,6 +20,7 @@ import { check, coreLib } from "../ffi/library.ts";
 import { TimerReactor } from "../timer/reactor.ts";
 import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
+import { SpinBudget } from "./idle_policy.ts";
 import { type Parker, parkerFor } from "./park.ts";
 import type { Reactor } from "./reactor.ts";
 import { type JoinHandle, type SpawnOptions, type TaskFn, type TaskOwner, tasks } from "./task.ts";
@@ -85,6 +89,10 @@ export interface RuntimeStats {
     spinTurns: number;
     /** How early (µs) a park now wakes before a timer deadline (the timer's budget). */
     timerLeadUs: number;
+    /** Parks spent blocked on the JS thread itself: timer waits of at most 1 ms. */
+    blockingWaits: number;
+    /** How early (µs) a blocking wait now ends before a timer deadline. */
+    blockLeadUs: number;
   };
 }
 
@@ -108,6 +116,26 @@ const FALLBACK_POLL_NS = 100_000;
 
 const yieldMacrotask = () => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * The longest timer wait (ns) the executor spends blocked on the JS thread instead of
+ * parking: the event loop's turn comes at least this often anyway (see `#drive`).
+ */
+const BLOCK_MAX_NS = 1_000_000;
+
+/** How {@link Runtime} `#park` ended: not parked (a reactor must be polled now), parked, blocked. */
+const NOT_PARKED = 0, PARKED = 1, BLOCKED = 2;
+type ParkResult = typeof NOT_PARKED | typeof PARKED | typeof BLOCKED;
+
+let blockLeadBudget: SpinBudget | null = null;
+
+/**
+ * The thread's lead for blocking waits: how late the kernel wakes this thread from one
+ * (the thread's own wake-up only, so it is learnt apart from the doorbell park's lead).
+ */
+function blockLead(): SpinBudget {
+  return blockLeadBudget ??= new SpinBudget({ deadline: true });
+}
+
 /** The executor: runs tasks and drives registered reactors. */
 export class Runtime {
   /** The timer reactor, registered as `"timer"`. */
@@ -125,7 +153,8 @@ export class Runtime {
   #parker: Parker | null = null;
   #jsPark: (() => void) | null = null;
   #unobserved: JoinHandle<unknown>[] = [];
-  #liveHead: JoinHandle<unknown> | null = null;
+  /** Live tasks with an abort controller (a cancel-all aborts them; the rest lazily). */
+  #watched = new Set<JoinHandle<unknown>>();
   #main: JoinHandle<unknown> | null = null;
   #counts = { spawned: 0, completed: 0, failed: 0, cancelled: 0 };
   #turns = 0;
@@ -275,7 +304,6 @@ export class Runtime {
     const task = tasks.create<T>(id, options?.name, this.#owner, fn);
     this.#live++;
     const t = task as JoinHandle<unknown>;
-    this.#liveHead = tasks.pushLive(t, this.#liveHead);
     this.#counts.spawned++;
     if (options?.signal) tasks.link(t, options.signal);
     // Started on a microtask, one per batch of spawns (each costs a closure otherwise).
@@ -291,11 +319,16 @@ export class Runtime {
     q.length = 0;
   };
 
-  readonly #owner: TaskOwner = { taskSettled: (t) => this.#taskSettled(t) };
+  readonly #owner: TaskOwner = {
+    taskSettled: (t) => this.#taskSettled(t),
+    watch: (t) => this.#watched.add(t),
+    cancelBelow: 0,
+    cancelReason: undefined,
+  };
 
   #taskSettled(task: JoinHandle<unknown>): void {
     this.#live--;
-    this.#liveHead = tasks.unlinkLive(task, this.#liveHead);
+    if (this.#watched.size !== 0) this.#watched.delete(task);
     const c = this.#counts;
     if (task.state === "completed") c.completed++;
     else if (task.state === "cancelled") c.cancelled++;
@@ -309,8 +342,11 @@ export class Runtime {
 
   #cancelAll(): void {
     // Main failed: the run is over, so ask every other task to stop.
+    // Tasks without an abort controller see it lazily (TaskOwner.cancelBelow).
     const reason = new RuntimeStateError("the main task failed");
-    for (let t = this.#liveHead; t !== null; t = tasks.nextLive(t)) t.cancel(reason);
+    this.#owner.cancelBelow = this.#nextId;
+    this.#owner.cancelReason = reason;
+    for (const t of [...this.#watched]) t.cancel(reason);
   }
 
   /**
@@ -417,7 +453,10 @@ export class Runtime {
       let spinning = false;
       if (spinUntil !== 0 || this.#activeDeadlines > 0) {
         const now = performance.now();
-        if (now - lastYield >= 1) {
+        // Spinning the last lead to a timer deadline is not interrupted: the event loop's
+        // turn comes right after the timer fired.
+        const toDeadline = this.#activeDeadlines > 0 && this.#deadlineWithinLead();
+        if (!toDeadline && now - lastYield >= 1) {
           this.#yields++;
           await yieldMacrotask();
           lastYield = performance.now();
@@ -430,7 +469,7 @@ export class Runtime {
             spinUntil = 0;
           }
         }
-        if (!spinning && this.#activeDeadlines > 0) spinning = this.#deadlineWithinLead();
+        if (toDeadline) spinning = true;
         // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
       } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
         this.#yields++;
@@ -449,8 +488,12 @@ export class Runtime {
         await yieldMacrotask();
         lastYield = performance.now();
       } else {
-        // A park is a macrotask wait; a reactor that refused it (beforePark 0) was not.
-        if (await this.#park()) lastYield = performance.now();
+        const t = performance.now();
+        // A park is a macrotask wait; a blocking wait (≤ 1 ms) gave the event loop no turn
+        // (the one before it counts); a reactor that refused to park (beforePark 0) neither.
+        const how = await this.#park();
+        if (how === PARKED) lastYield = performance.now();
+        else if (how === BLOCKED) lastYield = t;
         idle = 0;
       }
     }
@@ -519,12 +562,18 @@ export class Runtime {
     if (missed) this.#spinMisses++;
   }
 
-  /** Whether a deadline reactor's next deadline is within its wake lead (spin to it). */
+  /**
+   * Whether a deadline reactor's next deadline is within its wake lead (spin to it): the
+   * larger of its park lead and the blocking-wait lead, since either may have ended the
+   * wait early.
+   */
   #deadlineWithinLead(): boolean {
+    const b = blockLead().budgetUs();
     for (const e of this.#active) {
       if (!e.deadline) continue;
       const t = e.reactor.beforePark!();
-      if (t <= this.#cap(e.reactor.spin!.budgetUs()) * 1000) return true;
+      const l = e.reactor.spin!.budgetUs();
+      if (t <= this.#cap(l > b ? l : b) * 1000) return true;
     }
     return false;
   }
@@ -534,28 +583,34 @@ export class Runtime {
     return new Promise<void>((r) => this.#jsPark = r);
   }
 
-  /** Parks unless a reactor must be polled now; returns whether it parked. */
-  async #park(): Promise<boolean> {
+  /**
+   * Parks until a reactor fd, the next deadline (early by the wake lead) or a JS wake-up,
+   * unless a reactor must be polled now ({@link NOT_PARKED}). A timer deadline within
+   * {@link BLOCK_MAX_NS} is waited for blocked on the JS thread instead (see
+   * `Parker.block`, {@link BLOCKED}).
+   */
+  async #park(): Promise<ParkResult> {
     let timeout = Infinity;
     let leader: Entry | null = null;
+    /** The leader's deadline (ns from now), and the earliest wake-up of the others. */
+    let due = Infinity;
+    let other = Infinity;
     for (const e of this.#active) {
       const r = e.reactor;
-      let t = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
-      if (t <= 0) return false;
-      if (e.deadline && t !== Infinity) {
-        // Wake early by the recent wake lateness; the executor spins the rest.
-        t -= this.#cap(r.spin!.budgetUs()) * 1000;
-        if (t <= 0) return false;
-        if (t < timeout) {
-          timeout = t;
-          leader = e;
-        }
-      } else if (t < timeout) {
+      const raw = r.beforePark ? r.beforePark() : (r.parkFd ? Infinity : FALLBACK_POLL_NS);
+      if (raw <= 0) return NOT_PARKED;
+      const timed = e.deadline && raw !== Infinity;
+      // Wake early by the recent wake lateness; the executor spins the rest.
+      const t = timed ? raw - this.#cap(r.spin!.budgetUs()) * 1000 : raw;
+      if (t <= 0) return NOT_PARKED;
+      if (t < timeout) {
+        if (timeout < other) other = timeout;
         timeout = t;
-        leader = null;
-      }
+        leader = timed ? e : null;
+        due = raw;
+      } else if (t < other) other = t;
     }
-    if (this.#active.length === 0) return false;
+    if (this.#active.length === 0) return NOT_PARKED;
     let p = this.#parker;
     if (p === null) {
       p = this.#parker = parkerFor(this.#idle.park === "wait" ? "wait" : "doorbell");
@@ -563,9 +618,18 @@ export class Runtime {
         if (e.reactor.parkFd) p.addFd(e.reactor.parkFd.fd, e.reactor.parkFd.drain);
       }
     }
+    if (leader !== null && due <= BLOCK_MAX_NS) {
+      const lead = blockLead();
+      const t = due - this.#cap(lead.budgetUs()) * 1000;
+      if (t <= 0) return NOT_PARKED; // within the lead: spin
+      const timed = t <= other;
+      p.block(timed ? t : other);
+      if (timed && p.lastLateUs >= 0) lead.hit(p.lastLateUs);
+      return BLOCKED;
+    }
     await p.park(timeout);
     if (leader !== null && p.lastLateUs >= 0) leader.reactor.spin!.hit(p.lastLateUs);
-    return true;
+    return PARKED;
   }
 
   /** A snapshot of counters (tasks, reactors, executor). */
@@ -595,6 +659,8 @@ export class Runtime {
         spinMisses: this.#spinMisses,
         spinTurns: this.#spinTurns,
         timerLeadUs: this.#cap(this.timer.spin.budgetUs()),
+        blockingWaits: ps?.blocks ?? 0,
+        blockLeadUs: this.#cap(blockLead().budgetUs()),
       },
     };
   }

@@ -2,12 +2,17 @@
  * Tasks and their join handles.
  *
  * A task is its {@link JoinHandle}: one object per spawn. Spawn+join is a hot path
- * whose cost is mostly allocation and GC, so a handle is small (8 fields): what few
- * tasks need (a name, a signal, a spawn-signal link, an awaiter from before the start)
- * lives in one lazily created object, the state and the observed flag share a number,
- * the function and then its outcome share a slot, and an async task function's outcome
- * promise is the one promise that follows it. The runtime drives handles through
- * {@link tasks}, which user code never sees.
+ * whose cost is mostly allocation, GC and write barriers (many tasks alive at once get
+ * promoted to the old generation), so a handle is small (5 fields) and nothing writes
+ * into it after it settles: what few tasks need (a name, a signal, a spawn-signal link,
+ * an awaiter from before it settled) lives in one lazily created object; the state and
+ * flags share a number; the function and then its outcome share a slot; an async task
+ * function's promise is followed by two bound functions (no closure context) whose
+ * reaction promise is dropped; joining a settled task makes a fresh settled promise. No
+ * list links live tasks: when the main task fails, the runtime aborts the tasks that
+ * have an abort controller and the rest see the cancellation lazily
+ * (`TaskOwner.cancelBelow`). The runtime drives handles through {@link tasks}, which user
+ * code never sees.
  *
  * @module
  */
@@ -27,16 +32,25 @@ export interface SpawnOptions {
 /** The state of a task. */
 export type TaskState = "running" | "completed" | "failed" | "cancelled";
 
-/** Called by the task when it settles (the runtime's bookkeeping). */
+/** The runtime's side of its tasks: bookkeeping and cancelling them all. */
 export interface TaskOwner {
   /** Records that `task` settled. */
   taskSettled(task: JoinHandle<unknown>): void;
+  /** `task` created its abort controller: {@link cancelAll} must abort it. */
+  watch(task: JoinHandle<unknown>): void;
+  /**
+   * Tasks with a smaller id that were running when the main task failed are cancelled
+   * with {@link cancelReason} (0: none were). A task without an abort controller is
+   * cancelled lazily: its signal is born aborted and a failure counts as cancelled.
+   */
+  cancelBelow: number;
+  /** The reason of that cancellation. */
+  cancelReason: unknown;
 }
 
-const noop = () => {};
-
 const RUNNING = 0, COMPLETED = 1, FAILED = 2, CANCELLED = 3;
-const STATE_MASK = 3, OBSERVED = 4;
+/** OBSERVED: someone asked for the outcome. SWEPT: it settled after a cancel-all that covered it. */
+const STATE_MASK = 3, OBSERVED = 4, SWEPT = 8;
 const STATES: readonly TaskState[] = ["running", "completed", "failed", "cancelled"];
 
 /** What few tasks need: a name, a signal, a spawn-signal link, an early awaiter. */
@@ -44,6 +58,8 @@ interface Extras {
   name: string | undefined;
   controller: AbortController | null;
   unlink: (() => void) | null;
+  /** The outcome promise of an awaiter from before the task settled, and its resolvers. */
+  p: Promise<unknown> | null;
   res: ((v: never) => void) | null;
   rej: ((e: unknown) => void) | null;
 }
@@ -62,16 +78,13 @@ export interface TaskOps {
   observed(t: JoinHandle<unknown>): boolean;
   /** The error of a failed or cancelled task. */
   error(t: JoinHandle<unknown>): unknown;
-  /** Links `t` in front of `head` in the runtime's list of live tasks; returns `t`. */
-  pushLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown>;
-  /** Unlinks `t` from the live list; returns the new head if `t` was the head, else `head`. */
-  unlinkLive(t: JoinHandle<unknown>, head: JoinHandle<unknown> | null): JoinHandle<unknown> | null;
-  /** The next task in the live list. */
-  nextLive(t: JoinHandle<unknown>): JoinHandle<unknown> | null;
 }
 
 // Assigned in JoinHandle's static block, which may touch its private fields.
 let ops!: TaskOps;
+/** An async task function's reactions, bound to the task (`this`) at its start. */
+let onOk!: (this: JoinHandle<unknown>, v: unknown) => void;
+let onErr!: (this: JoinHandle<unknown>, e: unknown) => void;
 
 /**
  * A handle on a spawned task: await it for the task's result (a failed task's error
@@ -80,16 +93,11 @@ let ops!: TaskOps;
  */
 export class JoinHandle<T> implements Promise<T> {
   readonly #id: number;
-  /** State (low 2 bits) and OBSERVED. */
+  /** State (low 2 bits), OBSERVED and SWEPT. */
   #s = RUNNING;
-  /** Intrusive list of live tasks (the runtime cancels them all when main fails). */
-  #prev: JoinHandle<unknown> | null = null;
-  #next: JoinHandle<unknown> | null = null;
   /** The task function until it starts; then the value, or the error once it failed. */
   #v: unknown;
   #owner: TaskOwner;
-  /** The outcome promise, created by the first `promise()` or by an async start. */
-  #p: Promise<T> | null = null;
   #x: Extras | null = null;
 
   private constructor(id: number, name: string | undefined, owner: TaskOwner, fn: TaskFn<T>) {
@@ -100,6 +108,12 @@ export class JoinHandle<T> implements Promise<T> {
   }
 
   static {
+    onOk = function (this: JoinHandle<unknown>, v: unknown) {
+      this.#succeed(v);
+    };
+    onErr = function (this: JoinHandle<unknown>, e: unknown) {
+      this.#fail(e);
+    };
     ops = {
       create: (id, name, owner, fn) => new JoinHandle(id, name, owner, fn),
       start: (t) => t.#start(),
@@ -110,20 +124,6 @@ export class JoinHandle<T> implements Promise<T> {
         const st = t.#s & STATE_MASK;
         return st === FAILED || st === CANCELLED ? t.#v : undefined;
       },
-      pushLive: (t, head) => {
-        t.#next = head;
-        if (head !== null) head.#prev = t;
-        return t;
-      },
-      unlinkLive: (t, head) => {
-        const p = t.#prev, n = t.#next;
-        if (p !== null) p.#next = n;
-        else head = n;
-        if (n !== null) n.#prev = p;
-        t.#prev = t.#next = null;
-        return head;
-      },
-      nextLive: (t) => t.#next,
     };
   }
 
@@ -159,12 +159,22 @@ export class JoinHandle<T> implements Promise<T> {
    */
   cancel(reason?: unknown): void {
     if ((this.#s & STATE_MASK) !== RUNNING || this.#aborted()) return;
-    const err = reason instanceof CancelledError
+    this.#controller().abort(this.#cancelError(reason));
+  }
+
+  #cancelError(reason: unknown): CancelledError {
+    return reason instanceof CancelledError
       ? reason
       : new CancelledError(`task "${this.name}" (#${this.#id}) was cancelled`, {
         cause: reason,
       });
-    this.#controller().abort(err);
+  }
+
+  /** Whether the runtime's cancel-all covers this task (see `TaskOwner.cancelBelow`). */
+  #swept(): boolean {
+    return (this.#s & STATE_MASK) === RUNNING
+      ? this.#id < this.#owner.cancelBelow
+      : (this.#s & SWEPT) !== 0;
   }
 
   /** Awaits the task's result. */
@@ -172,32 +182,43 @@ export class JoinHandle<T> implements Promise<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.#promise().then(onfulfilled, onrejected);
+    return this.#outcome().then(onfulfilled, onrejected);
   }
 
   /** Awaits the task, handling its failure. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.#promise().catch(onrejected);
+    return this.#outcome().catch(onrejected);
   }
 
   /** Runs `onfinally` when the task settles. */
   finally(onfinally?: (() => void) | null): Promise<T> {
-    return this.#promise().finally(onfinally);
+    return this.#outcome().finally(onfinally);
   }
 
   #extras(): Extras {
-    return this.#x ??= { name: undefined, controller: null, unlink: null, res: null, rej: null };
+    return this.#x ??= {
+      name: undefined,
+      controller: null,
+      unlink: null,
+      p: null,
+      res: null,
+      rej: null,
+    };
   }
 
-  /** The task's abort controller (created on first use). */
+  /** The task's abort controller (created on first use; aborted if a cancel-all covers it). */
   #controller(): AbortController {
     const x = this.#extras();
-    return x.controller ??= new AbortController();
+    if (x.controller !== null) return x.controller;
+    const c = x.controller = new AbortController();
+    if (this.#swept()) c.abort(this.#cancelError(this.#owner.cancelReason));
+    else if ((this.#s & STATE_MASK) === RUNNING) this.#owner.watch(this as JoinHandle<unknown>);
+    return c;
   }
 
   #aborted(): boolean {
     const c = this.#x?.controller;
-    return c != null && c.signal.aborted;
+    return c != null ? c.signal.aborted : this.#swept();
   }
 
   #link(signal: AbortSignal): void {
@@ -217,57 +238,39 @@ export class JoinHandle<T> implements Promise<T> {
       r = fn.length === 0 ? (fn as () => T)() : fn(this.#controller().signal);
     } catch (e) {
       this.#fail(e);
-      const rej = this.#x?.rej;
-      if (rej) rej(this.#v);
       return;
     }
     if (r !== null && typeof r === "object" && typeof (r as PromiseLike<T>).then === "function") {
-      const p = this.#follow(r as PromiseLike<T>);
-      if (this.#p === null) this.#p = p;
-      else p.then(this.#x!.res as (v: T) => void, this.#x!.rej); // awaited before it started
-    } else {
-      this.#succeed(r as T);
-      const res = this.#x?.res;
-      if (res) (res as (v: T) => void)(r as T);
-    }
-  }
-
-  /**
-   * Follows an async task function's promise; the promise `then` returns is the task's
-   * outcome. (Two closures: about half the memory of an async function awaiting it,
-   * which matters when many tasks are pending at once.)
-   */
-  #follow(r: PromiseLike<T>): Promise<T> {
-    return Promise.resolve(r).then((v) => {
-      this.#succeed(v);
-      return v;
-    }, (e) => {
-      this.#fail(e);
-      // Nobody awaits it (yet): the runtime reports it if it stays unobserved.
-      if ((this.#s & OBSERVED) === 0 && this.#p !== null) this.#p.catch(noop);
-      throw this.#v;
-    });
+      // Follows the function's promise with two bound functions (no closure context, no
+      // outcome promise kept: the reaction's promise is dropped once it ran).
+      Promise.resolve(r).then(onOk.bind(this), onErr.bind(this));
+    } else this.#succeed(r as T);
   }
 
   #succeed(v: T): void {
     this.#s = (this.#s & OBSERVED) | COMPLETED;
     this.#v = v;
     this.#settle();
+    const res = this.#x?.res;
+    if (res) (res as (v: T) => void)(v); // awaited before it settled
   }
 
   #fail(e: unknown): void {
     if (this.#aborted()) {
-      this.#s = (this.#s & OBSERVED) | CANCELLED;
       const reason = this.#controller().signal.reason;
+      this.#s = (this.#s & OBSERVED) | CANCELLED;
       this.#v = e instanceof CancelledError ? e : reason;
     } else {
       this.#s = (this.#s & OBSERVED) | FAILED;
       this.#v = e;
     }
     this.#settle();
+    const rej = this.#x?.rej;
+    if (rej) rej(this.#v); // awaited before it settled
   }
 
   #settle(): void {
+    if (this.#id < this.#owner.cancelBelow) this.#s |= SWEPT;
     const x = this.#x;
     if (x !== null && x.unlink !== null) {
       x.unlink();
@@ -276,17 +279,33 @@ export class JoinHandle<T> implements Promise<T> {
     this.#owner.taskSettled(this as JoinHandle<unknown>);
   }
 
-  #promise(): Promise<T> {
+  /**
+   * The task's outcome for one awaiter: a settled task's is a new settled promise (so
+   * joining a task that settled long ago writes nothing into it), a running task's is
+   * the one promise it settles when it does.
+   */
+  #outcome(): Promise<T> {
     this.#s |= OBSERVED;
-    if (this.#p !== null) return this.#p;
     const st = this.#s & STATE_MASK;
-    if (st === COMPLETED) return this.#p = Promise.resolve(this.#v as T);
-    if (st !== RUNNING) return this.#p = Promise.reject(this.#v);
+    if (st === COMPLETED) return Promise.resolve(this.#v as T);
+    if (st !== RUNNING) return Promise.reject(this.#v);
     const x = this.#extras();
-    return this.#p = new Promise<T>((res, rej) => {
+    return (x.p ??= new Promise<T>((res, rej) => {
       x.res = res as (v: never) => void;
       x.rej = rej;
-    });
+    })) as Promise<T>;
+  }
+
+  /** The task's outcome promise, the same one each time. */
+  #promise(): Promise<T> {
+    const x = this.#x;
+    if (x !== null && x.p !== null) {
+      this.#s |= OBSERVED;
+      return x.p as Promise<T>;
+    }
+    const p = this.#outcome();
+    this.#extras().p = p;
+    return p;
   }
 }
 

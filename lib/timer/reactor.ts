@@ -3,7 +3,8 @@
  * automatically by every `Runtime` under the name `"timer"`. Parking honours the next
  * deadline through the native notifier's timerfd, armed early by the recent wake latency
  * (its `spin` budget) with the rest busy-polled, so timers fire on time rather than on
- * Deno's 1 ms `setTimeout` grid or late by a slow wake-up.
+ * Deno's 1 ms `setTimeout` grid or late by a slow wake-up; a deadline at most 1 ms away
+ * is waited for blocked on the JS thread (see `Runtime`), early by that wait's own lead.
  *
  * @module
  */

@@ -3,6 +3,7 @@ import {
   CancelledError,
   currentRuntime,
   InvalidArgumentError,
+  type JoinHandle,
   QueueFullError,
   type Reactor,
   Runtime,
@@ -70,6 +71,55 @@ Deno.test("main's failure rejects run() and cancels the other tasks", async () =
   );
   assert.ok(bgSaw instanceof CancelledError);
   assert.equal(rt.running, false);
+});
+
+Deno.test("main's failure cancels tasks that never took a signal too, and only those running", async () => {
+  const rt = new Runtime();
+  let gate!: () => void;
+  const opened = new Promise<void>((r) => gate = r);
+  const seen: Record<string, unknown> = {};
+  let done: JoinHandle<number>, plain: JoinHandle<void>, thrower: JoinHandle<void>;
+  let finisher: JoinHandle<string>, late: JoinHandle<number> | undefined;
+  await assert.rejects(
+    rt.run(async () => {
+      done = spawn(() => 1);
+      // No signal parameter: no abort controller until someone asks for the signal.
+      plain = spawn(async () => {
+        await opened;
+        seen.plainSignal = plain.signal.aborted;
+        seen.plainReason = plain.signal.reason;
+      });
+      thrower = spawn(async () => {
+        await opened;
+        throw new Error("after the cancel");
+      });
+      // Has a controller, so the cancel-all aborts it at once: it opens the gate.
+      spawn(async (signal) => {
+        await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+        gate();
+      });
+      finisher = spawn(async () => {
+        await opened;
+        late = spawn(() => 2); // spawned after main failed: not cancelled
+        return "finished";
+      });
+      await sleep(1);
+      throw new Error("boom");
+    }),
+    /boom/,
+  );
+  assert.equal(done!.state, "completed");
+  assert.equal(done!.signal.aborted, false);
+  assert.equal(seen.plainSignal, true);
+  assert.ok(seen.plainReason instanceof CancelledError);
+  assert.equal(thrower!.state, "cancelled");
+  await assert.rejects(thrower!, CancelledError);
+  assert.equal(finisher!.state, "completed");
+  assert.equal(await finisher!, "finished");
+  assert.equal(late!.state, "completed");
+  assert.equal(late!.signal.aborted, false);
+  const s = rt.stats().tasks;
+  assert.equal(s.cancelled, 1);
 });
 
 Deno.test("a failed task's error reaches whoever awaits its handle", async () => {

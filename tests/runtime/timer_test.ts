@@ -119,3 +119,21 @@ Deno.test("hundreds of sub-100 µs sleeps never lose a wake-up (deadline firing 
   // exceptional (one is tolerated: a machine under heavy load can starve any thread).
   assert.ok(ex.watchdogWakes <= 1, `the watchdog ended ${ex.watchdogWakes} parks`);
 });
+
+Deno.test("a timer wait of at most 1 ms blocks on the JS thread, never early; a longer one parks", async () => {
+  const rt = new Runtime();
+  await rt.run(async () => {
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      await sleep(0.8);
+      const took = performance.now() - t0;
+      assert.ok(took >= 0.8, `sleep(0.8) returned after ${took} ms`);
+    }
+    const ex = rt.stats().executor;
+    assert.ok(ex.blockingWaits > 0, "short waits blocked");
+    const parks = ex.parks - ex.blockingWaits;
+    await sleep(5);
+    const after = rt.stats().executor;
+    assert.ok(after.parks - after.blockingWaits > parks, "a 5 ms wait parked");
+  });
+});

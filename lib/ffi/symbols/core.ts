@@ -21,6 +21,7 @@ export const CORE_SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  pluvio_notifier_block: { parameters: ["pointer", "i64"], result: "i32" },
   pluvio_notifier_kick: { parameters: ["pointer"], result: "i32" },
   pluvio_notifier_fired_ns: { parameters: ["pointer"], result: "u64" },
   pluvio_notifier_destroy: { parameters: ["pointer"], result: "i32" },
