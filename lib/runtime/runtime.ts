@@ -15,6 +15,7 @@ import { setImmediate } from "node:timers";
 import { InvalidArgumentError, QueueFullError, RuntimeStateError } from "../errors.ts";
 import { check, coreLib } from "../ffi/library.ts";
 import { TimerReactor } from "../timer/reactor.ts";
+import { nowMs } from "./clock.ts";
 import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
 import { type Parker, parkerFor } from "./park.ts";
@@ -132,7 +133,7 @@ export class Runtime {
   #yields = 0;
   #jsParks = 0;
   #activeDeadlines = 0;
-  /** When the current idle period began (`performance.now()` ms). */
+  /** When the current idle period began (`nowMs()` ms). */
   #idleStart = 0;
   #spins = 0;
   #spinMisses = 0;
@@ -361,7 +362,7 @@ export class Runtime {
         busy = true;
         if (e.waiting) {
           e.waiting = e.spun = false;
-          r.spin!.hit((performance.now() - this.#idleStart) * 1000);
+          r.spin!.hit((nowMs() - this.#idleStart) * 1000);
         }
       } else if (r.active) busy = true;
       if (r.status() === 0) {
@@ -380,7 +381,7 @@ export class Runtime {
     let idle = 0;
     let idlePeriod = false;
     let spinUntil = 0;
-    let lastYield = performance.now();
+    let lastYield = nowMs();
     while (this.#live > 0) {
       this.#turns++;
       // A turn that moved data is busy too: backing off and parking mid-transfer would
@@ -390,11 +391,11 @@ export class Runtime {
         idle = 0;
         idlePeriod = false;
         spinUntil = 0;
-        if (performance.now() - lastYield >= 1) {
+        if (nowMs() - lastYield >= 1) {
           // Event-loop citizenship: let timers and I/O of other code run.
           this.#yields++;
           await yieldMacrotask();
-          lastYield = performance.now();
+          lastYield = nowMs();
         } else await null;
         continue;
       }
@@ -414,11 +415,11 @@ export class Runtime {
       idle++;
       let spinning = false;
       if (spinUntil !== 0 || this.#activeDeadlines > 0) {
-        const now = performance.now();
+        const now = nowMs();
         if (now - lastYield >= 1) {
           this.#yields++;
           await yieldMacrotask();
-          lastYield = performance.now();
+          lastYield = nowMs();
           continue;
         }
         if (spinUntil !== 0) {
@@ -430,10 +431,10 @@ export class Runtime {
         }
         if (!spinning && this.#activeDeadlines > 0) spinning = this.#deadlineWithinLead();
         // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
-      } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
+      } else if ((this.#turns & 15) === 0 && nowMs() - lastYield >= 1) {
         this.#yields++;
         await yieldMacrotask();
-        lastYield = performance.now();
+        lastYield = nowMs();
         continue;
       }
       if (spinning) {
@@ -445,11 +446,11 @@ export class Runtime {
       } else if (idle <= cfg.sleepAfter || cfg.park === "off") {
         this.#yields++;
         await yieldMacrotask();
-        lastYield = performance.now();
+        lastYield = nowMs();
       } else {
         await this.#park();
         idle = 0;
-        lastYield = performance.now();
+        lastYield = nowMs();
       }
     }
   }
@@ -462,7 +463,7 @@ export class Runtime {
 
   /**
    * Starts an idle period: marks the reactors that want a spin and returns until when
-   * (`performance.now()` ms) to busy-poll for them, 0 for not at all.
+   * (`nowMs()` ms) to busy-poll for them, 0 for not at all.
    */
   #beginIdle(): number {
     let until = 0;
@@ -471,7 +472,7 @@ export class Runtime {
       const r = e.reactor;
       e.waiting = e.spun = false;
       if (r.spin && r.wantsSpin?.()) {
-        if (now === 0) now = performance.now();
+        if (now === 0) now = nowMs();
         r.spin.settle();
         e.waiting = true;
         const b = this.#cap(r.spin.budgetUs());
