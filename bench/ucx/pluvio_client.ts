@@ -35,7 +35,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { Runtime } from "../../mod.ts";
+import { Runtime, type RuntimeStats } from "../../mod.ts";
 import { allocAligned as aligned } from "../../lib/uring/mod.ts";
 
 /**
@@ -76,7 +76,7 @@ async function latency(
 ): Promise<number> {
   const s = w.amStream(2);
   const payload = buffersFor(size).send;
-  const header = new Uint8Array([MODES[mode]]);
+  const header = new Uint8Array([Number(Deno.env.get("XPONG") ?? MODES[mode])]);
   const opts = { spinUs: mode === "event" ? 0 : SPIN_US };
   let buf = buffersFor(size).recv;
   // The reply's payload lands in `buf` (one copy for eager, a pull for rendezvous).
@@ -160,6 +160,24 @@ async function bandwidth(
   return (count * size) / (1 << 20) / s;
 }
 
+/**
+ * `PLUVIO_BENCH_STATS=1`: after each `lat` command, prints to stderr the runtime's
+ * counters per round trip (executor turns, spins, yields, parks, reactor polls).
+ */
+const STATS = Deno.env.get("PLUVIO_BENCH_STATS") === "1";
+function printStats(a: RuntimeStats, b: RuntimeStats, trips: number) {
+  trips = trips / 2 + Math.min(trips / 2, 2000);
+  const e = (k: keyof RuntimeStats["executor"]) =>
+    ((b.executor[k] - a.executor[k]) / trips).toFixed(2);
+  const ucx = (k: "polls" | "completions") =>
+    (((b.reactors.ucx?.[k] ?? 0) - (a.reactors.ucx?.[k] ?? 0)) / trips).toFixed(2);
+  console.error(
+    `per round trip: turns ${e("turns")} spinTurns ${e("spinTurns")} spins ${e("spins")} ` +
+      `misses ${e("spinMisses")} yields ${e("yields")} parks ${e("parks")} ` +
+      `ucx polls ${ucx("polls")} completions ${ucx("completions")}`,
+  );
+}
+
 const rt = new Runtime();
 await rt.run(async () => {
   using ctx = new Context();
@@ -226,8 +244,10 @@ await rt.run(async () => {
       pending = pending.slice(nl + 1);
       if (cmd === "quit") break;
       if (cmd === "lat") {
+        const before = STATS ? rt.stats() : null;
         const us = await latency(w, ep, Number(a[0]), a[1], Number(a[2]));
         console.log(JSON.stringify({ us }));
+        if (before !== null) printStats(before, rt.stats(), 2 * Number(a[2]));
       } else if (cmd === "bw") {
         const mibs = await bandwidth(w, ep, Number(a[0]), Number(a[1]), a[2] ?? "many");
         console.log(JSON.stringify({ mibs }));
