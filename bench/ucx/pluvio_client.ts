@@ -30,7 +30,8 @@
  * `ucx_perftest` without `-e`; `PLUVIO_BENCH_PONG_CPU` pins the pong process, the caller
  * pins this one; `PLUVIO_BENCH_PONG_CMD` runs another pong executable, given the address as
  * its argument (`bench/ucx/sides.ts`); `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of
- * `sync` and `spin`).
+ * `sync` and `spin`; `PLUVIO_BENCH_STATS=1` prints the runtime's counters per round trip of
+ * each `lat` command to stderr).
  *
  * @module
  */
@@ -76,7 +77,7 @@ async function latency(
 ): Promise<number> {
   const s = w.amStream(2);
   const payload = buffersFor(size).send;
-  const header = new Uint8Array([Number(Deno.env.get("XPONG") ?? MODES[mode])]);
+  const header = new Uint8Array([MODES[mode]]);
   const opts = { spinUs: mode === "event" ? 0 : SPIN_US };
   let buf = buffersFor(size).recv;
   // The reply's payload lands in `buf` (one copy for eager, a pull for rendezvous).
@@ -165,8 +166,8 @@ async function bandwidth(
  * counters per round trip (executor turns, spins, yields, parks, reactor polls).
  */
 const STATS = Deno.env.get("PLUVIO_BENCH_STATS") === "1";
-function printStats(a: RuntimeStats, b: RuntimeStats, trips: number) {
-  trips = trips / 2 + Math.min(trips / 2, 2000);
+function printStats(a: RuntimeStats, b: RuntimeStats, n: number) {
+  const trips = n + Math.min(n, 2000); // `latency` runs a settling round first
   const e = (k: keyof RuntimeStats["executor"]) =>
     ((b.executor[k] - a.executor[k]) / trips).toFixed(2);
   const ucx = (k: "polls" | "completions") =>
@@ -247,7 +248,7 @@ await rt.run(async () => {
         const before = STATS ? rt.stats() : null;
         const us = await latency(w, ep, Number(a[0]), a[1], Number(a[2]));
         console.log(JSON.stringify({ us }));
-        if (before !== null) printStats(before, rt.stats(), 2 * Number(a[2]));
+        if (before !== null) printStats(before, rt.stats(), Number(a[2]));
       } else if (cmd === "bw") {
         const mibs = await bandwidth(w, ep, Number(a[0]), Number(a[1]), a[2] ?? "many");
         console.log(JSON.stringify({ mibs }));
