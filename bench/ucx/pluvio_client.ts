@@ -30,12 +30,13 @@
  * `ucx_perftest` without `-e`; `PLUVIO_BENCH_PONG_CPU` pins the pong process, the caller
  * pins this one; `PLUVIO_BENCH_PONG_CMD` runs another pong executable, given the address as
  * its argument (`bench/ucx/sides.ts`); `PLUVIO_BENCH_SPIN_US`, default 50, is the spin of
- * `sync` and `spin`).
+ * `sync` and `spin`; `PLUVIO_BENCH_STATS=1` prints the runtime's counters per round trip of
+ * each `lat` command to stderr).
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { Runtime } from "../../mod.ts";
+import { Runtime, type RuntimeStats } from "../../mod.ts";
 import { allocAligned as aligned } from "../../lib/uring/mod.ts";
 
 /**
@@ -160,6 +161,24 @@ async function bandwidth(
   return (count * size) / (1 << 20) / s;
 }
 
+/**
+ * `PLUVIO_BENCH_STATS=1`: after each `lat` command, prints to stderr the runtime's
+ * counters per round trip (executor turns, spins, yields, parks, reactor polls).
+ */
+const STATS = Deno.env.get("PLUVIO_BENCH_STATS") === "1";
+function printStats(a: RuntimeStats, b: RuntimeStats, n: number) {
+  const trips = n + Math.min(n, 2000); // `latency` runs a settling round first
+  const e = (k: keyof RuntimeStats["executor"]) =>
+    ((b.executor[k] - a.executor[k]) / trips).toFixed(2);
+  const ucx = (k: "polls" | "completions") =>
+    (((b.reactors.ucx?.[k] ?? 0) - (a.reactors.ucx?.[k] ?? 0)) / trips).toFixed(2);
+  console.error(
+    `per round trip: turns ${e("turns")} spinTurns ${e("spinTurns")} spins ${e("spins")} ` +
+      `misses ${e("spinMisses")} yields ${e("yields")} parks ${e("parks")} ` +
+      `ucx polls ${ucx("polls")} completions ${ucx("completions")}`,
+  );
+}
+
 const rt = new Runtime();
 await rt.run(async () => {
   using ctx = new Context();
@@ -226,8 +245,10 @@ await rt.run(async () => {
       pending = pending.slice(nl + 1);
       if (cmd === "quit") break;
       if (cmd === "lat") {
+        const before = STATS ? rt.stats() : null;
         const us = await latency(w, ep, Number(a[0]), a[1], Number(a[2]));
         console.log(JSON.stringify({ us }));
+        if (before !== null) printStats(before, rt.stats(), Number(a[2]));
       } else if (cmd === "bw") {
         const mibs = await bandwidth(w, ep, Number(a[0]), Number(a[1]), a[2] ?? "many");
         console.log(JSON.stringify({ mibs }));

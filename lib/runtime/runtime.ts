@@ -18,6 +18,7 @@ import { setImmediate } from "node:timers";
 import { InvalidArgumentError, QueueFullError, RuntimeStateError } from "../errors.ts";
 import { check, coreLib } from "../ffi/library.ts";
 import { TimerReactor } from "../timer/reactor.ts";
+import { nowMs } from "./clock.ts";
 import { maybeCurrentRuntime, setCurrentRuntime } from "./current.ts";
 import { type IdleConfig, idleConfigFromEnv } from "./idle.ts";
 import { SpinBudget } from "./idle_policy.ts";
@@ -161,7 +162,7 @@ export class Runtime {
   #yields = 0;
   #jsParks = 0;
   #activeDeadlines = 0;
-  /** When the current idle period began (`performance.now()` ms). */
+  /** When the current idle period began (`nowMs()` ms). */
   #idleStart = 0;
   #spins = 0;
   #spinMisses = 0;
@@ -397,7 +398,7 @@ export class Runtime {
         busy = true;
         if (e.waiting) {
           e.waiting = e.spun = false;
-          r.spin!.hit((performance.now() - this.#idleStart) * 1000);
+          r.spin!.hit((nowMs() - this.#idleStart) * 1000);
         }
       } else if (r.active) busy = true;
       if (r.status() === 0) {
@@ -417,7 +418,8 @@ export class Runtime {
     let idlePeriod = false;
     let spinUntil = 0;
     let sleepAfter = cfg.sleepAfter;
-    let lastYield = performance.now();
+    let spun = 0;
+    let lastYield = nowMs();
     while (this.#live > 0) {
       this.#turns++;
       // A turn that moved data is busy too: backing off and parking mid-transfer would
@@ -427,11 +429,11 @@ export class Runtime {
         idle = 0;
         idlePeriod = false;
         spinUntil = 0;
-        if (performance.now() - lastYield >= 1) {
+        if (nowMs() - lastYield >= 1) {
           // Event-loop citizenship: let timers and I/O of other code run.
           this.#yields++;
           await yieldMacrotask();
-          lastYield = performance.now();
+          lastYield = nowMs();
         } else await null;
         continue;
       }
@@ -448,18 +450,23 @@ export class Runtime {
         idlePeriod = true;
         spinUntil = this.#beginIdle();
         sleepAfter = this.#sleepAfter();
+        spun = 0;
       }
       idle++;
       let spinning = false;
-      if (spinUntil !== 0 || this.#activeDeadlines > 0) {
-        const now = performance.now();
+      if (spinUntil !== 0 && (++spun & 3) !== 0) {
+        // Within a reactor's spin budget the clock is read on every 4th turn only: a read
+        // is a third of a busy-poll turn, on the latency path of the awaited completion.
+        spinning = true;
+      } else if (spinUntil !== 0 || this.#activeDeadlines > 0) {
+        const now = nowMs();
         // Spinning the last lead to a timer deadline is not interrupted: the event loop's
         // turn comes right after the timer fired.
         const toDeadline = this.#activeDeadlines > 0 && this.#deadlineWithinLead();
         if (!toDeadline && now - lastYield >= 1) {
           this.#yields++;
           await yieldMacrotask();
-          lastYield = performance.now();
+          lastYield = nowMs();
           continue;
         }
         if (spinUntil !== 0) {
@@ -471,10 +478,10 @@ export class Runtime {
         }
         if (toDeadline) spinning = true;
         // Reading the clock costs ~50 ns: on other idle turns (which are short) only every 16th.
-      } else if ((this.#turns & 15) === 0 && performance.now() - lastYield >= 1) {
+      } else if ((this.#turns & 15) === 0 && nowMs() - lastYield >= 1) {
         this.#yields++;
         await yieldMacrotask();
-        lastYield = performance.now();
+        lastYield = nowMs();
         continue;
       }
       if (spinning) {
@@ -486,13 +493,13 @@ export class Runtime {
       } else if (idle <= sleepAfter || cfg.park === "off") {
         this.#yields++;
         await yieldMacrotask();
-        lastYield = performance.now();
+        lastYield = nowMs();
       } else {
-        const t = performance.now();
+        const t = nowMs();
         // A park is a macrotask wait; a blocking wait (≤ 1 ms) gave the event loop no turn
         // (the one before it counts); a reactor that refused to park (beforePark 0) neither.
         const how = await this.#park();
-        if (how === PARKED) lastYield = performance.now();
+        if (how === PARKED) lastYield = nowMs();
         else if (how === BLOCKED) lastYield = t;
         idle = 0;
       }
@@ -507,7 +514,7 @@ export class Runtime {
 
   /**
    * Starts an idle period: marks the reactors that want a spin and returns until when
-   * (`performance.now()` ms) to busy-poll for them, 0 for not at all.
+   * (`nowMs()` ms) to busy-poll for them, 0 for not at all.
    */
   #beginIdle(): number {
     let until = 0;
@@ -516,7 +523,7 @@ export class Runtime {
       const r = e.reactor;
       e.waiting = e.spun = false;
       if (r.spin && r.wantsSpin?.()) {
-        if (now === 0) now = performance.now();
+        if (now === 0) now = nowMs();
         r.spin.settle();
         e.waiting = true;
         const b = this.#cap(r.spin.budgetUs());

@@ -52,8 +52,15 @@ export const AmFlag = {
   REPLY: 4,
 } as const;
 
-/** Flags of `pluvio_ucx_am_send` / `_send_many`. */
-export const SendFlag = { REPLY: 1, EAGER: 2, RNDV: 4 } as const;
+/**
+ * Flags of `pluvio_ucx_am_send` / `_send_many`. `STAGE` (`am_send` only): native code
+ * copies header and data into memory of its own before sending, kept until the send
+ * completes (small sends of detachable buffers).
+ */
+export const SendFlag = { REPLY: 1, EAGER: 2, RNDV: 4, STAGE: 8 } as const;
+
+/** Sends of at most this many bytes (header and data) are staged by native code. */
+export const NATIVE_STAGE_MAX = 8192;
 
 /** Flags of `pluvio_ucx_worker_wait`, and its "any event" op. */
 export const Wait = {

@@ -63,6 +63,14 @@ pub extern "C" fn pluvio_now_ns() -> u64 {
     sys::now_ns()
 }
 
+/// Monotonic clock (`CLOCK_MONOTONIC`) in milliseconds, as an `f64` with nanosecond
+/// resolution: the executor's clock (a fast FFI call of ~30 ns, where `performance.now()`
+/// measured 110–190 ns per call in Deno 2.9 on the reference VM).
+#[no_mangle]
+pub extern "C" fn pluvio_now_ms() -> f64 {
+    sys::now_ns() as f64 / 1e6
+}
+
 /// Pins the calling thread to `cpu`. Returns 0 or a negative errno.
 #[no_mangle]
 pub extern "C" fn pluvio_set_affinity(cpu: i32) -> i32 {

@@ -7,6 +7,7 @@ export const CORE_SYMBOLS = {
   pluvio_features: { parameters: [], result: "u32" },
   pluvio_last_error: { parameters: ["buffer", "usize"], result: "i64" },
   pluvio_now_ns: { parameters: [], result: "u64" },
+  pluvio_now_ms: { parameters: [], result: "f64" },
   pluvio_set_affinity: { parameters: ["i32"], result: "i32" },
   pluvio_cpu_count: { parameters: [], result: "i32" },
   pluvio_thread_cpu_ns: { parameters: [], result: "u64" },

@@ -6,11 +6,12 @@ use super::endpoint::{ep_handle, Ep};
 use super::hold;
 use super::layout::{
     Event, AM_REPLY, AM_RNDV, AM_SPILLED, EV_AM, LANDED, SEND_EAGER, SEND_REPLY, SEND_RNDV,
+    SEND_STAGE,
 };
 use super::receiver::{self, Receiver};
 use super::request::{complete, recv_am_param, send_param, submitted};
 use super::sys::*;
-use super::worker::{worker, WorkerState};
+use super::worker::{with, worker, WorkerState};
 use super::{bytes, einval, ucs_check};
 use crate::error::{guard, Error};
 use std::os::raw::c_void;
@@ -358,24 +359,43 @@ pub extern "C" fn pluvio_ucx_am_send(
             )));
         }
         let p = send_param(send_flags(flags));
+        let stage = flags & SEND_STAGE != 0;
+        let (mut hp, mut dp) = (header, data);
+        if stage {
+            // SAFETY: JS passes buffers of the given lengths, valid for this call.
+            let (hs, ds) = unsafe {
+                (
+                    bytes(header, header_len as usize),
+                    bytes(data, data_len as usize),
+                )
+            };
+            // SAFETY: w is live and not borrowed here; the closure copies into the state.
+            (hp, dp) = unsafe { with(w, |s| s.stage(hs, ds)) };
+        }
         let hp = if header_len == 0 {
             std::ptr::null()
         } else {
-            header as *const c_void
+            hp as *const c_void
         };
-        // SAFETY: a live endpoint; JS keeps both buffers alive until completion.
+        // SAFETY: a live endpoint; JS keeps both buffers alive until completion, and a
+        // staged copy lives in the worker until then (`keep_stage`, freed by `untrack`).
         let r = unsafe {
             ucp_am_send_nbx(
                 h,
                 id,
                 hp,
                 header_len as _,
-                data as *const c_void,
+                dp as *const c_void,
                 data_len as _,
                 &p,
             )
         };
-        submitted(w, "ucp_am_send_nbx", r, op)
+        let rc = submitted(w, "ucp_am_send_nbx", r, op)?;
+        if stage && rc == 0 {
+            // SAFETY: w is live and not borrowed here; moves the copy into a table.
+            unsafe { with(w, |s| s.keep_stage(op)) };
+        }
+        Ok(rc)
     })
 }
 

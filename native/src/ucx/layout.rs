@@ -76,6 +76,10 @@ pub const SEND_REPLY: u32 = 1;
 pub const SEND_EAGER: u32 = 2;
 /// Send flag: force the rendezvous protocol.
 pub const SEND_RNDV: u32 = 4;
+/// Send flag of `pluvio_ucx_am_send`: copy header and data into worker-owned memory
+/// before sending (small sends of buffers JavaScript could detach), kept until the send
+/// completes when UCX does not finish it at once.
+pub const SEND_STAGE: u32 = 8;
 
 /// Flag of `pluvio_ucx_worker_wait`: give the CPU away between progress calls (for
 /// more ranks than cores, where spinning would starve the peer being waited for).
@@ -142,6 +146,7 @@ fn table() -> Vec<(&'static str, i64)> {
         ("SendFlag.REPLY", SEND_REPLY.into()),
         ("SendFlag.EAGER", SEND_EAGER.into()),
         ("SendFlag.RNDV", SEND_RNDV.into()),
+        ("SendFlag.STAGE", SEND_STAGE.into()),
         ("Wait.YIELD", WAIT_YIELD.into()),
         ("Wait.RESUME", WAIT_RESUME.into()),
         ("Wait.ANY", WAIT_ANY.into()),

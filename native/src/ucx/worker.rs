@@ -61,6 +61,12 @@ pub struct WorkerState {
     /// Active Messages held for ids without a stream or receiver yet.
     pub hold: super::hold::Hold,
     efd: i32,
+    /// Where a staged send (`SEND_STAGE`) copies its header and data; reused while sends
+    /// finish at once, moved into [`WorkerState::staged`] when one stays in flight.
+    stage: Vec<u8>,
+    /// Copies of staged sends in flight, by JS op id (freed when the send completes;
+    /// dropped with the state, after `ucp_worker_destroy`, for those cancelled by it).
+    staged: HashMap<u32, Vec<u8>>,
 }
 
 impl WorkerState {
@@ -78,11 +84,35 @@ impl WorkerState {
         self.pending.get(op as usize).is_some_and(|r| !r.is_null())
     }
 
-    /// Forgets the request of `op` (it completed).
+    /// Forgets the request of `op` (it completed) and frees its staged copy, if any.
     pub fn untrack(&mut self, op: u32) {
         if let Some(slot) = self.pending.get_mut(op as usize) {
             *slot = null_mut();
         }
+        if !self.staged.is_empty() {
+            self.staged.remove(&op);
+        }
+    }
+
+    /// Copies `header` and `data` into the staging scratch (data 16-byte aligned after
+    /// the header); returns where each copy starts. Valid until the next `stage` call or
+    /// [`WorkerState::keep_stage`].
+    pub fn stage(&mut self, header: &[u8], data: &[u8]) -> (*const u8, *const u8) {
+        let off = (header.len() + 15) & !15;
+        let st = &mut self.stage;
+        st.clear();
+        st.extend_from_slice(header);
+        st.resize(off, 0);
+        st.extend_from_slice(data);
+        let p = st.as_ptr();
+        // `off <= st.len()`, so the offset pointer stays inside (or one past) the copy.
+        (p, p.wrapping_add(off))
+    }
+
+    /// The staged send of `op` stays in flight: its copy is kept until it completes.
+    pub fn keep_stage(&mut self, op: u32) {
+        let copy = std::mem::take(&mut self.stage);
+        self.staged.insert(op, copy);
     }
 }
 
@@ -148,6 +178,8 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         landing: None,
         hold: super::hold::Hold::new(null_mut()),
         efd,
+        stage: Vec::new(),
+        staged: HashMap::new(),
     });
     // The holding handlers' arguments point at the boxed state, whose address is final.
     let wp: *mut WorkerState = &mut *w;
