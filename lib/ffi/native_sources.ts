@@ -33,7 +33,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/ucx/am.rs": "5c8c36cd5ff5252c9e31acfaec0300c1717116e86c0249d93d6a474df2cc6bb8",
   "native/src/ucx/batch.rs": "30fd96555acd2fbfae1cdbf2ac88ed5c1ef5ec054192bac3afd2a129682e2861",
   "native/src/ucx/context.rs": "cf9d4f07934992fcc12e0d349380f11fd076611712d42b31d051277f88d0db14",
-  "native/src/ucx/endpoint.rs": "dd5ad66a166b70a417cc9ec732b01ae4f71aad1a03eeb376af4fa8eb3fef358f",
+  "native/src/ucx/endpoint.rs": "19c1380f46acd407b97b2589b447801ecaa01a2d2fa778f7b7d9d33d7f6fcb64",
   "native/src/ucx/hold.rs": "7ffb4c47ed42a7a704b95c04e35d422b4a15140d7637a95023fa6383cefc7fc3",
   "native/src/ucx/layout.rs": "73d361b646137d59e86d4d44581e892056e6f84df4d8f7318685e69508a1811a",
   "native/src/ucx/listener.rs": "40368c06ba8f6cd73d118371b6761cfa0c04d7ebee740338bd06522cb12f026c",
@@ -46,7 +46,7 @@ export const SOURCES: Readonly<Record<string, string>> = {
   "native/src/ucx/sockaddr.rs": "caec8235e9ef7d94e643dd310356315a3edaf22d91f3dc263b123789c148c329",
   "native/src/ucx/sys.rs": "2d2140e1ad6b93f83333c2da7f09f13b4d6a7f6c79d849ff71cca2d62b273294",
   "native/src/ucx/tag.rs": "bfea163571532476638d745ed8885e22ff2ac88855def20b5fcc8bb3272d3cc4",
-  "native/src/ucx/worker.rs": "ef14706c9957df39b1a97e16db061477209c450cdebc5dc58c924ad5efc79f20",
+  "native/src/ucx/worker.rs": "8e006146944444b96f7b05fc869ad67a323555918e437fcee0e29bc329664ede",
   "native/src/ucx/wrapper.h": "4e5a5afba4f65eed80f5ff88c195e7b998435298146c78c608990a79f4c19ed3",
   "native/src/uring/blockdev.rs":
     "42237a715ddab209debaf6d6b14a5b39522979f57da524fe207ff7ed4a319883",

@@ -63,6 +63,7 @@ unsafe extern "C" fn err_cb(arg: *mut c_void, ep: ucp_ep_h, st: ucs_status_t) {
     // SAFETY: arg is the worker state, alive while it has endpoints; no other borrow of
     // it is held across the progress call that runs this.
     let w = unsafe { &mut *(arg as *mut WorkerState) };
+    w.peer_failed = true;
     let Some(&id) = w.ep_ids.get(&(ep as usize)) else {
         return;
     };

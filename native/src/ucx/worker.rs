@@ -67,6 +67,9 @@ pub struct WorkerState {
     /// Copies of staged sends in flight, by JS op id (freed when the send completes;
     /// dropped with the state, after `ucp_worker_destroy`, for those cancelled by it).
     staged: HashMap<u32, Vec<u8>>,
+    /// UCX reported a peer failure on one of this worker's endpoints; destroying the
+    /// worker is then unsafe with UCX 1.13 (see [`pluvio_ucx_worker_destroy`]).
+    pub peer_failed: bool,
 }
 
 impl WorkerState {
@@ -180,6 +183,7 @@ fn create(ctx: &UcxContext) -> Result<Box<WorkerState>, Error> {
         efd,
         stage: Vec::new(),
         staged: HashMap::new(),
+        peer_failed: false,
     });
     // The holding handlers' arguments point at the boxed state, whose address is final.
     let wp: *mut WorkerState = &mut *w;
@@ -226,7 +230,8 @@ unsafe fn wait_and_free(h: ucp_worker_h, req: ucs_status_ptr_t) {
 }
 
 /// Destroys a worker: cancels its operations, force-closes its endpoints, destroys its
-/// listeners and releases held messages first.
+/// listeners and releases held messages first. Returns 0, or 1 when the UCX worker is
+/// kept until the process exits because one of its peers failed.
 #[no_mangle]
 pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
     guard(|| {
@@ -318,6 +323,19 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
                 ucp_request_free(r);
             }
         }
+        // SAFETY: as above (a read).
+        if unsafe { with(w, |s| s.peer_failed) } {
+            // A peer that died mid-wireup over TCP can leave a wireup reply queued on an
+            // endpoint UCX created internally; UCX 1.13.1 asserts on it when
+            // ucp_worker_destroy purges that endpoint (a wrong assertion, removed
+            // upstream in openucx/ucx#8175) and aborts the process. Such a worker is
+            // left to the process's exit instead: never progressed again, so no
+            // callback runs, and its state stays valid memory (the context with it).
+            // UCX's async thread still serves it until then, so UCX's code must stay
+            // mapped even if the runtime unloads this library at exit.
+            pin_ucx();
+            return Ok(1);
+        }
         // SAFETY: every user object on the worker is gone; destroy it, then the state.
         unsafe {
             ucp_worker_destroy(h);
@@ -326,6 +344,23 @@ pub extern "C" fn pluvio_ucx_worker_destroy(w: *mut WorkerState) -> i32 {
         drop(listeners);
         Ok(0)
     })
+}
+
+/// Keeps the UCX libraries loaded until the process exits (RTLD_NODELETE).
+fn pin_ucx() {
+    static PIN: std::sync::Once = std::sync::Once::new();
+    PIN.call_once(|| {
+        for name in [c"libucp.so.0", c"libuct.so.0", c"libucs.so.0"] {
+            // SAFETY: RTLD_NOLOAD never loads new code; it only marks an already loaded
+            // library as never unloaded. The handle is left open on purpose.
+            unsafe {
+                libc::dlopen(
+                    name.as_ptr(),
+                    libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+                )
+            };
+        }
+    });
 }
 
 /// Copies the worker's address (pluvio framing around the UCX address) into `buf`
