@@ -125,6 +125,8 @@ export class Endpoint implements Disposable, AsyncDisposable {
   #error: PluvioError | null = null;
   #ended = Promise.withResolvers<void>();
   #live = true;
+  /** `closed` was read while the endpoint was live (the reactor polls until it ends). */
+  #awaited = false;
   #watch: PeerWatch;
   /** The close in progress. */
   #closing: Promise<void> | null = null;
@@ -278,6 +280,14 @@ export class Endpoint implements Disposable, AsyncDisposable {
    * its peer died). The WebTransport / WebSocketStream convention.
    */
   get closed(): Promise<void> {
+    if (this.#live && !this.#awaited) {
+      // Someone may wait for it alone: the worker must be polled for the news meanwhile.
+      this.#awaited = true;
+      const r = this.#w.reactor;
+      r.watchEnd();
+      const off = () => r.unwatchEnd();
+      this.#ended.promise.then(off, off);
+    }
     return this.#ended.promise;
   }
 

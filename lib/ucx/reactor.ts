@@ -48,6 +48,8 @@ export class UcxReactor implements Reactor {
   readonly parkFd: ParkFd;
   #workers = new Set<PolledWorker>();
   #inflight = 0;
+  /** Waits for an endpoint's end ({@link UcxReactor.watchEnd}). */
+  #watchers = 0;
   #wake: () => void = () => {};
   #runtime: Runtime | null = null;
   #selfDriving = false;
@@ -107,6 +109,25 @@ export class UcxReactor implements Reactor {
     if (!spin) this.#unspun--;
   }
 
+  /**
+   * @internal Someone waits for an endpoint's end (`Endpoint.closed`): until
+   * {@link UcxReactor.unwatchEnd}, the worker is polled (parking on its fds, no spin) so
+   * that a `BYE` or the peer's exit is noticed with no operation in flight. Outside a
+   * runtime the polling does not keep the process alive.
+   */
+  watchEnd(): void {
+    this.#watchers++;
+    const rt = maybeCurrentRuntime();
+    if (rt !== this.#runtime) this.#register(rt);
+    if (this.#runtime === null) this.#selfDrive();
+    else this.#wake();
+  }
+
+  /** @internal That wait ended (the endpoint closed or failed). */
+  unwatchEnd(): void {
+    this.#watchers--;
+  }
+
   /** @internal An endpoint opened (`up`) or closed or failed. */
   endpoint(up: boolean): void {
     this.#liveEps += up ? 1 : -1;
@@ -146,12 +167,15 @@ export class UcxReactor implements Reactor {
     this.#selfDriving = true;
     let idle = 0;
     const loop = () => {
-      if (this.#runtime !== null || this.#inflight === 0) {
+      if (this.#runtime !== null || this.#inflight + this.#watchers === 0) {
         this.#selfDriving = false;
         return;
       }
       idle = this.poll() > 0 || this.active ? 0 : idle + 1;
-      if (idle < 2000) setImmediate(loop);
+      if (this.#inflight === 0) {
+        // Only waits for an endpoint's end: an unref'ed timer, which keeps nobody alive.
+        Deno.unrefTimer(setTimeout(loop, 10));
+      } else if (idle < 2000) setImmediate(loop);
       else setTimeout(loop, 1);
     };
     setImmediate(loop);
@@ -219,9 +243,9 @@ export class UcxReactor implements Reactor {
     return n;
   }
 
-  /** Operations in flight (a counter). */
+  /** Operations in flight and waits for an endpoint's end (a counter). */
   status(): number {
-    return this.#inflight;
+    return this.#inflight + this.#watchers;
   }
 
   /** Receives the runtime's hooks. */

@@ -7,7 +7,8 @@
  * - AM 1: sent back as AM 2 (header and payload) on the accepted endpoint;
  * - AM 3: answered with AM 3 whose header is the endpoint's `peerWatch` (UTF-8);
  * - AM 8: exits at once with status 3 (a crash, as far as the peer can tell);
- * - AM 9: closes the endpoint gracefully and exits with status 0.
+ * - AM 9: closes the endpoint gracefully and exits with status 0;
+ * - AM 10: the same 300 ms later.
  *
  * `deno run -A tests/ucx/auto_peer.ts client ADDRESS` connects with the default options,
  * echoes one 64 KiB message through the server, prints `CLIENT <its peerWatch> <the
@@ -52,9 +53,11 @@ await new Runtime().run(async () => {
     for await (const _ of ask) await ep.amSend(3, new TextEncoder().encode(ep.peerWatch));
   })();
   die.recv().then(() => Deno.exit(3));
-  bye.recv().then(async () => {
+  const close = async () => {
     await ep.close();
     Deno.exit(0);
-  });
+  };
+  bye.recv().then(close);
+  worker.amStream(10).recv().then(() => setTimeout(close, 300));
   for await (const m of echo) await ep.amSend(2, m.header, await m.recvData());
 });

@@ -110,9 +110,12 @@ Deno.test("auto: one host → shared memory watched through pidfds; order kept; 
 Deno.test("auto: the peer closing its endpoint fails ours with PeerError; our close resolves", async () => {
   await withServer(async (_w, ep, s) => {
     assert.equal(ep.peerWatch, "pidfd");
-    await ep.amSend(9);
+    // The peer closes 300 ms later, when nothing is in flight here: awaiting `closed`
+    // alone must still have the worker polled for its BYE and its exit.
+    await ep.amSend(10);
     const e = await deadline(ep.closed.then(() => null, (e) => e), 10_000, "closed");
     assert.ok(e instanceof PeerError, String(e));
+    assert.match(e.message, /exited|closed/);
     await ep.close();
     assert.equal((await s.status).code, 0);
   });
